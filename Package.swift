@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "nftproxy",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nftproxy", targets: ["nftproxy"]),
+        .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C: libnftnl + libmnl + linux/netfilter headers.
+        .systemLibrary(
+            name: "CNetfilter",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
+        ),
+        // Sockets, netns, batches, ACKs: the only module that touches C pointers.
+        .target(name: "Netlink", dependencies: ["CNetfilter"]),
+        // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
+        .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter"]),
+        // Kubernetes-free model of what must be served.
+        .target(name: "ServiceModel"),
+        // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
+        .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
+        // ServiceMap + NodeConfig -> Ruleset.
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
+        // Network-namespace topology for end-to-end tests and the demo.
+        .target(name: "Sandbox"),
+        .executableTarget(
+            name: "nftproxy",
+            dependencies: [
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Tiny TCP/UDP echo server and client used inside sandbox namespaces.
+        .executableTarget(name: "nftproxy-echo"),
+        .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
+        .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
+        .testTarget(name: "NftablesTests", dependencies: ["Nftables"]),
+        .testTarget(
+            name: "ProxyCompilerTests",
+            dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables"],
+            resources: [.copy("Golden")]
+        ),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Sandbox"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel"]),
+    ]
+)

@@ -1,0 +1,31 @@
+#ifndef NFTPROXY_CNETFILTER_SHIM_H
+#define NFTPROXY_CNETFILTER_SHIM_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/table.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/set.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/udata.h>
+
+/* MNL_SOCKET_BUFFER_SIZE is a function-like macro and does not import into Swift. */
+static const size_t nftproxy_mnl_socket_buffer_size = 8192;
+
+/* Helpers for macros Swift cannot see. */
+static inline uint16_t nftproxy_nfnl_msg_type(uint16_t subsys, uint16_t msg) {
+    return (uint16_t)((subsys << 8) | msg);
+}
+
+#endif

@@ -1,0 +1,141 @@
+/// An IPv4 or IPv6 address held as network-order bytes.
+///
+/// Parsing is strict: dotted quads with no leading zeros for IPv4, RFC 4291 text
+/// (with `::` compression and an optional embedded dotted quad) for IPv6.
+public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// 4 bytes for IPv4, 16 bytes for IPv6, network byte order.
+    public let bytes: [UInt8]
+
+    public var family: IPFamily { bytes.count == 4 ? .v4 : .v6 }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
+    public init?(_ text: String) {
+        if text.contains(":") {
+            guard let parsed = IPAddress.parseV6(Substring(text)) else { return nil }
+            bytes = parsed
+        } else {
+            guard let parsed = IPAddress.parseV4(Substring(text)) else { return nil }
+            bytes = parsed
+        }
+    }
+
+    private static func parseV4(_ text: Substring) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  !(part.count > 1 && part.first == "0"),
+                  let value = UInt8(part) else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+
+    private static func parseV6(_ text: Substring) -> [UInt8]? {
+        // Split at "::" (at most once).
+        var halves: [String] = []
+        if let range = text.firstRange(of: "::") {
+            halves = [String(text[..<range.lowerBound]), String(text[range.upperBound...])]
+            guard !halves[1].contains("::") else { return nil }
+        } else {
+            halves = [String(text)]
+        }
+        func groups(_ s: String) -> [UInt8]? {
+            if s.isEmpty { return [] }
+            var out: [UInt8] = []
+            let pieces = s.split(separator: ":", omittingEmptySubsequences: false)
+            for (index, piece) in pieces.enumerated() {
+                if piece.contains(".") {
+                    // Embedded IPv4 only as the last piece.
+                    guard index == pieces.count - 1, let v4 = parseV4(piece) else { return nil }
+                    out += v4
+                    continue
+                }
+                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
+                out += [UInt8(value >> 8), UInt8(value & 0xff)]
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        if halves.count == 1 {
+            return head.count == 16 ? head : nil
+        }
+        guard let tail = groups(halves[1]), head.count + tail.count <= 14 else { return nil }
+        return head + Array(repeating: 0, count: 16 - head.count - tail.count) + tail
+    }
+
+    /// Canonical text: dotted quad, or RFC 5952 IPv6 (lowercase, longest zero run compressed).
+    public var description: String {
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        let words = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
+        var bestStart = -1, bestLength = 0, runStart = -1
+        for i in 0...8 {
+            if i < 8 && words[i] == 0 {
+                if runStart < 0 { runStart = i }
+            } else if runStart >= 0 {
+                if i - runStart > bestLength { bestStart = runStart; bestLength = i - runStart }
+                runStart = -1
+            }
+        }
+        if bestLength < 2 { bestStart = -1 }
+        func hex(_ range: Range<Int>) -> String { range.map { String(words[$0], radix: 16) }.joined(separator: ":") }
+        if bestStart < 0 { return hex(0..<8) }
+        return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
+    }
+
+    public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
+        if lhs.bytes.count != rhs.bytes.count { return lhs.bytes.count < rhs.bytes.count }
+        return lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+    }
+
+    /// True for 127.0.0.0/8 and ::1.
+    public var isLoopback: Bool {
+        bytes.count == 4 ? bytes[0] == 127 : bytes == Array(repeating: 0, count: 15) + [1]
+    }
+}
+
+/// An address family; nftproxy programs one nftables table per family.
+public enum IPFamily: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case v4 = "IPv4"
+    case v6 = "IPv6"
+    public var description: String { rawValue }
+    public var addressLength: Int { self == .v4 ? 4 : 16 }
+}
+
+/// An address prefix such as `198.19.0.0/16`. The address is stored with host bits cleared.
+public struct CIDR: Hashable, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public let prefixLength: Int
+
+    public var family: IPFamily { address.family }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let address = IPAddress(String(parts[0])),
+              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let length = Int(parts[1]),
+              length >= 0, length <= address.bytes.count * 8 else { return nil }
+        self.init(address: address, prefixLength: length)
+    }
+
+    public init(address: IPAddress, prefixLength: Int) {
+        precondition(prefixLength >= 0 && prefixLength <= address.bytes.count * 8)
+        var masked = address.bytes
+        for i in masked.indices {
+            let bitsHere = max(0, min(8, prefixLength - i * 8))
+            masked[i] &= bitsHere == 8 ? 0xff : UInt8(truncatingIfNeeded: 0xff << (8 - bitsHere))
+        }
+        self.address = IPAddress(bytes: masked)!
+        self.prefixLength = prefixLength
+    }
+
+    public func contains(_ other: IPAddress) -> Bool {
+        other.family == family && CIDR(address: other, prefixLength: prefixLength).address == address
+    }
+
+    public var description: String { "\(address)/\(prefixLength)" }
+}

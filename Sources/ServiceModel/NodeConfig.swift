@@ -1,0 +1,25 @@
+/// What the compiler needs to know about the node it programs.
+public struct NodeConfig: Hashable, Sendable {
+    /// Name of this node: endpoints whose nodeName equals it are local.
+    public var nodeName: String?
+    /// The node's own addresses (informational; NodePorts use `nodePortAddresses`).
+    public var nodeIPs: [IPAddress]
+    /// Pod network ranges: traffic from them is pod traffic and keeps its source.
+    public var clusterCIDRs: [CIDR]
+    /// Where NodePorts answer. Empty: every local address of the node except loopback.
+    public var nodePortAddresses: [CIDR]
+    /// Masquerade all traffic to services, not only traffic from outside the cluster CIDRs.
+    public var masqueradeAll: Bool
+    /// Bit of the packet mark that requests masquerading (0...31).
+    public var masqueradeBit: Int
+
+    public init(nodeName: String? = nil, nodeIPs: [IPAddress] = [], clusterCIDRs: [CIDR] = [],
+                nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14) {
+        self.nodeName = nodeName; self.nodeIPs = nodeIPs; self.clusterCIDRs = clusterCIDRs
+        self.nodePortAddresses = nodePortAddresses; self.masqueradeAll = masqueradeAll
+        self.masqueradeBit = masqueradeBit
+    }
+
+    /// The packet mark bit as a mask.
+    public var masqueradeMark: UInt32 { UInt32(1) << UInt32(masqueradeBit) }
+}
