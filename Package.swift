@@ -22,7 +22,7 @@ let package = Package(
         // Sockets, netns, batches, ACKs: the only module that touches C pointers.
         .target(name: "Netlink", dependencies: ["CNetfilter"]),
         // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
-        .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter"]),
+        .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Kubernetes-free model of what must be served.
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.

@@ -1,0 +1,88 @@
+import ServiceModel
+
+/// A source of a value in a rule: what nft loads into a register.
+public enum Selector: Hashable, Sendable {
+    public enum AddressField: Hashable, Sendable { case source, destination }
+
+    /// `ip saddr`, `ip6 daddr`, ...
+    case address(AddressField, TableFamily)
+    /// `th dport`: the destination port of TCP, UDP or SCTP.
+    case transportDestinationPort
+    /// `meta l4proto`
+    case l4proto
+    /// `meta mark`
+    case mark
+    /// `numgen random mod N`
+    case randomNumber(modulus: UInt32)
+    /// `fib daddr type`
+    case fibDestinationType
+    /// `ct state`
+    case ctState
+    /// `ct status`
+    case ctStatus
+
+    /// The datatype of the values this selector produces.
+    public var dataType: DataType {
+        switch self {
+        case .address(_, let family): return family.addressType
+        case .transportDestinationPort: return .inetService
+        case .l4proto: return .inetProto
+        case .mark: return .mark
+        case .randomNumber: return .integer32
+        case .fibDestinationType: return .fibAddressType
+        case .ctState: return .ctState
+        case .ctStatus: return .ctStatus
+        }
+    }
+
+    /// The nft text of the selector.
+    public var nftText: String {
+        switch self {
+        case .address(let field, let family):
+            return "\(family.rawValue) \(field == .source ? "saddr" : "daddr")"
+        case .transportDestinationPort: return "th dport"
+        case .l4proto: return "meta l4proto"
+        case .mark: return "meta mark"
+        case .randomNumber(let modulus): return "numgen random mod \(modulus)"
+        case .fibDestinationType: return "fib daddr type"
+        case .ctState: return "ct state"
+        case .ctStatus: return "ct status"
+        }
+    }
+}
+
+/// How a rejected packet is answered.
+public enum RejectKind: Hashable, Sendable {
+    /// `reject with tcp reset` (the rule must match TCP first).
+    case tcpReset
+    /// `reject`: ICMP / ICMPv6 port unreachable.
+    case portUnreachable
+}
+
+/// One statement of a rule, typed; rendered by `ScriptRenderer` and encoded by the netlink encoder.
+public enum Statement: Hashable, Sendable {
+    /// `<selector> <value>` or `<selector> != <value>`.
+    case compare(Selector, negated: Bool, Value)
+    /// `<address selector> <network>/<length>` or `!=` (length 1 ... address bits - 1).
+    case prefix(Selector, network: IPAddress, length: Int, negated: Bool)
+    /// A flag test: `ct state new`, `ct status dnat`, `meta mark & 0x4000 == 0x0` (isSet false).
+    case bitTest(Selector, mask: UInt32, isSet: Bool)
+    /// `a . b @set`
+    case lookup([Selector], set: String)
+    /// `a . b vmap @map`
+    case verdictMap([Selector], map: String)
+    /// `meta mark set meta mark | bits`
+    case setMarkBits(UInt32)
+    /// `meta mark set meta mark ^ bits`
+    case toggleMarkBits(UInt32)
+    /// `jump x`, `goto x`, `return`, `accept`, `drop`
+    case verdict(Verdict)
+    /// `dnat ip to a . b map @map`: the map yields address . port.
+    case dnatMap([Selector], map: String, family: TableFamily)
+    /// `masquerade` (optionally `fully-random`).
+    case masquerade(fullyRandom: Bool)
+    /// `reject` / `reject with tcp reset`
+    case reject(RejectKind)
+    /// `counter`
+    case counter
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import KubeObjects
+import Nftables
+import ProxyCompiler
+import ServiceModel
+
+/// `-f FILE` inputs: Kubernetes objects as `kubectl get services,endpointslices -A -o yaml|json` prints them.
+struct InputOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .long], help: ArgumentHelp(
+        "A file of Services and EndpointSlices (YAML or JSON; a List, a stream or single objects); - reads stdin.",
+        valueName: "file"))
+    var file: [String] = []
+
+    func validate() throws {
+        if file.isEmpty { throw ValidationError("give at least one input with -f FILE (or -f - for stdin)") }
+    }
+}
+
+/// Facts about the node the ruleset is for.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "This node's name: endpoints on it are local.")
+    var nodeName: String?
+
+    @Option(name: .customLong("node-ip"), help: "An address of this node (repeatable).")
+    var nodeIP: [String] = []
+
+    @Option(name: .customLong("cluster-cidr"), help: "A pod network range; traffic from it keeps its source (repeatable).")
+    var clusterCIDR: [String] = []
+
+    @Option(name: .customLong("nodeport-addresses"),
+            help: "Answer NodePorts only on local addresses in this range (repeatable; default: every local address but loopback).")
+    var nodePortAddresses: [String] = []
+
+    @Flag(help: "Masquerade all traffic to services, not only traffic from outside the cluster CIDRs.")
+    var masqueradeAll = false
+
+    @Option(help: "Bit of the packet mark that asks for masquerading (0-31).")
+    var masqueradeBit = 14
+
+    func nodeConfig() throws -> NodeConfig {
+        func parseIP(_ text: String, _ option: String) throws -> IPAddress {
+            guard let ip = IPAddress(text) else { throw ValidationError("\(option): \(text) is not an IP address") }
+            return ip
+        }
+        func parseCIDR(_ text: String, _ option: String) throws -> CIDR {
+            guard let cidr = CIDR(text) else { throw ValidationError("\(option): \(text) is not a CIDR (address/length)") }
+            return cidr
+        }
+        guard (0...31).contains(masqueradeBit) else {
+            throw ValidationError("--masquerade-bit: \(masqueradeBit) is not a bit number (0-31)")
+        }
+        return NodeConfig(
+            nodeName: nodeName,
+            nodeIPs: try nodeIP.map { try parseIP($0, "--node-ip") },
+            clusterCIDRs: try clusterCIDR.map { try parseCIDR($0, "--cluster-cidr") },
+            nodePortAddresses: try nodePortAddresses.map { try parseCIDR($0, "--nodeport-addresses") },
+            masqueradeAll: masqueradeAll,
+            masqueradeBit: masqueradeBit)
+    }
+}
+
+/// Where to program: the current network namespace, or a named one (`ip netns add NAME`).
+struct NamespaceOptions: ParsableArguments {
+    @Option(name: .customLong("netns"), help: "Program the named network namespace (/run/netns/NAME) instead of the current one.")
+    var networkNamespace: String?
+}
+
+/// Reads the inputs and compiles them; prints notices and warnings to stderr.
+/// Bad input ends the command with status 1 and a message naming the object and field.
+func compileInputs(_ inputs: InputOptions, _ node: NodeOptions) throws -> Compilation {
+    var decoder = KubeObjectDecoder()
+    do {
+        for path in inputs.file {
+            let contents: String
+            if path == "-" {
+                contents = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw InputError(source: path, problem: "cannot read the file")
+                }
+                contents = String(decoding: data, as: UTF8.self)
+            }
+            try decoder.add(contents: contents, source: path == "-" ? "<stdin>" : path)
+        }
+        let (map, warnings) = try decoder.serviceMap()
+        decoder.notices.forEach { printError("notice: \($0)") }
+        warnings.forEach { printError("warning: \($0)") }
+        let compilation = Compiler(node: try node.nodeConfig()).compile(map)
+        compilation.warnings.forEach { printError("warning: \($0)") }
+        return compilation
+    } catch let error as InputError {
+        printError("nftproxy: error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,92 @@
+/// Kubernetes objects for the kernel tests.
+enum Manifests {
+    /// The echo-server NodePort, a dual-stack LoadBalancer, a UDP service and one without endpoints.
+    static let first = """
+    apiVersion: v1
+    kind: Service
+    metadata: {name: echo-server, namespace: default}
+    spec:
+      type: NodePort
+      clusterIP: 198.18.0.10
+      clusterIPs: [198.18.0.10]
+      ports: [{name: http, port: 80, targetPort: http, nodePort: 32000, protocol: TCP}]
+    ---
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: echo-server-abc12
+      namespace: default
+      labels: {kubernetes.io/service-name: echo-server}
+    addressType: IPv4
+    ports: [{name: http, port: 8080, protocol: TCP}]
+    endpoints:
+    - {addresses: [198.19.1.11], conditions: {ready: true}, nodeName: node-1}
+    - {addresses: [198.19.1.12], conditions: {ready: true}, nodeName: node-1}
+    - {addresses: [198.19.1.13], conditions: {ready: true}, nodeName: node-1}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: shop}
+    spec:
+      type: LoadBalancer
+      ipFamilyPolicy: PreferDualStack
+      clusterIP: 198.18.0.20
+      clusterIPs: [198.18.0.20, "2001:db8:5::20"]
+      externalIPs: [203.0.113.7]
+      ports:
+      - {name: https, port: 443, targetPort: 8443, nodePort: 30443, protocol: TCP}
+      - {name: dns, port: 53, targetPort: 5353, nodePort: 30053, protocol: UDP}
+    status:
+      loadBalancer:
+        ingress: [{ip: 203.0.113.8}, {ip: "2001:db8:203::8"}]
+    ---
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: web-v4
+      namespace: shop
+      labels: {kubernetes.io/service-name: web}
+    addressType: IPv4
+    ports: [{name: https, port: 8443, protocol: TCP}, {name: dns, port: 5353, protocol: UDP}]
+    endpoints:
+    - {addresses: [198.19.1.31], nodeName: node-1}
+    - {addresses: [198.19.2.31], nodeName: node-2}
+    ---
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: web-v6
+      namespace: shop
+      labels: {kubernetes.io/service-name: web}
+    addressType: IPv6
+    ports: [{name: https, port: 8443, protocol: TCP}, {name: dns, port: 5353, protocol: UDP}]
+    endpoints:
+    - {addresses: ["2001:db8:1:1::31"], nodeName: node-1}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: empty, namespace: default}
+    spec:
+      clusterIP: 198.18.0.99
+      ports: [{port: 80, protocol: TCP}, {name: sig, port: 9999, protocol: SCTP}]
+    """
+
+    /// The same cluster later: echo-server scaled to 2, web lost its IPv6 endpoint, empty got one.
+    static let second = first
+        .replacingOccurrences(of: "    - {addresses: [198.19.1.13], conditions: {ready: true}, nodeName: node-1}\n", with: "")
+        .replacingOccurrences(of: "    - {addresses: [\"2001:db8:1:1::31\"], nodeName: node-1}\n", with: "")
+        + """
+
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: empty-1
+          namespace: default
+          labels: {kubernetes.io/service-name: empty}
+        addressType: IPv4
+        ports: [{port: 8080, protocol: TCP}]
+        endpoints:
+        - {addresses: [198.19.1.51]}
+        """
+}

@@ -1,0 +1,80 @@
+import XCTest
+import Nftables
+import ServiceModel
+@testable import ProxyCompiler
+
+/// Properties of the compiled ruleset that do not depend on its exact text.
+final class CompilerTests: XCTestCase {
+    private func table(_ family: TableFamily, _ map: ServiceMap, node: NodeConfig = Fixtures.node) -> Table {
+        Compiler(node: node).compile(map).ruleset.table(family, RulesetLayout.tableName)!
+    }
+
+    private func set(_ table: Table, _ name: String) -> NamedSet? { table.sets.first { $0.name == name } }
+
+    func testCompilingIsDeterministic() {
+        let map = ServiceMap(services: [Fixtures.web, Fixtures.dns, Fixtures.echoServer])
+        let shuffled = ServiceMap(services: [Fixtures.echoServer, Fixtures.web, Fixtures.dns])
+        XCTAssertEqual(Compiler(node: Fixtures.node).compile(map).ruleset,
+                       Compiler(node: Fixtures.node).compile(shuffled).ruleset)
+    }
+
+    /// DESIGN.md rule 2: every named map is referenced from a constant number of rules,
+    /// however many services there are; rule 1: no per-service chain or set.
+    func testRuleAndChainCountsDoNotGrowWithServices() {
+        func services(_ count: Int) -> ServiceMap {
+            let endpoints = Fixtures.endpoints(["198.19.1.11", "198.19.1.12"], port: 8080)
+            var list: [Service] = []
+            for index in 0..<count {
+                let address = IPAddress(bytes: [198, 18, UInt8(index / 250), UInt8(1 + index % 250)])!
+                let port = ServicePort(name: "", transport: .tcp, port: 80, nodePort: UInt16(30000 + index),
+                                       endpoints: endpoints)
+                list.append(Service(name: ServiceName(namespace: "bulk", name: "svc-\(index)"),
+                                    clusterIPs: [address], ports: [port]))
+            }
+            return ServiceMap(services: list)
+        }
+        let small = table(.ip, services(3))
+        let large = table(.ip, services(600))
+        XCTAssertEqual(small.chains.count, large.chains.count)
+        XCTAssertEqual(small.sets.count, large.sets.count)
+        XCTAssertEqual(small.chains.flatMap(\.rules).count, large.chains.flatMap(\.rules).count)
+        XCTAssertEqual(set(large, "service-backends-2")?.elements.count, 1200)
+        XCTAssertEqual(set(large, "service-ips")?.elements.count, 600)
+    }
+
+    func testServiceWithoutEndpointsIsRejectedNotBalanced() {
+        let ip = table(.ip, ServiceMap(services: [Fixtures.empty]))
+        XCTAssertEqual(set(ip, "no-endpoint-services")?.elements,
+                       [SetElement(key: [.address(Fixtures.ip("198.18.0.99")), .proto(6), .port(80)])])
+        XCTAssertEqual(set(ip, "no-endpoint-nodeports")?.elements, [SetElement(key: [.proto(6), .port(30080)])])
+        XCTAssertEqual(set(ip, "service-ips")?.elements, [])
+    }
+
+    func testTerminatingServingEndpointsAreUsedOnlyWhenNoneIsReady() {
+        let ip = table(.ip, ServiceMap(services: [Fixtures.draining]))
+        XCTAssertEqual(set(ip, "service-backends-1")?.elements.map(\.data),
+                       [.values([.address(Fixtures.ip("198.19.1.41")), .port(80)])])
+    }
+
+    func testFamiliesAreSeparated() {
+        let map = ServiceMap(services: [Fixtures.web])
+        let ip6 = table(.ip6, map)
+        let backends = set(ip6, "service-backends-1")!.elements
+        XCTAssertEqual(backends.count, 2, "one IPv6 endpoint for each of the two IPv6 frontends (ClusterIP, LB IP)")
+        XCTAssertTrue(backends.allSatisfy { $0.data == .values([.address(Fixtures.ip("2001:db8:1:1::31")), .port(8443)]) })
+        // The SCTP port has only an IPv4 endpoint: rejected in IPv6.
+        XCTAssertEqual(set(ip6, "no-endpoint-services")?.elements.count, 2)
+    }
+
+    func testConflictingFrontendsKeepTheFirstServiceAndWarn() {
+        var other = Fixtures.web
+        other.name = ServiceName(namespace: "zz", name: "copycat")
+        other.clusterIPs = [Fixtures.ip("198.18.0.21")]
+        let compilation = Compiler(node: Fixtures.node).compile(ServiceMap(services: [other, Fixtures.web]))
+        XCTAssertTrue(compilation.warnings.contains { $0.contains("203.0.113.7 tcp/443") && $0.contains("shop/web keeps it") },
+                      "\(compilation.warnings)")
+        let serviceIPs = compilation.ruleset.table(.ip, RulesetLayout.tableName)!.sets.first { $0.name == "service-ips" }!
+        let keys = serviceIPs.elements.map(\.key)
+        XCTAssertEqual(keys.count, Set(keys).count, "map keys must be unique")
+    }
+}

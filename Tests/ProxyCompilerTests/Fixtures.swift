@@ -1,0 +1,57 @@
+import ServiceModel
+
+/// Representative services for golden tests, built directly in the model.
+enum Fixtures {
+    static func ip(_ text: String) -> IPAddress { IPAddress(text)! }
+
+    static func endpoints(_ addresses: [String], port: UInt16, node: String = "node-1") -> [Endpoint] {
+        addresses.map { Endpoint(address: ip($0), port: port, nodeName: node) }
+    }
+
+    /// The classic echo-server: NodePort 32000, three replicas, named targetPort resolved to 8080.
+    static let echoServer = Service(
+        name: ServiceName(namespace: "default", name: "echo-server"),
+        clusterIPs: [ip("198.18.0.10")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 32000,
+                            endpoints: endpoints(["198.19.1.11", "198.19.1.12", "198.19.1.13"], port: 8080))])
+
+    /// DNS-like: TCP and UDP on one port, two endpoints.
+    static let dns = Service(
+        name: ServiceName(namespace: "kube-system", name: "dns"),
+        clusterIPs: [ip("198.18.0.53")],
+        ports: [
+            ServicePort(name: "dns", transport: .udp, port: 53, endpoints: endpoints(["198.19.1.21", "198.19.2.21"], port: 5353)),
+            ServicePort(name: "dns-tcp", transport: .tcp, port: 53, endpoints: endpoints(["198.19.1.21", "198.19.2.21"], port: 5353)),
+        ])
+
+    /// LoadBalancer with an external IP and a LB ingress IP, dual-stack, SCTP port too.
+    static let web = Service(
+        name: ServiceName(namespace: "shop", name: "web"),
+        clusterIPs: [ip("198.18.0.20"), ip("2001:db8:5::20")],
+        externalIPs: [ip("203.0.113.7")],
+        loadBalancerIPs: [ip("203.0.113.8"), ip("2001:db8:203::8")],
+        ports: [
+            ServicePort(name: "https", transport: .tcp, port: 443, nodePort: 30443,
+                        endpoints: endpoints(["198.19.1.31", "198.19.2.31", "2001:db8:1:1::31"], port: 8443)),
+            ServicePort(name: "sig", transport: .sctp, port: 9999,
+                        endpoints: endpoints(["198.19.1.31"], port: 9999)),
+        ])
+
+    /// No endpoints at all: its frontends are rejected.
+    static let empty = Service(
+        name: ServiceName(namespace: "default", name: "empty"),
+        clusterIPs: [ip("198.18.0.99")],
+        ports: [ServicePort(name: "", transport: .tcp, port: 80, nodePort: 30080)])
+
+    /// Only terminating-but-serving endpoints: those are used.
+    static let draining = Service(
+        name: ServiceName(namespace: "default", name: "draining"),
+        clusterIPs: [ip("198.18.0.77")],
+        ports: [ServicePort(name: "", transport: .tcp, port: 80, endpoints: [
+            Endpoint(address: ip("198.19.1.41"), port: 80, ready: false, serving: true, terminating: true),
+            Endpoint(address: ip("198.19.1.42"), port: 80, ready: false, serving: false, terminating: true),
+        ])])
+
+    static let node = NodeConfig(nodeName: "node-1", nodeIPs: [ip("192.0.2.10")],
+                                 clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
+}

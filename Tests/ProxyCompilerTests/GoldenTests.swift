@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+import Nftables
+import ServiceModel
+@testable import ProxyCompiler
+
+/// Golden tests: compiled and rendered rulesets for representative services.
+///
+/// Set UPDATE_GOLDEN=1 to rewrite the files after an intended change, then review the diff.
+final class GoldenTests: XCTestCase {
+    private static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Golden")
+
+    private func check(_ name: String, _ map: ServiceMap, node: NodeConfig = Fixtures.node,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let compilation = Compiler(node: node).compile(map)
+        let text = ScriptRenderer().render(compilation.ruleset)
+        let url = Self.goldenDirectory.appendingPathComponent("\(name).nft")
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(text, expected, "\(name).nft differs; UPDATE_GOLDEN=1 rewrites it", file: file, line: line)
+        try NftCheck.assertAccepted(text, name: name, file: file, line: line)
+    }
+
+    func testEchoServerNodePort() throws {
+        try check("echo-server", ServiceMap(services: [Fixtures.echoServer]))
+    }
+
+    func testRepresentativeServices() throws {
+        try check("representative", ServiceMap(services: [Fixtures.echoServer, Fixtures.dns, Fixtures.web,
+                                                          Fixtures.empty, Fixtures.draining]))
+    }
+
+    func testMasqueradeAllAndNodePortAddresses() throws {
+        var node = Fixtures.node
+        node.masqueradeAll = true
+        node.masqueradeBit = 5
+        node.nodePortAddresses = [CIDR("192.0.2.10/32")!, CIDR("198.51.100.0/25")!, CIDR("2001:db8:0:2::/64")!]
+        try check("masquerade-all", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), node: node)
+    }
+
+    func testNoServices() throws {
+        try check("empty", ServiceMap(services: []), node: NodeConfig())
+    }
+}

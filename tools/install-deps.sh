@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages nftproxy builds against and its tests use (Debian, as root).
+# libnftnl/libmnl are linked; nftables, iproute2 and conntrack are for tests and dumps only.
+set -euo pipefail
+packages=(libnftnl-dev libmnl-dev nftables iproute2 conntrack pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH (expected the Swift 6 toolchain, e.g. /opt/swift/usr/bin)"; exit 1; }
