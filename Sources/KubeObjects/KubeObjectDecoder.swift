@@ -1,0 +1,179 @@
+import ServiceModel
+
+/// Collects Kubernetes Services and EndpointSlices from `kubectl get services,endpointslices
+/// -A -o yaml` (or `-o json`) output and builds the ``ServiceModel/ServiceMap`` they describe.
+///
+/// Each input may be JSON or YAML, a single object, a `List`, or a `---` separated stream of
+/// any of these. Objects of other kinds, and Services or EndpointSlices the proxy does not
+/// serve (ExternalName, headless, other proxies', FQDN slices), are skipped with a ``notices``
+/// line. An object Kubernetes would reject makes ``add(contents:source:)`` throw; the objects of
+/// that input are then not added.
+///
+/// ```swift
+/// var decoder = KubeObjectDecoder()
+/// try decoder.add(contents: text, source: "cluster.yaml")
+/// let (map, warnings) = try decoder.serviceMap()
+/// ```
+public struct KubeObjectDecoder: Sendable {
+    /// A definition together with the input it came from; nil value: skipped.
+    private struct Definition<Payload: Sendable>: Sendable {
+        var source: String
+        var value: Payload?
+    }
+
+    private var services: [ServiceName: Definition<Service>] = [:]
+    /// Keyed by `namespace/name` of the slice.
+    private var slices: [String: Definition<EndpointSlice>] = [:]
+    /// Warnings about objects defined more than once, in the order found.
+    private var redefinitions: [String] = []
+
+    /// One line per skipped object, in input order, e.g.
+    /// `cluster.yaml: skipping apps/v1 Deployment default/echo (not a Service or EndpointSlice)`.
+    public private(set) var notices: [String] = []
+
+    /// Creates an empty decoder.
+    public init() {}
+
+    /// Parses one input (JSON or YAML) and records the Services and EndpointSlices in it.
+    ///
+    /// - Parameters:
+    ///   - contents: the text of the input.
+    ///   - source: its display name (a path, or `<stdin>`), used in notices and errors.
+    /// - Throws: ``InputError`` for a syntax error or an invalid object; nothing of this input
+    ///   is kept then.
+    public mutating func add(contents: String, source: String) throws(InputError) {
+        let documents = try DocumentParser.parse(contents, source: source)
+        var collector = Collector(source: source)
+        for (index, document) in documents.enumerated() {
+            try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+        }
+        notices += collector.notices
+        for found in collector.found {
+            switch found {
+            case .service(let name, let service):
+                if let previous = services[name] {
+                    redefinitions.append("Service \(name) is defined again in \(source) (first in \(previous.source)); the later definition wins")
+                }
+                services[name] = Definition(source: source, value: service)
+            case .slice(let key, let slice):
+                if let previous = slices[key] {
+                    redefinitions.append("EndpointSlice \(key) is defined again in \(source) (first in \(previous.source)); the later definition wins")
+                }
+                slices[key] = Definition(source: source, value: slice)
+            }
+        }
+    }
+
+    /// Builds the ServiceMap from everything added so far.
+    ///
+    /// Endpoints are attached to service ports by (port name, protocol), deduplicated and
+    /// sorted; conflicting frontends between services are resolved in favour of the service
+    /// whose `namespace/name` sorts first, with a warning for each conflict.
+    ///
+    /// - Returns: the map, and warnings (redefined objects, conflicts) in a stable order.
+    public func serviceMap() throws(InputError) -> (ServiceMap, warnings: [String]) {
+        let served = services.values.compactMap(\.value)
+        let usable = slices.keys.sorted().compactMap { slices[$0]?.value }
+        var assembly = Assembly(services: served, slices: usable)
+        assembly.run()
+        return (ServiceMap(services: assembly.services), warnings: redefinitions + assembly.warnings)
+    }
+}
+
+/// Walks the documents of one input, decoding each object found.
+private struct Collector {
+    enum Found {
+        case service(ServiceName, Service?)
+        case slice(String, EndpointSlice?)
+    }
+
+    let source: String
+    var found: [Found] = []
+    var notices: [String] = []
+
+    /// Decodes `value`, a Kubernetes object or list. `inferred` is the (apiVersion, kind) of the
+    /// items of a typed list such as `ServiceList`, whose items may omit them.
+    mutating func collect(_ value: Value, location: String?,
+                          inferred: (apiVersion: String, kind: String)? = nil) throws(InputError) {
+        let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
+        guard case .map = value else {
+            throw InputError(source: source, object: location, problem:
+                                "expected a Kubernetes object, found \(value.kindDescription)")
+        }
+        let root = Field(root: value, owner: anonymous)
+        guard let kind = try nonEmptyString(root.field("kind")) ?? inferred?.kind else {
+            throw InputError(source: source, object: location.map { "object at \($0)" }, field: "kind",
+                             problem: "missing (not a Kubernetes object)")
+        }
+        let typedRoot = Field(root: value, owner: ObjectRef(source: source, kind: kind, location: location))
+        guard let apiVersion = try nonEmptyString(typedRoot.field("apiVersion")) ?? inferred?.apiVersion else {
+            throw try typedRoot.field("apiVersion").fail("missing")
+        }
+
+        if kind.hasSuffix("List"), case .map(let members) = value, members["items"] != nil {
+            let itemType = kind == "List" ? nil : (apiVersion, String(kind.dropLast(4)))
+            for item in try typedRoot.field("items").elements() {
+                // item.path is "items[3]"
+                let itemLocation = location.map { "\($0), \(item.path)" } ?? item.path
+                guard let itemValue = item.value else { continue }
+                try collect(itemValue, location: itemLocation, inferred: itemType)
+            }
+            return
+        }
+
+        switch (apiVersion, kind) {
+        case ("v1", "Service"):
+            let (namespace, name, root) = try identify(typedRoot, kind: kind, location: location)
+            let serviceName = ServiceName(namespace: namespace, name: name)
+            switch try ServiceDecoder.decode(root, name: serviceName) {
+            case .served(let service):
+                found.append(.service(serviceName, service))
+            case .skipped(_, let reason):
+                found.append(.service(serviceName, nil))
+                notices.append("\(source): skipping Service \(serviceName) (\(reason))")
+            }
+        case ("discovery.k8s.io/v1", "EndpointSlice"):
+            let (namespace, name, root) = try identify(typedRoot, kind: kind, location: location)
+            let key = "\(namespace)/\(name)"
+            switch try EndpointSliceDecoder.decode(root, namespace: namespace, name: name) {
+            case .slice(let slice):
+                found.append(.slice(key, slice))
+            case .skipped(let reason):
+                found.append(.slice(key, nil))
+                notices.append("\(source): skipping EndpointSlice \(key) (\(reason))")
+            }
+        default:
+            let metadata = try? typedRoot.field("metadata")
+            let namespace = (try? metadata?.field("namespace").optionalString()).flatMap { $0 }
+            let name = (try? metadata?.field("name").optionalString()).flatMap { $0 }
+            var what = "\(apiVersion) \(kind)"
+            if let name, !name.isEmpty {
+                what += " " + ((namespace?.isEmpty ?? true) ? name : "\(namespace ?? "")/\(name)")
+            } else if let location {
+                what += " at \(location)"
+            }
+            let reason = switch kind {
+            case "Service": "only v1 Services are read"
+            case "EndpointSlice": "only discovery.k8s.io/v1 EndpointSlices are read"
+            default: "not a Service or EndpointSlice"
+            }
+            notices.append("\(source): skipping \(what) (\(reason))")
+        }
+    }
+
+    /// Reads `metadata.namespace` (default `default`) and `metadata.name`, and returns the root
+    /// again with an owner that names the object for later errors.
+    private func identify(_ root: Field, kind: String, location: String?)
+        throws(InputError) -> (namespace: String, name: String, root: Field) {
+        let metadata = try root.field("metadata")
+        let name = try metadata.field("name").requiredString()
+        let namespace = try metadata.field("namespace").optionalString().flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let owner = ObjectRef(source: source, kind: kind, namespace: namespace, name: name, location: location)
+        return (namespace, name, Field(root: root.value ?? .null, owner: owner))
+    }
+
+    private func nonEmptyString(_ field: Field) throws(InputError) -> String? {
+        guard let text = try field.optionalString(), !text.isEmpty else { return nil }
+        return text
+    }
+}

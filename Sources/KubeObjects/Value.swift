@@ -1,0 +1,202 @@
+/// A parsed JSON or YAML value: the one representation both parsers produce, decoded by hand
+/// so that every error can name the exact field.
+enum Value: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+    case list([Value])
+    case map([String: Value])
+
+    /// "a string (\"80\")", "an object", ... for error messages.
+    var kindDescription: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return "a boolean (\(b))"
+        case .int(let i): return "an integer (\(i))"
+        case .float(let d): return "a number (\(d))"
+        case .string(let s): return "a string (\(quoted(s)))"
+        case .list: return "a list"
+        case .map: return "an object"
+        }
+    }
+}
+
+/// `"text"` with quotes and control characters escaped, for messages.
+func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
+
+/// The object a field belongs to, for error messages: source, kind and name as far as known.
+struct ObjectRef: Sendable {
+    var source: String
+    var kind: String
+    var namespace: String?
+    var name: String?
+    /// Position in the input (`document 2`, `items[3]`), used while the name is unknown.
+    var location: String?
+
+    /// `Service default/web`, `Service web`, `Service at items[3]` or `Service`.
+    var description: String {
+        if let name {
+            if let namespace { return "\(kind) \(namespace)/\(name)" }
+            return "\(kind) \(name)"
+        }
+        if let location { return "\(kind) at \(location)" }
+        return kind
+    }
+}
+
+/// A field of an object (present or absent) with its path, offering typed accessors whose
+/// errors name the object and the field.
+struct Field {
+    /// nil when the field is absent.
+    let value: Value?
+    /// Path from the object root, e.g. `spec.ports[1].port`; empty for the root.
+    let path: String
+    let owner: ObjectRef
+
+    init(value: Value?, path: String, owner: ObjectRef) {
+        self.value = value
+        self.path = path
+        self.owner = owner
+    }
+
+    /// The object root.
+    init(root: Value, owner: ObjectRef) {
+        self.init(value: root, path: "", owner: owner)
+    }
+
+    /// An error about this field.
+    func fail(_ problem: String) -> InputError {
+        InputError(source: owner.source, object: owner.description, field: path.isEmpty ? nil : path,
+                   problem: problem)
+    }
+
+    /// Absent, or explicitly null (Kubernetes treats both the same).
+    var isAbsent: Bool {
+        switch value {
+        case nil, .null?: return true
+        default: return false
+        }
+    }
+
+    private func typeError(expected: String) -> InputError {
+        fail("expected \(expected), found \(value?.kindDescription ?? "nothing")")
+    }
+
+    /// The member `key` of this object; absent if this field is absent or null.
+    func field(_ key: String) throws(InputError) -> Field {
+        let childPath = path.isEmpty ? key : "\(path).\(key)"
+        switch value {
+        case nil, .null?:
+            return Field(value: nil, path: childPath, owner: owner)
+        case .map(let members)?:
+            return Field(value: members[key], path: childPath, owner: owner)
+        default:
+            throw typeError(expected: "an object")
+        }
+    }
+
+    /// The elements of this list; empty if the field is absent or null.
+    func elements() throws(InputError) -> [Field] {
+        switch value {
+        case nil, .null?:
+            return []
+        case .list(let items)?:
+            return items.enumerated().map { Field(value: $1, path: "\(path)[\($0)]", owner: owner) }
+        default:
+            throw typeError(expected: "a list")
+        }
+    }
+
+    /// The members of this object sorted by key; empty if the field is absent or null.
+    func members() throws(InputError) -> [(key: String, field: Field)] {
+        switch value {
+        case nil, .null?:
+            return []
+        case .map(let members)?:
+            return members.keys.sorted().map { key in
+                (key, Field(value: members[key], path: "\(path)[\(quoted(key))]", owner: owner))
+            }
+        default:
+            throw typeError(expected: "an object")
+        }
+    }
+
+    /// A string, or nil if absent or null.
+    func optionalString() throws(InputError) -> String? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        default: throw typeError(expected: "a string")
+        }
+    }
+
+    /// A string that must be present and non-empty.
+    func requiredString() throws(InputError) -> String {
+        guard let text = try optionalString() else { throw fail("missing") }
+        guard !text.isEmpty else { throw fail("must not be empty") }
+        return text
+    }
+
+    /// An integer, or nil if absent or null. Strings (`"80"`) and fractions are rejected, as
+    /// Kubernetes rejects them.
+    func optionalInt() throws(InputError) -> Int? {
+        switch value {
+        case nil, .null?: return nil
+        case .int(let i)?: return i
+        default: throw typeError(expected: "an integer")
+        }
+    }
+
+    /// A boolean, or nil if absent or null.
+    func optionalBool() throws(InputError) -> Bool? {
+        switch value {
+        case nil, .null?: return nil
+        case .bool(let b)?: return b
+        default: throw typeError(expected: "a boolean")
+        }
+    }
+
+    /// A list of strings (absent or null: empty), each with its own field for error messages.
+    func stringElements() throws(InputError) -> [(text: String, field: Field)] {
+        var out: [(text: String, field: Field)] = []
+        for element in try elements() {
+            guard case .string(let text)? = element.value else {
+                throw element.typeError(expected: "a string")
+            }
+            out.append((text, element))
+        }
+        return out
+    }
+
+    /// An object whose values are all strings, such as `metadata.labels`.
+    func stringMap() throws(InputError) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, member) in try members() {
+            switch member.value {
+            case .string(let text)?: out[key] = text
+            case nil, .null?: out[key] = ""
+            default: throw member.typeError(expected: "a string")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,99 @@
+import KubeObjects
+import ServiceModel
+import XCTest
+
+/// Conflicts between objects: shared NodePorts and frontends, redefinitions.
+final class ConflictTests: XCTestCase {
+    private func nodePortService(_ name: String, namespace: String = "default", clusterIP: String,
+                                 ports: String) -> String {
+        serviceYAML(name, namespace: namespace, spec: "type: NodePort\nclusterIP: \(clusterIP)\nports:\n\(ports)")
+    }
+
+    func testNodePortConflictIsDeterministic() throws {
+        let b = nodePortService("b", clusterIP: "198.18.0.2", ports: """
+            - {name: web, port: 80, nodePort: 30080}
+            - {name: dns, port: 53, protocol: UDP, nodePort: 30053}
+            """)
+        let a = nodePortService("a", namespace: "zzz", clusterIP: "198.18.0.1", ports: """
+            - {name: http, port: 8080, nodePort: 30080}
+            - {name: dns, port: 53, protocol: TCP, nodePort: 30053}
+            """)
+        let expectedWarning = #"nodePort 30080/TCP is claimed by port "web" (80/TCP) of Service default/b and by port "http" (8080/TCP) of Service zzz/a; keeping it for Service default/b, dropping it from Service zzz/a"#
+        // Whatever the input order, default/b sorts before zzz/a and wins.
+        for inputs in [[("1.yaml", a), ("2.yaml", b)], [("1.yaml", b), ("2.yaml", a)], [("1.yaml", stream(a, b))]] {
+            let decoded = try decode(inputs)
+            XCTAssertEqual(decoded.warnings, [expectedWarning])
+            XCTAssertEqual(decoded.service("b")?.ports.map(\.nodePort), [30080, 30053])
+            XCTAssertEqual(decoded.service("a", namespace: "zzz")?.ports.map(\.nodePort), [nil, 30053],
+                           "30053/UDP and 30053/TCP do not conflict")
+        }
+    }
+
+    func testRedefinedServiceLaterWins() throws {
+        let first = serviceYAML("web", spec: "clusterIP: 198.18.0.1\nports: [{port: 80}]")
+        let second = serviceYAML("web", spec: "clusterIP: 198.18.0.1\nports: [{port: 81}]")
+        let decoded = try decode([("a.yaml", first), ("b.yaml", second)])
+        XCTAssertEqual(decoded.service("web")?.ports.map(\.port), [81])
+        XCTAssertEqual(decoded.warnings, ["Service default/web is defined again in b.yaml (first in a.yaml); the later definition wins"])
+
+        // A later skipped definition removes the service.
+        let headless = serviceYAML("web", spec: "clusterIP: None")
+        let replaced = try decode([("a.yaml", first), ("b.yaml", headless)])
+        XCTAssertEqual(replaced.map.services, [])
+        XCTAssertEqual(replaced.warnings.count, 1)
+    }
+
+    func testRedefinedSliceLaterWins() throws {
+        let svc = serviceYAML("web", spec: "clusterIP: 198.18.0.1\nports: [{port: 80}]")
+        let body = "addressType: IPv4\nports: [{port: 8080}]\nendpoints: [{addresses: [%@]}]"
+        let decoded = try decode([
+            ("a.yaml", stream(svc, sliceYAML("web-1", service: "web", body: body.replacingOccurrences(of: "%@", with: "198.19.0.1")))),
+            ("b.yaml", sliceYAML("web-1", service: "web", body: body.replacingOccurrences(of: "%@", with: "198.19.0.2"))),
+        ])
+        XCTAssertEqual(decoded.service("web")?.ports[0].endpoints.map(\.address), [ip("198.19.0.2")])
+        XCTAssertEqual(decoded.warnings, ["EndpointSlice default/web-1 is defined again in b.yaml (first in a.yaml); the later definition wins"])
+    }
+
+    func testSharedClusterIPDropsTheLaterService() throws {
+        let yaml = stream(
+            serviceYAML("two", spec: "clusterIP: 198.18.0.1\nports: [{port: 81}]"),
+            serviceYAML("one", spec: "clusterIP: 198.18.0.1\nports: [{port: 80}]"))
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.map.services.map(\.name.name), ["one"])
+        XCTAssertEqual(decoded.warnings, ["Service default/two: clusterIP 198.18.0.1 is also the clusterIP of Service default/one; ignoring Service default/two"])
+    }
+
+    func testSharedExternalIPOnlyConflictsOnTheSamePort() throws {
+        let yaml = stream(
+            serviceYAML("a", spec: "clusterIP: 198.18.0.1\nexternalIPs: [192.0.2.1]\nports: [{port: 80}]"),
+            serviceYAML("b", spec: "clusterIP: 198.18.0.2\nexternalIPs: [192.0.2.1]\nports: [{port: 443}]"),
+            serviceYAML("c", spec: "clusterIP: 198.18.0.3\nexternalIPs: [192.0.2.1, 192.0.2.3]\nports: [{port: 80}]"),
+            serviceYAML("d", spec: "type: LoadBalancer\nclusterIP: 198.18.0.4\nports: [{port: 80}]",
+                        status: "loadBalancer: {ingress: [{ip: 192.0.2.3}, {ip: 203.0.113.4}]}"))
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.service("a")?.externalIPs, [ip("192.0.2.1")])
+        XCTAssertEqual(decoded.service("b")?.externalIPs, [ip("192.0.2.1")])
+        XCTAssertEqual(decoded.service("c")?.externalIPs, [ip("192.0.2.3")])
+        XCTAssertEqual(decoded.service("d")?.loadBalancerIPs, [ip("203.0.113.4")])
+        XCTAssertEqual(decoded.warnings, [
+            "Service default/c: externalIP 192.0.2.1:80/TCP is also a frontend of Service default/a; ignoring that externalIP for Service default/c",
+            "Service default/d: load-balancer IP 192.0.2.3:80/TCP is also a frontend of Service default/c; ignoring that load-balancer IP for Service default/d",
+        ])
+    }
+
+    func testAddressesWithinOneServiceAreFolded() throws {
+        let yaml = serviceYAML("a", spec: """
+            type: LoadBalancer
+            clusterIP: 198.18.0.1
+            externalIPs: [192.0.2.1, 192.0.2.1, 198.18.0.1]
+            ports: [{port: 80}]
+            """, status: "loadBalancer: {ingress: [{ip: 203.0.113.1}, {ip: 192.0.2.1}]}")
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.service("a")?.externalIPs, [ip("192.0.2.1")])
+        XCTAssertEqual(decoded.service("a")?.loadBalancerIPs, [ip("203.0.113.1")])
+        XCTAssertEqual(decoded.warnings, [
+            "Service default/a: externalIP 198.18.0.1 is also its clusterIP; ignoring the externalIP",
+            "Service default/a: load-balancer IP 192.0.2.1 is also its externalIP; ignoring the load-balancer IP",
+        ])
+    }
+}

@@ -1,0 +1,151 @@
+import KubeObjects
+import ServiceModel
+import XCTest
+
+/// Service fields, defaults and the services the proxy skips.
+final class ServiceTests: XCTestCase {
+    func testMultiPortLoadBalancerWithEverything() throws {
+        let yaml = serviceYAML("shop", namespace: "prod", spec: """
+            type: LoadBalancer
+            clusterIP: 198.18.0.30
+            clusterIPs: [198.18.0.30, "2001:db8::30"]
+            externalIPs: [192.0.2.30]
+            externalTrafficPolicy: Local
+            internalTrafficPolicy: Local
+            sessionAffinity: ClientIP
+            sessionAffinityConfig:
+              clientIP:
+                timeoutSeconds: 600
+            loadBalancerSourceRanges: [203.0.113.0/24, "2001:db8:1::/48"]
+            ports:
+            - name: http
+              port: 80
+              targetPort: web
+              nodePort: 30080
+            - name: https
+              port: 443
+              targetPort: 8443
+              nodePort: 30443
+            - name: dns
+              protocol: UDP
+              port: 53
+              nodePort: 30053
+            - name: sig
+              protocol: SCTP
+              port: 9000
+            """, status: """
+            loadBalancer:
+              ingress:
+              - ip: 203.0.113.30
+              - hostname: lb.example
+              - ip: 203.0.113.31
+                ipMode: Proxy
+              - ip: "2001:db8::1:30"
+                ipMode: VIP
+            """)
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.notices, [])
+        let shop = try XCTUnwrap(decoded.service("shop", namespace: "prod"))
+        XCTAssertEqual(shop, Service(
+            name: ServiceName(namespace: "prod", name: "shop"),
+            clusterIPs: [ip("198.18.0.30"), ip("2001:db8::30")],
+            externalIPs: [ip("192.0.2.30")],
+            loadBalancerIPs: [ip("203.0.113.30"), ip("2001:db8::1:30")],
+            ports: [
+                ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30080),
+                ServicePort(name: "https", transport: .tcp, port: 443, nodePort: 30443),
+                ServicePort(name: "dns", transport: .udp, port: 53, nodePort: 30053),
+                ServicePort(name: "sig", transport: .sctp, port: 9000),
+            ],
+            externalTrafficPolicy: .local, internalTrafficPolicy: .local,
+            sessionAffinityTimeout: 600,
+            loadBalancerSourceRanges: [CIDR("203.0.113.0/24")!, CIDR("2001:db8:1::/48")!]))
+    }
+
+    func testDefaults() throws {
+        let yaml = serviceYAML("plain", spec: """
+            clusterIP: 198.18.0.1
+            externalTrafficPolicy: Local
+            ports:
+            - port: 80
+              nodePort: 30080
+            """)
+        let plain = try XCTUnwrap(try decode(yaml).service("plain"))
+        XCTAssertEqual(plain.ports, [ServicePort(name: "", transport: .tcp, port: 80)],
+                       "a ClusterIP service has no NodePort")
+        XCTAssertEqual(plain.externalTrafficPolicy, .cluster, "Local only applies to externally reachable services")
+        XCTAssertEqual(plain.internalTrafficPolicy, .cluster)
+        XCTAssertNil(plain.sessionAffinityTimeout)
+        XCTAssertEqual(plain.externalIPs, [])
+        XCTAssertEqual(plain.loadBalancerIPs, [])
+        XCTAssertEqual(plain.loadBalancerSourceRanges, [])
+    }
+
+    func testClientIPAffinityDefaultTimeout() throws {
+        let yaml = serviceYAML("sticky", spec: "clusterIP: 198.18.0.1\nsessionAffinity: ClientIP\nports: [{port: 80}]")
+        XCTAssertEqual(try decode(yaml).service("sticky")?.sessionAffinityTimeout, 10800)
+    }
+
+    func testExternalTrafficPolicyLocalWithExternalIPsOnClusterIPService() throws {
+        let yaml = serviceYAML("ext", spec: """
+            clusterIP: 198.18.0.1
+            externalIPs: [192.0.2.1]
+            externalTrafficPolicy: Local
+            ports: [{port: 80}]
+            """)
+        XCTAssertEqual(try decode(yaml).service("ext")?.externalTrafficPolicy, .local)
+    }
+
+    func testSourceRangesFromAnnotation() throws {
+        let yaml = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: lb
+              annotations:
+                service.beta.kubernetes.io/load-balancer-source-ranges: "203.0.113.0/25, 198.51.100.0/24"
+            spec:
+              type: LoadBalancer
+              clusterIP: 198.18.0.1
+              ports: [{port: 80, nodePort: 30001}]
+            """
+        XCTAssertEqual(try decode(yaml).service("lb")?.loadBalancerSourceRanges,
+                       [CIDR("203.0.113.0/25")!, CIDR("198.51.100.0/24")!])
+    }
+
+    func testSkippedServices() throws {
+        let yaml = stream(
+            serviceYAML("headless", spec: "clusterIP: None\nclusterIPs: [None]\nports: [{port: 80}]"),
+            serviceYAML("external", spec: "type: ExternalName\nexternalName: db.example"),
+            serviceYAML("other-proxy", labels: ["service.kubernetes.io/service-proxy-name": "foo"],
+                        spec: "clusterIP: 198.18.0.2\nports: [{port: 80}]"),
+            serviceYAML("empty-proxy-label", labels: ["service.kubernetes.io/service-proxy-name": ""],
+                        spec: "clusterIP: 198.18.0.3\nports: [{port: 80}]"),
+            serviceYAML("headless-label", labels: ["service.kubernetes.io/headless": ""],
+                        spec: "clusterIP: 198.18.0.4\nports: [{port: 80}]"),
+            serviceYAML("unallocated", spec: "ports: [{port: 80}]"),
+            serviceYAML("served", spec: "clusterIP: 198.18.0.9\nports: [{port: 80}]"),
+            sliceYAML("headless-1", service: "headless", body: """
+                addressType: IPv4
+                ports: [{port: 80}]
+                endpoints: [{addresses: [198.19.0.1]}]
+                """))
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.map.services.map(\.name.name), ["served"])
+        XCTAssertEqual(decoded.notices, [
+            "test.yaml: skipping Service default/headless (headless: clusterIP None)",
+            "test.yaml: skipping Service default/external (type ExternalName)",
+            "test.yaml: skipping Service default/other-proxy (label service.kubernetes.io/service-proxy-name=foo: served by another proxy)",
+            "test.yaml: skipping Service default/empty-proxy-label (label service.kubernetes.io/service-proxy-name=: served by another proxy)",
+            "test.yaml: skipping Service default/headless-label (label service.kubernetes.io/headless: headless)",
+            "test.yaml: skipping Service default/unallocated (no clusterIP)",
+        ])
+        XCTAssertEqual(decoded.warnings, [])
+    }
+
+    func testSkippedServiceIsNotValidatedFurther() throws {
+        // ExternalName services carry no ports to check.
+        let yaml = serviceYAML("external", spec: "type: ExternalName\nexternalName: db.example\nports: [{port: 99999}]")
+        XCTAssertEqual(try decode(yaml).map.services, [])
+    }
+}
