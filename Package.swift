@@ -40,6 +40,13 @@ let package = Package(
         ),
         // Tiny TCP/UDP echo server and client used inside sandbox namespaces.
         .executableTarget(name: "nftproxy-echo"),
+        // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
+        .executableTarget(
+            name: "nftproxy-bench",
+            dependencies: ["ServiceModel", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/bench"
+        ),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables"]),
