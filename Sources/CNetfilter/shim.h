@@ -3,6 +3,12 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+/* glibc's <netinet/in.h> must come before the linux uapi headers (which pull in
+ * <linux/in.h>, <linux/in6.h>): <linux/libc-compat.h> then skips the kernel's
+ * duplicate struct definitions that clash with the Glibc module's. */
+#include <netinet/in.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 #include <linux/netlink.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -26,6 +32,13 @@ static const size_t nftproxy_mnl_socket_buffer_size = 8192;
 /* Helpers for macros Swift cannot see. */
 static inline uint16_t nftproxy_nfnl_msg_type(uint16_t subsys, uint16_t msg) {
     return (uint16_t)((subsys << 8) | msg);
+}
+
+/* setns(2) and CLONE_NEWNET are GNU extensions that the Swift Glibc module does
+ * not export; Netlink's NetworkNamespace switches a thread's network namespace
+ * through this helper. Returns 0, or -1 with errno set. */
+static inline int nftproxy_setns_net(int fd) {
+    return (int)syscall(SYS_setns, fd, 0x40000000 /* CLONE_NEWNET */);
 }
 
 #endif
