@@ -21,6 +21,8 @@ let package = Package(
         ),
         // Sockets, netns, batches, ACKs: the only module that touches C pointers.
         .target(name: "Netlink", dependencies: ["CNetfilter"]),
+        // Conntrack list/delete over nfnetlink_conntrack (no `conntrack` binary).
+        .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
         .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Kubernetes-free model of what must be served.
@@ -28,13 +30,13 @@ let package = Package(
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
         .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
         // ServiceMap + NodeConfig -> Ruleset.
-        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack"]),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,7 +57,7 @@ let package = Package(
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Sandbox"]),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel"]),
     ]
 )
