@@ -101,3 +101,72 @@ enum SetUserData {
         withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 }
+
+extension SetUserData {
+    /// Reads back the `typeof` expressions of key and data, when the userdata has them.
+    static func decodeTypeOf(_ bytes: [UInt8], family: TableFamily) -> (key: [Selector]?, data: [Selector]?) {
+        let attributes = parse(bytes)
+        return (attributes[keyTypeOf].flatMap { concatenation($0, family: family) },
+                attributes[dataTypeOf].flatMap { concatenation($0, family: family) })
+    }
+
+    /// Datatypes of a concatenated type id (6 bits per field, first field highest).
+    static func dataTypes(ofTypeID typeID: UInt32) -> [DataType]? {
+        let known: [UInt32: DataType] = [4: .integer32, 7: .ipv4Address, 8: .ipv6Address, 12: .inetProto,
+                                         13: .inetService, 19: .mark, 25: .ctState, 27: .ctStatus, 43: .fibAddressType]
+        var remaining = typeID
+        var types: [DataType] = []
+        while remaining != 0 {
+            guard let type = known[remaining & 0x3f] else { return nil }
+            types.insert(type, at: 0)
+            remaining >>= 6
+        }
+        return types.isEmpty ? nil : types
+    }
+
+    private static func parse(_ bytes: [UInt8]) -> [UInt8: [UInt8]] {
+        var result: [UInt8: [UInt8]] = [:]
+        var index = 0
+        while index + 2 <= bytes.count {
+            let type = bytes[index], length = Int(bytes[index + 1])
+            guard index + 2 + length <= bytes.count else { break }
+            result[type] = Array(bytes[(index + 2)..<(index + 2 + length)])
+            index += 2 + length
+        }
+        return result
+    }
+
+    private static func concatenation(_ bytes: [UInt8], family: TableFamily) -> [Selector]? {
+        let outer = parse(bytes)
+        guard outer[0].map(readU32) == exprConcat, let members = outer[1], !members.isEmpty else { return nil }
+        var selectors: [Selector] = []
+        var index: UInt8 = 0
+        let memberAttributes = parse(members)
+        while let member = memberAttributes[index] {
+            let fields = parse(member)
+            guard let type = fields[0].map(readU32), let data = fields[1].map(parse),
+                  let selector = selector(type: type, data, family: family) else { return nil }
+            selectors.append(selector)
+            index += 1
+        }
+        return selectors
+    }
+
+    private static func selector(type: UInt32, _ data: [UInt8: [UInt8]], family: TableFamily) -> Selector? {
+        for candidate in candidates(family) {
+            let (candidateType, encoded) = describe(candidate)
+            if candidateType == type, parse(encoded) == data { return candidate }
+        }
+        if type == exprNumgen, let modulus = data[1].map(readU32) {
+            let numgen = Selector.randomNumber(modulus: modulus)
+            return parse(describe(numgen).1) == data ? numgen : nil
+        }
+        return nil
+    }
+
+    private static func candidates(_ family: TableFamily) -> [Selector] {
+        [.address(.source, family), .address(.destination, family), .transportDestinationPort, .l4proto, .mark]
+    }
+
+    private static func readU32(_ bytes: [UInt8]) -> UInt32 { RuleDecoder.u32(bytes) }
+}

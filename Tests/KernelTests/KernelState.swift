@@ -55,6 +55,13 @@ enum KernelState {
             if let elements = result["elem"] as? [Any] {
                 result["elem"] = elements.map(normalize).sorted { canonicalText($0) < canonicalText($1) }
             }
+            // The kernel lists objects in creation order; rules keep their order within a chain.
+            if let objects = result["nftables"] as? [Any] {
+                result["nftables"] = objects.enumerated().sorted { lhs, rhs in
+                    let (left, right) = (objectKey(lhs.element), objectKey(rhs.element))
+                    return left != right ? left < right : lhs.offset < rhs.offset
+                }.map(\.element)
+            }
             return result
         }
         if let array = value as? [Any] {
@@ -63,6 +70,14 @@ enum KernelState {
             }
         }
         return value
+    }
+
+    /// Sort key of a listed object: its kind and name (rules: their chain), not its position.
+    static func objectKey(_ object: Any) -> String {
+        guard let dictionary = object as? [String: Any], let (kind, body) = dictionary.first,
+              let fields = body as? [String: Any] else { return "" }
+        let parts = [kind, fields["family"], fields["table"], fields["chain"], fields["name"]]
+        return parts.map { "\($0 ?? "")" }.joined(separator: " ")
     }
 
     static func canonicalText(_ value: Any) -> String {
@@ -75,17 +90,29 @@ enum KernelState {
 
     static func normalizeBytecode(_ listing: String) -> String {
         var blocks: [[String]] = []
+        var inPlainListing = false
         for line in listing.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) {
+            // The plain `table … { … }` listing that follows is compared as JSON instead.
+            if line.hasPrefix("table ") { inPlainListing = true }
+            if inPlainListing {
+                if line == "}" { inPlainListing = false }
+                continue
+            }
             if line.first?.isWhitespace == false || blocks.isEmpty {
-                // Header: "ip nftproxy services 26" -> drop the trailing handle.
+                // Header: "ip nftproxy services 26 25" -> drop the trailing handle and position.
                 var words = line.split(separator: " ").map(String.init)
+                while words.count > 3, Int(words[words.count - 1]) != nil { words.removeLast() }
                 if words.count == 3, Int(words[2]) != nil { words.removeLast() }
                 blocks.append([words.joined(separator: " ")])
             } else {
                 blocks[blocks.count - 1].append(line)
             }
         }
-        return blocks.map { block in
+        // Object order is creation order: sort blocks by header, keeping rule order (stable).
+        let ordered = blocks.enumerated().sorted { lhs, rhs in
+            lhs.element[0] != rhs.element[0] ? lhs.element[0] < rhs.element[0] : lhs.offset < rhs.offset
+        }.map(\.element)
+        return ordered.map { block in
             let header = block[0]
             let body = Array(block.dropFirst())
             // Element order is the kernel's hash order: sort element lines.

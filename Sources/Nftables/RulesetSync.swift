@@ -1,0 +1,122 @@
+import Netlink
+
+/// What one `RulesetSync.sync(to:)` did.
+public struct SyncReport: Sendable, Equatable {
+    /// Messages committed (0: the kernel already held the desired ruleset).
+    public var operations: Int = 0
+    public var elementsAdded: Int = 0
+    public var elementsRemoved: Int = 0
+    /// Whether our tables were read back from the kernel first.
+    public var readBack: Bool = false
+    /// Commits refused because someone else changed the ruleset meanwhile.
+    public var retries: Int = 0
+    /// The operations committed, in order (their `summary`), for logs and tests.
+    public var summaries: [String] = []
+}
+
+/// Keeps nftproxy's tables in the kernel equal to a desired ruleset, committing only differences.
+///
+/// It remembers the ruleset it last committed and the nf_tables generation that commit
+/// produced. On first use, or when the generation moved (someone else committed), it
+/// reads our tables back from the kernel instead of trusting its memory, so a restart
+/// never flushes and a foreign change to our tables is repaired. Every commit carries
+/// the generation it was computed against; if another writer got in between, the
+/// kernel refuses it and the sync reads back and tries again.
+public final class RulesetSync {
+    public let client: NftablesClient
+    /// How often a commit is retried after a concurrent change.
+    public var maximumAttempts = 5
+
+    private struct TableKey: Hashable { let family: TableFamily; let name: String }
+
+    /// What the kernel holds in our tables, as far as we know; nil: read it back.
+    private var known: [TableKey: TableReadBack?]?
+    private var generation: UInt32?
+
+    public init(client: NftablesClient) { self.client = client }
+
+    /// Forgets what was committed: the next sync reads the kernel's state back.
+    public func invalidate() { known = nil }
+
+    /// Brings our tables in the kernel to `desired` with the smallest transaction.
+    @discardableResult
+    public func sync(to desired: Ruleset) throws(NetlinkError) -> SyncReport {
+        var report = SyncReport()
+        for _ in 0..<maximumAttempts {
+            let current = try client.socket.generationID()
+            if known == nil || current != generation {
+                try readBack(desired)
+                report.readBack = true
+            }
+            let transaction = plan(desired)
+            guard !transaction.isEmpty else { return report }
+            do {
+                try client.commit(transaction, generationID: generation)
+            } catch .generationChanged {
+                known = nil
+                report.retries += 1
+                continue
+            } catch {
+                // Refused: the kernel kept its state, but re-reading is the safe choice.
+                known = nil
+                throw error
+            }
+            known = Dictionary(uniqueKeysWithValues: desired.tables.map {
+                (TableKey(family: $0.family, name: $0.name),
+                 TableReadBack(table: $0, untrustedChains: [], unreadableSets: []))
+            })
+            generation = try client.socket.generationID()
+            report.record(transaction)
+            return report
+        }
+        throw .generationChanged
+    }
+
+    private func readBack(_ desired: Ruleset) throws(NetlinkError) {
+        let reader = KernelReader(socket: client.socket)
+        // Read until the generation is the same before and after: a consistent snapshot.
+        for _ in 0..<maximumAttempts {
+            let before = try client.socket.generationID()
+            var tables: [TableKey: TableReadBack?] = [:]
+            for table in desired.tables {
+                tables[TableKey(family: table.family, name: table.name)] = try reader.read(table.family, table.name)
+            }
+            if try client.socket.generationID() == before {
+                known = tables
+                generation = before
+                return
+            }
+        }
+        throw .generationChanged
+    }
+
+    private func plan(_ desired: Ruleset) -> Transaction {
+        var transaction = Transaction()
+        for table in desired.tables {
+            let current = known?[TableKey(family: table.family, name: table.name)] ?? nil
+            if let current, !current.unreadableSets.isEmpty {
+                transaction.replace(table)
+                continue
+            }
+            for operation in TableDiff.transaction(from: current?.table, to: table,
+                                                   untrusted: current?.untrustedChains ?? []).operations {
+                transaction.append(operation)
+            }
+        }
+        return transaction
+    }
+}
+
+extension SyncReport {
+    mutating func record(_ transaction: Transaction) {
+        operations = transaction.operations.count
+        for operation in transaction.operations {
+            switch operation {
+            case .addElements(_, _, _, let elements): elementsAdded += elements.count
+            case .deleteElements(_, _, _, let elements): elementsRemoved += elements.count
+            default: break
+            }
+            summaries.append(operation.summary)
+        }
+    }
+}

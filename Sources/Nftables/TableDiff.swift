@@ -1,0 +1,108 @@
+/// Computes the smallest transaction that turns one table into another.
+///
+/// Elements are added and deleted one by one; a chain whose rules differ is flushed and
+/// refilled (chains are small: every chain nftproxy writes has a handful of rules); what
+/// is no longer wanted is removed after everything that referenced it. Only when a set
+/// changes its declaration, or a base chain its hook, is the whole table replaced.
+public enum TableDiff {
+    /// The operations that turn `current` (nil: no such table) into `desired`.
+    ///
+    /// - Parameter untrusted: chains whose rules could not be read back and must be
+    ///   rewritten whatever they seem to hold.
+    public static func transaction(from current: Table?, to desired: Table,
+                                   untrusted: Set<String> = []) -> Transaction {
+        var transaction = Transaction()
+        guard let current else {
+            transaction.create(desired)
+            return transaction
+        }
+        let family = desired.family
+        let table = desired.name
+        let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let currentChains = Dictionary(current.chains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let desiredSetNames = Set(desired.sets.map(\.name))
+        let desiredChainNames = Set(desired.chains.map(\.name))
+
+        // Incompatible declarations: replace the table as a whole.
+        let setRedeclared = desired.sets.contains { set in
+            currentSets[set.name].map { $0.key != set.key || $0.data != set.data } ?? false
+        }
+        let hookChanged = desired.chains.contains { chain in
+            currentChains[chain.name].map { $0.base != chain.base } ?? false
+        }
+        if setRedeclared || hookChanged {
+            transaction.replace(desired)
+            return transaction
+        }
+
+        // 1. New chains (empty, so elements and rules can refer to them).
+        let newChains = desired.chains.filter { currentChains[$0.name] == nil }
+        for chain in newChains {
+            transaction.append(.addChain(family, table: table, Chain(name: chain.name, base: chain.base)))
+        }
+        // 2. New sets with their elements; element changes of existing sets.
+        for set in desired.sets {
+            guard let existing = currentSets[set.name] else {
+                transaction.append(.addSet(family, table: table, set.withoutElements))
+                transaction.addElements(set.elements, to: set, family: family, table: table)
+                continue
+            }
+            let change = ElementChange(from: existing.elements, to: set.elements)
+            transaction.deleteElements(change.removed, from: set, family: family, table: table)
+            transaction.addElements(change.added, to: set, family: family, table: table)
+        }
+        // 3. Rules of new chains and of chains whose rules changed.
+        for chain in desired.chains {
+            if let existing = currentChains[chain.name] {
+                guard existing.rules != chain.rules || untrusted.contains(chain.name) else { continue }
+                transaction.append(.flushChain(family, table: table, chain: chain.name))
+            }
+            for rule in chain.rules {
+                transaction.append(.addRule(family, table: table, chain: chain.name, rule))
+            }
+        }
+        // 4. What is no longer wanted: rules of obsolete chains first (they may refer to
+        //    obsolete sets and chains), then sets, then the chains themselves.
+        let obsoleteChains = current.chains.filter { !desiredChainNames.contains($0.name) }
+        for chain in obsoleteChains where !chain.rules.isEmpty || untrusted.contains(chain.name) {
+            transaction.append(.flushChain(family, table: table, chain: chain.name))
+        }
+        for set in current.sets where !desiredSetNames.contains(set.name) {
+            transaction.append(.deleteSet(family, table: table, set: set.name))
+        }
+        for chain in obsoleteChains {
+            transaction.append(.deleteChain(family, table: table, chain: chain.name))
+        }
+        return transaction
+    }
+}
+
+/// Elements to delete and to add so that a set holds exactly the wanted ones.
+/// An element whose key stays but whose data changes is deleted and added again.
+struct ElementChange {
+    var removed: [SetElement] = []
+    var added: [SetElement] = []
+
+    init(from current: [SetElement], to desired: [SetElement]) {
+        var currentByKey: [[Value]: ElementData?] = [:]
+        currentByKey.reserveCapacity(current.count)
+        for element in current { currentByKey[element.key] = element.data }
+        var desiredKeys = Set<[Value]>()
+        desiredKeys.reserveCapacity(desired.count)
+        for element in desired {
+            desiredKeys.insert(element.key)
+            switch currentByKey[element.key] {
+            case .none:
+                added.append(element)
+            case .some(let data) where data != element.data:
+                removed.append(SetElement(key: element.key, data: data))
+                added.append(element)
+            default:
+                break
+            }
+        }
+        for element in current where !desiredKeys.contains(element.key) {
+            removed.append(element)
+        }
+    }
+}

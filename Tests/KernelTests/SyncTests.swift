@@ -1,0 +1,159 @@
+import Foundation
+import Netlink
+import Nftables
+import ProxyCompiler
+import ServiceModel
+import XCTest
+
+/// The sync engine: read-back, smallest batches, no-op re-syncs, repair of foreign changes.
+final class SyncTests: XCTestCase {
+    private var target: TestNamespace!
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else { throw XCTSkip("requires root: kernel tests program private network namespaces") }
+        target = try TestNamespace("sync")
+    }
+
+    override func tearDown() { target?.remove() }
+
+    private let node = NodeConfig(nodeName: "node-1", clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
+
+    /// `count` services with three endpoints each (one of them dual-stack with a NodePort).
+    private func services(_ count: Int, replacing: (service: Int, endpoint: String)? = nil) -> ServiceMap {
+        var list: [Service] = []
+        for index in 0..<count {
+            var endpoints = (1...3).map { Endpoint(address: IPAddress("198.19.\(index / 200 + 1).\(index % 200 + 10 + $0)")!, port: 8080) }
+            if let replacing, replacing.service == index {
+                endpoints[0].address = IPAddress(replacing.endpoint)!
+            }
+            list.append(Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%03d", index)),
+                                clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
+                                ports: [ServicePort(name: "http", transport: .tcp, port: 80,
+                                                    nodePort: UInt16(30000 + index), endpoints: endpoints)]))
+        }
+        return ServiceMap(services: list)
+    }
+
+    private func compile(_ map: ServiceMap) -> Ruleset { Compiler(node: node).compile(map).ruleset }
+
+    private func sorted(_ table: Table) -> Table {
+        var copy = table
+        copy.sets = copy.sets.map { var set = $0; set.elements.sort { "\($0)" < "\($1)" }; return set }
+            .sorted { $0.name < $1.name }
+        copy.chains.sort { $0.name < $1.name }
+        return copy
+    }
+
+    func testReadBackReturnsExactlyWhatWasCommitted() throws {
+        let desired = compile(ServiceMap(services: [Fixtures.echo, Fixtures.dualStack, Fixtures.noEndpoints]))
+        let client = try NftablesClient(networkNamespace: target.name)
+        var transaction = Transaction()
+        desired.tables.forEach { transaction.replace($0) }
+        try client.commit(transaction)
+
+        let reader = KernelReader(socket: client.socket)
+        for table in desired.tables {
+            let readBack = try XCTUnwrap(try reader.read(table.family, table.name))
+            XCTAssertEqual(readBack.untrustedChains, [])
+            XCTAssertEqual(readBack.unreadableSets, [])
+            XCTAssertEqual(sorted(readBack.table), sorted(table), "\(table.qualifiedName) reads back differently")
+        }
+        XCTAssertNil(try reader.read(.ip, "no-such-table"))
+    }
+
+    func testSecondSyncOfUnchangedObjectsCommitsNothing() throws {
+        let desired = compile(services(20))
+        let first = try RulesetSync(client: NftablesClient(networkNamespace: target.name)).sync(to: desired)
+        XCTAssertGreaterThan(first.operations, 0)
+
+        // The same engine remembers; a fresh one (a new process) reads back and agrees.
+        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        let fresh = try engine.sync(to: desired)
+        XCTAssertTrue(fresh.readBack)
+        XCTAssertEqual(fresh.operations, 0, "\(fresh.summaries)")
+        let again = try engine.sync(to: desired)
+        XCTAssertFalse(again.readBack)
+        XCTAssertEqual(again.operations, 0)
+    }
+
+    func testEndpointChangeTouchesOnlyThatServicesObjects() throws {
+        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        try engine.sync(to: compile(services(200)))
+
+        let report = try engine.sync(to: compile(services(200, replacing: (service: 42, endpoint: "198.19.9.99"))))
+        // svc-042's three numgen slots behind its ClusterIP and behind its NodePort are rewritten
+        // (the endpoints are numbered in sorted order, so one replacement renumbers them), and the
+        // new endpoint gets its hairpin entry. Its old endpoint 198.19.1.53 still serves svc-041.
+        XCTAssertEqual(report.summaries, [
+            "add element ip nftproxy hairpin-endpoints (1 elements, first { 198.19.9.99 . 198.19.9.99 })",
+            "delete element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.53 . 8080 })",
+            "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.54 . 8080 })",
+            "delete element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.53 . 8080 })",
+            "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.54 . 8080 })",
+        ])
+        XCTAssertEqual(report.elementsRemoved, 6)
+        XCTAssertEqual(report.elementsAdded, 7)
+    }
+
+    func testForeignChangesAreDetectedAndRepaired() throws {
+        let desired = compile(services(5))
+        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        try engine.sync(to: desired)
+        let expected = try target.canonicalRuleset()
+
+        // Someone else edits our table: drops a dispatch element, adds a rule, removes a backend.
+        try target.run(["nft", "delete", "element", "ip", "nftproxy", "service-ips", "{ 198.18.0.3 . tcp . 80 }"]).check()
+        try target.run(["nft", "insert", "rule", "ip", "nftproxy", "services", "counter", "drop"]).check()
+        try target.run(["nft", "delete", "element", "ip", "nftproxy", "nodeport-backends-3",
+                        "{ tcp . 30001 . 2 }"]).check()
+        XCTAssertNotEqual(try target.canonicalRuleset(), expected)
+
+        // The running engine notices the generation moved, reads back and repairs.
+        let repaired = try engine.sync(to: desired)
+        XCTAssertTrue(repaired.readBack)
+        XCTAssertEqual(repaired.elementsAdded, 2, "\(repaired.summaries)")
+        XCTAssertTrue(repaired.summaries.contains { $0.hasPrefix("flush chain ip nftproxy services") }, "\(repaired.summaries)")
+        XCTAssertEqual(try target.canonicalRuleset(), expected)
+
+        // A fresh process repairs the same way.
+        try target.run(["nft", "add", "element", "ip", "nftproxy", "cluster-ips", "{ 198.18.7.7 }"]).check()
+        let freshRepair = try RulesetSync(client: try NftablesClient(networkNamespace: target.name)).sync(to: desired)
+        XCTAssertEqual(freshRepair.elementsRemoved, 1, "\(freshRepair.summaries)")
+        XCTAssertEqual(try target.canonicalRuleset(), expected)
+    }
+
+    func testConcurrentWriterBetweenPlanAndCommitIsRetried() throws {
+        let client = try NftablesClient(networkNamespace: target.name)
+        let engine = RulesetSync(client: client)
+        try engine.sync(to: compile(services(3)))
+        let generation = try client.socket.generationID()
+        // A commit computed against an old generation is refused as a whole...
+        try target.run(["nft", "add", "table", "inet", "someone-else"]).check()
+        var transaction = Transaction()
+        transaction.append(.addTable(.ip, "nftproxy"))
+        XCTAssertThrowsError(try client.commit(transaction, generationID: generation)) { error in
+            guard case NetlinkError.generationChanged = error else { return XCTFail("\(error)") }
+        }
+        // ...and the engine re-reads and succeeds.
+        let report = try engine.sync(to: compile(services(4)))
+        XCTAssertTrue(report.readBack)
+        XCTAssertEqual(try target.tables().sorted(), ["inet someone-else", "ip nftproxy", "ip6 nftproxy"])
+    }
+}
+
+/// Services for sync tests.
+private enum Fixtures {
+    static let echo = Service(
+        name: ServiceName(namespace: "default", name: "echo-server"), clusterIPs: [IPAddress("198.18.0.10")!],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 32000,
+                            endpoints: ["198.19.1.11", "198.19.1.12", "198.19.1.13"].map { Endpoint(address: IPAddress($0)!, port: 8080) })])
+    static let dualStack = Service(
+        name: ServiceName(namespace: "shop", name: "web"),
+        clusterIPs: [IPAddress("198.18.0.20")!, IPAddress("2001:db8:5::20")!],
+        externalIPs: [IPAddress("203.0.113.7")!], loadBalancerIPs: [IPAddress("2001:db8:203::8")!],
+        ports: [ServicePort(name: "dns", transport: .udp, port: 53, nodePort: 30053,
+                            endpoints: ["198.19.1.31", "2001:db8:1:1::31"].map { Endpoint(address: IPAddress($0)!, port: 5353) })])
+    static let noEndpoints = Service(
+        name: ServiceName(namespace: "default", name: "empty"), clusterIPs: [IPAddress("198.18.0.99")!],
+        ports: [ServicePort(name: "", transport: .sctp, port: 9999, nodePort: 30999)])
+}
