@@ -12,6 +12,9 @@ public struct SyncReport: Sendable, Equatable {
     public var retries: Int = 0
     /// The operations committed, in order (their `summary`), for logs and tests.
     public var summaries: [String] = []
+    /// What our tables held before the commit (nil when nothing was committed); tables
+    /// that did not exist are missing. Conntrack cleanup compares it with the new ruleset.
+    public var previous: Ruleset?
 }
 
 /// Keeps nftproxy's tables in the kernel equal to a desired ruleset, committing only differences.
@@ -50,6 +53,9 @@ public final class RulesetSync {
             }
             let transaction = plan(desired)
             guard !transaction.isEmpty else { return report }
+            let previous = Ruleset(tables: desired.tables.compactMap {
+                (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
+            })
             do {
                 try client.commit(transaction, generationID: generation)
             } catch .generationChanged {
@@ -67,6 +73,7 @@ public final class RulesetSync {
             })
             generation = try client.socket.generationID()
             report.record(transaction)
+            report.previous = previous
             return report
         }
         throw .generationChanged

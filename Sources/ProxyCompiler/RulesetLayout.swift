@@ -22,10 +22,12 @@ public enum RulesetLayout {
         public static let noEndpointNodePorts = "no-endpoint-nodeports"
         /// endpoint . endpoint: a pod that reached itself through a service (masqueraded).
         public static let hairpinEndpoints = "hairpin-endpoints"
+        public static let serviceBackendsPrefix = "service-backends-"
+        public static let nodePortBackendsPrefix = "nodeport-backends-"
         /// Frontend . index -> endpoint, for frontends with `count` endpoints.
-        public static func serviceBackends(_ count: Int) -> String { "service-backends-\(count)" }
+        public static func serviceBackends(_ count: Int) -> String { serviceBackendsPrefix + String(count) }
         /// protocol . NodePort . index -> endpoint.
-        public static func nodePortBackends(_ count: Int) -> String { "nodeport-backends-\(count)" }
+        public static func nodePortBackends(_ count: Int) -> String { nodePortBackendsPrefix + String(count) }
     }
 
     public enum ChainName {
