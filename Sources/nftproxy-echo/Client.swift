@@ -91,22 +91,43 @@ struct EchoClient {
         return allReplied
     }
 
-    private func attempt(destination: SocketAddress, source: SocketAddress?) -> AttemptResult {
-        let deadline = monotonicMilliseconds() + Int64(options.timeoutMilliseconds)
+    /// Opens a socket to `destination` (connected; for UDP this only fixes the peer).
+    func connectedSocket(destination: SocketAddress, source: SocketAddress?, deadline: Int64) -> (fd: Int32?, failure: AttemptResult?) {
         let flags = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
         let fd = socket(destination.family, options.transport.socketType | flags, options.transport.ipProtocol)
         if fd < 0 {
             let code = errno
-            if code == EPROTONOSUPPORT || code == ESOCKTNOSUPPORT { return .unsupported }
-            return .error(errorText(code))
+            if code == EPROTONOSUPPORT || code == ESOCKTNOSUPPORT { return (nil, .unsupported) }
+            return (nil, .error(errorText(code)))
         }
+        if let failure = establish(fd, destination: destination, source: source, deadline: deadline) {
+            close(fd)
+            return (nil, failure)
+        }
+        return (fd, nil)
+    }
+
+    private func attempt(destination: SocketAddress, source: SocketAddress?) -> AttemptResult {
+        let deadline = monotonicMilliseconds() + Int64(options.timeoutMilliseconds)
+        let (socketFD, failure) = connectedSocket(destination: destination, source: source, deadline: deadline)
+        guard let fd = socketFD else { return failure ?? .error("no socket") }
         defer { close(fd) }
 
+        if options.transport == .udp {
+            let probe = Array("ping\n".utf8)
+            let sent = probe.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 { return .from(errno: errno) }
+        }
+        return readLine(fd: fd, deadline: deadline)
+    }
+
+    /// Binds (optionally) and connects `fd`; nil on success, else what went wrong.
+    private func establish(_ fd: Int32, destination: SocketAddress, source: SocketAddress?, deadline: Int64) -> AttemptResult? {
         if let source {
             if source.family != destination.family {
-                return .error("source and destination address families differ")
+                return AttemptResult.error("source and destination address families differ")
             }
-            if source.withSockaddr({ bind(fd, $0, $1) }) != 0 { return .error(errorText(errno)) }
+            if source.withSockaddr({ bind(fd, $0, $1) }) != 0 { return AttemptResult.error(errorText(errno)) }
         }
         if options.transport == .udp {
             // Report every ICMP error (host unreachable too, not only port unreachable).
@@ -120,28 +141,23 @@ struct EchoClient {
         // Connect (for UDP this only fixes the peer, so ICMP errors get reported to us).
         if destination.withSockaddr({ connect(fd, $0, $1) }) != 0 {
             let code = errno
-            if code != EINPROGRESS && code != EINTR { return .from(errno: code) }
+            if code != EINPROGRESS && code != EINTR { return AttemptResult.from(errno: code) }
             switch waitFor(fd: fd, events: Int16(POLLOUT), deadline: deadline) {
-            case .timeout: return .timeout
-            case .failed(let code): return .error(errorText(code))
+            case .timeout: return AttemptResult.timeout
+            case .failed(let code): return AttemptResult.error(errorText(code))
             case .ready: break
             }
             var soError: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len)
-            if soError != 0 { return .from(errno: soError) }
+            if soError != 0 { return AttemptResult.from(errno: soError) }
         }
 
-        if options.transport == .udp {
-            let probe = Array("ping\n".utf8)
-            let sent = probe.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 { return .from(errno: errno) }
-        }
-        return readLine(fd: fd, deadline: deadline)
+        return nil
     }
 
     /// Reads until a newline, end of stream (stream sockets) or one datagram (UDP).
-    private func readLine(fd: Int32, deadline: Int64) -> AttemptResult {
+    func readLine(fd: Int32, deadline: Int64) -> AttemptResult {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

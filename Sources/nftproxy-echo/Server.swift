@@ -14,6 +14,8 @@ struct ServeOptions {
     /// Exit when stdin reaches end of file: a parent that holds the other end of a pipe
     /// can be sure the server does not outlive it.
     var exitWithStdin = false
+    /// TCP ports whose connections stay open: every line received is answered.
+    var sessionPorts: Set<UInt16> = []
 }
 
 private struct Listener {
@@ -120,34 +122,80 @@ struct EchoServer {
 
     /// Serves forever (or until stdin closes with `exitWithStdin`).
     func run() -> Never {
-        var fds = listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-        if options.exitWithStdin {
-            fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0))
-        }
+        // Open session connections: socket -> peer.
+        var sessions: [Int32: SocketAddress] = [:]
         while true {
+            var fds = listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            if options.exitWithStdin {
+                fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0))
+            }
+            let sessionFDs = Array(sessions.keys)
+            fds += sessionFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let n = poll(&fds, nfds_t(fds.count), -1)
             if n < 0 {
                 if errno == EINTR { continue }
                 warn("poll: \(errorText(errno))")
                 exit(1)
             }
+            let lifeline = options.exitWithStdin ? listeners.count : -1
             for i in fds.indices where fds[i].revents != 0 {
-                if i >= listeners.count {
+                if i == lifeline {
                     // stdin lifeline: any end of file or error means the parent is gone.
                     var byte = [UInt8](repeating: 0, count: 256)
                     let r = read(0, &byte, byte.count)
                     if r <= 0 && !(r < 0 && (errno == EINTR || errno == EAGAIN)) { exit(0) }
-                    continue
-                }
-                let l = listeners[i]
-                if l.transport.isStream {
-                    acceptAll(l)
+                } else if i < listeners.count {
+                    let l = listeners[i]
+                    if l.transport == .tcp && options.sessionPorts.contains(l.port) {
+                        acceptSessions(l, into: &sessions)
+                    } else if l.transport.isStream {
+                        acceptAll(l)
+                    } else {
+                        answerDatagrams(l)
+                    }
                 } else {
-                    answerDatagrams(l)
+                    let fd = fds[i].fd
+                    if let peer = sessions[fd], !answerSession(fd, peer: peer) {
+                        close(fd)
+                        sessions[fd] = nil
+                    }
                 }
-                fds[i].revents = 0
             }
         }
+    }
+
+    /// Accepts pending session connections: greets each and keeps it open.
+    private func acceptSessions(_ l: Listener, into sessions: inout [Int32: SocketAddress]) {
+        while true {
+            var storage = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(l.fd, $0, &len) }
+            }
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let peer = SocketAddress(storage: storage)
+            let text = Array(line(for: peer).utf8)
+            _ = text.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            sessions[fd] = peer
+        }
+    }
+
+    /// Answers every complete line a session client sent; false when the session is over.
+    private func answerSession(_ fd: Int32, peer: SocketAddress) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if n < 0 { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR }
+        if n == 0 { return false }
+        let text = Array(line(for: peer).utf8)
+        for _ in buffer[0..<n].filter({ $0 == UInt8(ascii: "\n") }) {
+            _ = text.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        return true
     }
 
     private func line(for peer: SocketAddress) -> String {

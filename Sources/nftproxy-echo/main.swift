@@ -27,6 +27,10 @@ let usage = """
           --label TEXT       ignored; lets a supervisor find its processes by command line
       nftproxy-echo request --tcp|--udp|--sctp HOST PORT [--count N] [--timeout-ms T]
                           [--source ADDR]
+      nftproxy-echo session --tcp|--udp HOST PORT [--count N] [--interval-ms I] [--timeout-ms T]
+          N exchanges over one TCP connection or one UDP socket, one line each.
+          The server keeps TCP connections to its --session-port ports open and
+          answers every line received on them.
           N independent attempts (default 1), each printing the reply or one of:
           refused, unreachable, timeout, unsupported, error: <text>.
           Exit status 0 if all attempts got a reply, 1 otherwise, 2 on usage errors.
@@ -47,6 +51,7 @@ func parseServe(_ args: ArraySlice<String>) -> ServeOptions {
     var ports: [UInt16] = []
     var transports: [EchoTransport] = []
     var exitWithStdin = false
+    var sessionPorts: [UInt16] = []
     var it = args.makeIterator()
     while let arg = it.next() {
         switch arg {
@@ -60,6 +65,9 @@ func parseServe(_ args: ArraySlice<String>) -> ServeOptions {
         case "--udp": transports.append(.udp)
         case "--sctp": transports.append(.sctp)
         case "--exit-with-stdin": exitWithStdin = true
+        case "--session-port":
+            guard let v = it.next() else { fail("--session-port needs a value") }
+            sessionPorts.append(parsePort(v))
         case "--label":
             guard it.next() != nil else { fail("--label needs a value") }
         default: fail("unknown serve argument '\(arg)'")
@@ -72,7 +80,9 @@ func parseServe(_ args: ArraySlice<String>) -> ServeOptions {
     for t in transports where !unique.contains(t) { unique.append(t) }
     var uniquePorts: [UInt16] = []
     for p in ports where !uniquePorts.contains(p) { uniquePorts.append(p) }
-    return ServeOptions(name: name, ports: uniquePorts, transports: unique, exitWithStdin: exitWithStdin)
+    for p in sessionPorts where !uniquePorts.contains(p) { uniquePorts.append(p) }
+    return ServeOptions(name: name, ports: uniquePorts, transports: unique, exitWithStdin: exitWithStdin,
+                        sessionPorts: Set(sessionPorts))
 }
 
 func parseRequest(_ args: ArraySlice<String>) -> RequestOptions {
@@ -125,9 +135,12 @@ case "serve":
 case "request":
     let client = EchoClient(options: parseRequest(arguments.dropFirst()))
     exit(client.run() ? 0 : 1)
+case "session":
+    let session = SessionClient(options: parseSession(arguments.dropFirst()))
+    exit(session.run() ? 0 : 1)
 case "-h", "--help", "help":
     writeAll(1, usage + "\n")
     exit(0)
 default:
-    fail("expected 'serve' or 'request'")
+    fail("expected 'serve', 'request' or 'session'")
 }
