@@ -15,6 +15,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+/* enum ip_conntrack_status (IPS_DST_NAT, …): CTA_STATUS bits, for the Conntrack module. */
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/batch.h>
