@@ -30,7 +30,7 @@ let package = Package(
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
         .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
         // ServiceMap + NodeConfig -> Ruleset.
-        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack"]),
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
@@ -58,6 +58,6 @@ let package = Package(
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
     ]
 )

@@ -16,15 +16,18 @@ struct Apply: ParsableCommand {
     @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
-        let compilation = try compileInputs(inputs, node)
+        let services = try loadServices(inputs)
+        let config = try node.nodeConfig()
         do {
-            let client = try NftablesClient(networkNamespace: namespace.networkNamespace)
-            let report = try RulesetSync(client: client).sync(to: compilation.ruleset)
-            if report.operations == 0 {
+            let proxy = try ServiceProxy(node: config, networkNamespace: namespace.networkNamespace)
+            let report = try proxy.apply(services)
+            report.warnings.forEach { printError("warning: \($0)") }
+            if report.sync.operations == 0 {
                 print("nftproxy: the kernel already holds this ruleset; nothing committed")
             } else {
-                print("nftproxy: committed \(report.operations) operations "
-                      + "(\(report.elementsAdded) elements added, \(report.elementsRemoved) removed)")
+                print("nftproxy: committed \(report.sync.operations) operations "
+                      + "(\(report.sync.elementsAdded) elements added, \(report.sync.elementsRemoved) removed)"
+                      + (report.flowsDeleted > 0 ? "; deleted \(report.flowsDeleted) stale UDP conntrack entries" : ""))
             }
         } catch {
             printError("nftproxy: error: \(error)")

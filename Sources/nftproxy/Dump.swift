@@ -1,5 +1,6 @@
 import ArgumentParser
 import Nftables
+import ProxyCompiler
 
 /// `nftproxy dump`: print the ruleset as an nft script.
 struct Dump: ParsableCommand {
@@ -10,7 +11,8 @@ struct Dump: ParsableCommand {
     @OptionGroup var node: NodeOptions
 
     func run() throws {
-        let compilation = try compileInputs(inputs, node)
+        let compilation = Compiler(node: try node.nodeConfig()).compile(try loadServices(inputs))
+        compilation.warnings.forEach { printError("warning: \($0)") }
         print(ScriptRenderer().render(compilation.ruleset), terminator: "")
     }
 }

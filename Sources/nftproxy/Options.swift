@@ -66,9 +66,9 @@ struct NamespaceOptions: ParsableArguments {
     var networkNamespace: String?
 }
 
-/// Reads the inputs and compiles them; prints notices and warnings to stderr.
+/// Reads the inputs into a ServiceMap; prints notices and warnings to stderr.
 /// Bad input ends the command with status 1 and a message naming the object and field.
-func compileInputs(_ inputs: InputOptions, _ node: NodeOptions) throws -> Compilation {
+func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
     var decoder = KubeObjectDecoder()
     do {
         for path in inputs.file {
@@ -86,9 +86,7 @@ func compileInputs(_ inputs: InputOptions, _ node: NodeOptions) throws -> Compil
         let (map, warnings) = try decoder.serviceMap()
         decoder.notices.forEach { printError("notice: \($0)") }
         warnings.forEach { printError("warning: \($0)") }
-        let compilation = Compiler(node: try node.nodeConfig()).compile(map)
-        compilation.warnings.forEach { printError("warning: \($0)") }
-        return compilation
+        return map
     } catch let error as InputError {
         printError("nftproxy: error: \(error)")
         throw ExitCode(1)
