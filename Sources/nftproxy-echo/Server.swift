@@ -166,19 +166,7 @@ struct EchoServer {
 
     /// Accepts pending session connections: greets each and keeps it open.
     private func acceptSessions(_ l: Listener, into sessions: inout [Int32: SocketAddress]) {
-        while true {
-            var storage = sockaddr_storage()
-            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = withUnsafeMutablePointer(to: &storage) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(l.fd, $0, &len) }
-            }
-            if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
-            }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            let peer = SocketAddress(storage: storage)
+        while let (fd, peer) = acceptNext(l) {
             let text = Array(line(for: peer).utf8)
             _ = text.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             sessions[fd] = peer
@@ -204,6 +192,19 @@ struct EchoServer {
 
     /// Accepts every pending connection, writes the line and closes it.
     private func acceptAll(_ l: Listener) {
+        while let (fd, peer) = acceptNext(l) {
+            let text = Array(line(for: peer).utf8)
+            _ = text.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            shutdown(fd, Int32(SHUT_WR))
+            // Drain what the client may have sent, so close() sends FIN rather than RST.
+            var sink = [UInt8](repeating: 0, count: 4096)
+            while recv(fd, &sink, sink.count, Int32(MSG_DONTWAIT)) > 0 {}
+            close(fd)
+        }
+    }
+
+    /// The next pending connection (non-blocking, close-on-exec), or nil when none is left.
+    private func acceptNext(_ l: Listener) -> (Int32, SocketAddress)? {
         while true {
             var storage = sockaddr_storage()
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -215,24 +216,18 @@ struct EchoServer {
             if fd < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK { return }
+                if code == EAGAIN || code == EWOULDBLOCK { return nil }
                 // ECONNABORTED and friends: a client gave up; keep serving.
                 if code == ECONNABORTED || code == EPROTO || code == ENETDOWN || code == ENONET
                     || code == EHOSTDOWN || code == EHOSTUNREACH || code == ENETUNREACH || code == EPERM {
                     continue
                 }
                 warn("\(l.transport.rawValue) accept: \(errorText(code))")
-                return
+                return nil
             }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            let text = Array(line(for: SocketAddress(storage: storage)).utf8)
-            _ = text.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            shutdown(fd, Int32(SHUT_WR))
-            // Drain what the client may have sent, so close() sends FIN rather than RST.
-            var sink = [UInt8](repeating: 0, count: 4096)
-            while recv(fd, &sink, sink.count, Int32(MSG_DONTWAIT)) > 0 {}
-            close(fd)
+            return (fd, SocketAddress(storage: storage))
         }
     }
 
