@@ -18,7 +18,10 @@
 ///   to the pod network.
 /// - node-1 forwards, has a default route via the client "like any node has", and
 ///   routes node-2's pod range via 192.0.2.20 (and the reverse on node-2).
-/// - pods have default routes via their node's bridge address.
+/// - pods have default routes via their node's bridge address; their veths are ports of
+///   `cbr0` with hairpin mode on (as a bridge CNI configures them), so a pod can reach a
+///   service whose endpoint is itself also where the host has br_netfilter loaded (then
+///   such a packet is bridged back out of the port it came in on).
 ///
 /// Only documentation and benchmark ranges are used (RFC 5737, RFC 2544, RFC 3849).
 public enum SandboxLayout {

@@ -227,6 +227,11 @@ public final class Topology: @unchecked Sendable {
                     lines += [
                         "link add name \(veth) type veth peer name \(SandboxLayout.uplink) netns \(pod.host.namespace)",
                         "link set \(veth) master \(SandboxLayout.podBridge)",
+                        // Hairpin mode, as a bridge CNI sets it (hairpinMode) or kubelet
+                        // (hairpin-veth): where br_netfilter is loaded, a pod's packet to a
+                        // service DNATed back to the same pod is bridged out of the port it
+                        // came in on, which a bridge port only allows with hairpin on.
+                        "link set \(veth) type bridge_slave hairpin on",
                         "link set \(veth) up",
                     ]
                 }
@@ -436,6 +441,25 @@ public final class Topology: @unchecked Sendable {
         let names = Inventory.namespaces(withPrefix: prefix)
         let procs = Inventory.processes(inNamespaces: names, orMentioning: prefix)
         return Leftovers(namespaces: names, processes: procs.sorted { $0.pid < $1.pid })
+    }
+
+    /// Removes what is left of the runs with this prefix, whether or not the process that
+    /// made them still lives (unlike `removeStale`): kills the processes inside namespaces
+    /// named `<prefix>-...` and those with an argument equal to `prefix` or containing
+    /// `<prefix>-` (an echo server's `--label`, an `ip netns exec` namespace name), then
+    /// deletes those namespaces. `prefix` may be one run's prefix or a common start of
+    /// several (`nftp-<pid>`). For a test suite's final sweep of what it made; a live
+    /// `Topology` should be ended with `destroy()`. Returns what is still left afterwards.
+    @discardableResult
+    public static func removeLeftovers(prefix: String, runner: CommandRunner = CommandRunner()) -> Leftovers {
+        let names = Inventory.namespaces(withPrefix: prefix)
+        let inside = Inventory.processes(inNamespaces: names, orMentioning: nil)
+        let labelled = Inventory.processes().filter { p in
+            p.commandLine.contains { $0 == prefix || $0.contains(prefix + "-") }
+        }
+        Inventory.terminate(Array(Set(inside.map(\.pid) + labelled.map(\.pid))))
+        removeNamespaces(ofRun: prefix, runner: runner)
+        return leftovers(prefix: prefix)
     }
 
     /// Removes namespaces of earlier runs: names of the form `<base>-<pid>-<token>-<role>`

@@ -14,6 +14,7 @@ final class SignalCleanupTests: XCTestCase {
     static let helperEnvironment = "NFTPROXY_SANDBOX_SIGNAL_HELPER"
 
     override func setUpWithError() throws {
+        EndToEndSuite.enroll(self)
         try requireRoot()
     }
 
@@ -33,6 +34,7 @@ final class SignalCleanupTests: XCTestCase {
             $0.hasPrefix("SANDBOX-PREFIX ")
         }
         let prefix = String(line.dropFirst("SANDBOX-PREFIX ".count))
+        EndToEndSuite.record(prefix: prefix)
         XCTAssertEqual(Topology.leftovers(prefix: prefix).namespaces.count, 8)
         XCTAssertEqual(Topology.leftovers(prefix: prefix).processes.count, 4, "the helper's echo servers")
 

@@ -11,39 +11,9 @@ final class TopologyTests: XCTestCase {
     private var echo: EchoClient { EchoClient(binary: echoBinary) }
 
     override func setUpWithError() throws {
+        EndToEndSuite.enroll(self)
         try requireRoot()
         echoBinary = try BuiltProducts.path(of: "nftproxy-echo")
-    }
-
-    /// Creates a topology, runs `body`, and always destroys it; then asserts nothing is left.
-    private func withTopology(_ body: (Topology) throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
-        let topology = try Topology.create()
-        let prefix = topology.prefix
-        print("sandbox \(prefix): set up in \(topology.setupDuration)")
-        defer {
-            let pids = topology.runningProcesses.map(\.pid)
-            topology.destroy()
-            let left = Topology.leftovers(prefix: prefix)
-            XCTAssertTrue(left.isEmpty, "left behind: \(left)", file: file, line: line)
-            XCTAssertFalse(Self.namespaceList().contains { $0.hasPrefix(prefix + "-") },
-                           "`ip netns list` still shows namespaces of \(prefix)", file: file, line: line)
-            for pid in pids {
-                XCTAssertFalse(Self.isRunning(pid), "process \(pid) still runs", file: file, line: line)
-            }
-        }
-        try body(topology)
-    }
-
-    static func namespaceList() -> [String] {
-        let result = try? CommandRunner().run(["ip", "netns", "list"])
-        return (result?.lines ?? []).map { String($0.split(separator: " ").first ?? "") }
-    }
-
-    static func isRunning(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0,
-              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
     }
 
     func testTopologyWiringEchoAndCleanup() throws {
@@ -51,7 +21,7 @@ final class TopologyTests: XCTestCase {
             XCTAssertLessThan(t.setupDuration, .seconds(3), "topology setup took \(t.setupDuration)")
             XCTAssertEqual(t.pods.map(\.name), ["pod-1", "pod-2", "pod-3", "pod-4"])
             XCTAssertEqual(t.pods.map(\.node), ["node-1", "node-1", "node-1", "node-2"])
-            XCTAssertEqual(Set(Self.namespaceList().filter { $0.hasPrefix(t.prefix + "-") }), Set(t.namespaces))
+            XCTAssertEqual(Set(namespaceList().filter { $0.hasPrefix(t.prefix + "-") }), Set(t.namespaces))
 
             let servers = try t.startEchoServers(echoBinary: echoBinary, ports: [8080], protocols: [.tcp, .udp])
             XCTAssertEqual(servers.count, 4)
@@ -128,6 +98,9 @@ final class TopologyTests: XCTestCase {
             XCTAssertEqual(t.pods(on: "node-2").map(\.name), ["pod-4"])
             let addresses = try t.node1.runChecked(["ip", "-br", "addr", "show", "dev", "cbr0"]).stdout
             XCTAssertTrue(addresses.contains("198.19.1.1/24") && addresses.contains("2001:db8:1:1::1/64"), addresses)
+            // Pod veths are bridge ports with hairpin mode, as a bridge CNI sets them up.
+            let port = try t.node1.runChecked(["ip", "-d", "link", "show", "dev", SandboxLayout.podVeth("pod-1")]).stdout
+            XCTAssertTrue(port.contains("master cbr0") && port.contains("hairpin on"), port)
             let sysctls = try t.node1.runChecked(["sysctl", "-n", "net.ipv4.conf.all.forwarding", "net.ipv6.conf.all.forwarding",
                                                   "net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit"]).lines
             XCTAssertEqual(sysctls, ["1", "1", "0", "0"])
@@ -175,7 +148,7 @@ final class TopologyTests: XCTestCase {
         let removed = Topology.removeStale(olderRunsWithPrefix: base)
         XCTAssertEqual(removed, ["\(deadRun)-lan", "\(deadRun)-pod-1"])
         XCTAssertTrue(orphan.wait(timeout: .seconds(3)), "process in a stale namespace still runs")
-        XCTAssertEqual(Self.namespaceList().filter { $0.hasPrefix(base + "-") }, ["\(liveRun)-lan"])
+        XCTAssertEqual(namespaceList().filter { $0.hasPrefix(base + "-") }, ["\(liveRun)-lan"])
         XCTAssertTrue(Topology.leftovers(prefix: deadRun).isEmpty)
         XCTAssertEqual(Topology.leftovers(prefix: liveRun).namespaces, ["\(liveRun)-lan"])
     }

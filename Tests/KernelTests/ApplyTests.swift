@@ -28,7 +28,7 @@ final class ApplyTests: XCTestCase {
     }
 
     private func nftproxy(_ arguments: [String]) throws -> CommandResult {
-        try runner.run([try BuiltProduct.path(of: "nftproxy")] + arguments)
+        try runner.run([try BuiltProducts.path(of: "nftproxy")] + arguments)
     }
 
     private func write(_ text: String, _ name: String) throws -> String {
