@@ -151,15 +151,18 @@ struct FamilyCompiler {
     }
 
     /// Conditions under which a packet's destination is a NodePort address of this node.
+    /// As in kube-proxy, a family for which `--nodeport-addresses` names no range answers on
+    /// every local address of that family (loopback excepted).
     private var nodePortAddressMatches: [[Statement]] {
         let local = Statement.compare(.fibDestinationType, negated: false, .integer(2))
-        if node.nodePortAddresses.isEmpty {
+        let ranges = node.nodePortAddresses.filter { $0.family == ipFamily }
+        if ranges.isEmpty {
             let loopback: Statement = family == .ip
                 ? .prefix(daddr, network: IPAddress("127.0.0.0")!, length: 8, negated: true)
                 : .compare(daddr, negated: true, .address(IPAddress("::1")!))
             return [[local, loopback]]
         }
-        return node.nodePortAddresses.filter { $0.family == ipFamily }.map { [local, match(daddr, $0, negated: false)] }
+        return ranges.map { [local, match(daddr, $0, negated: false)] }
     }
 
     /// `<selector> <cidr>`; a full-length prefix is a plain comparison, as nft writes it.

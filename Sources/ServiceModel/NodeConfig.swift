@@ -6,7 +6,8 @@ public struct NodeConfig: Hashable, Sendable {
     public var nodeIPs: [IPAddress]
     /// Pod network ranges: traffic from them is pod traffic and keeps its source.
     public var clusterCIDRs: [CIDR]
-    /// Where NodePorts answer. Empty: every local address of the node except loopback.
+    /// Where NodePorts answer: local addresses inside these ranges. A family with no range
+    /// here answers on every local address of that family except loopback.
     public var nodePortAddresses: [CIDR]
     /// Masquerade all traffic to services, not only traffic from outside the cluster CIDRs.
     public var masqueradeAll: Bool

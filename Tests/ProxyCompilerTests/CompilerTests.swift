@@ -78,3 +78,18 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(keys.count, Set(keys).count, "map keys must be unique")
     }
 }
+
+extension CompilerTests {
+    /// kube-proxy: a family for which --nodeport-addresses names no range answers everywhere.
+    func testNodePortAddressesOfOneFamilyLeaveTheOtherFamilyOpen() {
+        var node = Fixtures.node
+        node.nodePortAddresses = [CIDR("192.0.2.10/32")!]
+        let compilation = Compiler(node: node).compile(ServiceMap(services: [Fixtures.web]))
+        let renderer = ScriptRenderer()
+        let services = { (family: TableFamily) in
+            compilation.ruleset.table(family, RulesetLayout.tableName)!.chains.first { $0.name == "services" }!.rules.map(renderer.render)
+        }
+        XCTAssertTrue(services(.ip).contains("fib daddr type local ip daddr 192.0.2.10 meta l4proto . th dport vmap @service-nodeports"))
+        XCTAssertTrue(services(.ip6).contains("fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports"))
+    }
+}
