@@ -2,7 +2,7 @@
 public struct NodeConfig: Hashable, Sendable {
     /// Name of this node: endpoints whose nodeName equals it are local.
     public var nodeName: String?
-    /// The node's own addresses (informational; NodePorts use `nodePortAddresses`).
+    /// The node's primary addresses (`--nodeport-addresses primary` turns them into ranges).
     public var nodeIPs: [IPAddress]
     /// Pod network ranges: traffic from them is pod traffic and keeps its source.
     public var clusterCIDRs: [CIDR]

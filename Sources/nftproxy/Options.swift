@@ -22,14 +22,17 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "This node's name: endpoints on it are local.")
     var nodeName: String?
 
-    @Option(name: .customLong("node-ip"), help: "An address of this node (repeatable).")
+    @Option(name: .customLong("node-ip"), help: "A primary address of this node (repeatable); see --nodeport-addresses primary.")
     var nodeIP: [String] = []
 
     @Option(name: .customLong("cluster-cidr"), help: "A pod network range; traffic from it keeps its source (repeatable).")
     var clusterCIDR: [String] = []
 
     @Option(name: .customLong("nodeport-addresses"),
-            help: "Answer NodePorts only on local addresses in this range (repeatable; default: every local address but loopback).")
+            help: ArgumentHelp("""
+                Answer NodePorts only on local addresses in this range (repeatable), or `primary`: only on the \
+                --node-ip addresses. A family with no range answers on all its local addresses but loopback (the default).
+                """, valueName: "cidr|primary"))
     var nodePortAddresses: [String] = []
 
     @Flag(help: "Masquerade all traffic to services, not only traffic from outside the cluster CIDRs.")
@@ -50,11 +53,23 @@ struct NodeOptions: ParsableArguments {
         guard (0...31).contains(masqueradeBit) else {
             throw ValidationError("--masquerade-bit: \(masqueradeBit) is not a bit number (0-31)")
         }
+        let nodeIPs = try nodeIP.map { try parseIP($0, "--node-ip") }
+        var nodePortRanges: [CIDR] = []
+        for text in nodePortAddresses {
+            if text == "primary" {
+                guard !nodeIPs.isEmpty else {
+                    throw ValidationError("--nodeport-addresses primary: give the node's primary addresses with --node-ip")
+                }
+                nodePortRanges += nodeIPs.map { CIDR(address: $0, prefixLength: $0.bytes.count * 8) }
+            } else {
+                nodePortRanges.append(try parseCIDR(text, "--nodeport-addresses"))
+            }
+        }
         return NodeConfig(
             nodeName: nodeName,
-            nodeIPs: try nodeIP.map { try parseIP($0, "--node-ip") },
+            nodeIPs: nodeIPs,
             clusterCIDRs: try clusterCIDR.map { try parseCIDR($0, "--cluster-cidr") },
-            nodePortAddresses: try nodePortAddresses.map { try parseCIDR($0, "--nodeport-addresses") },
+            nodePortAddresses: nodePortRanges,
             masqueradeAll: masqueradeAll,
             masqueradeBit: masqueradeBit)
     }

@@ -1,0 +1,58 @@
+import Foundation
+import Sandbox
+import XCTest
+
+/// The `nftproxy` command line as a user runs it: inputs, node options, exit statuses.
+/// `dump` needs no privileges, so these run without root too.
+final class CommandLineTests: XCTestCase {
+    private let runner = CommandRunner()
+
+    private func nftproxy(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+        try runner.run([try BuiltProducts.path(of: "nftproxy")] + arguments, input: input)
+    }
+
+    private var example: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/echo-server.yaml").path
+    }
+
+    func testDumpReadsStdinAndNotesSkippedKinds() throws {
+        let yaml = try String(contentsOfFile: example, encoding: .utf8)
+        let result = try nftproxy(["dump", "-f", "-"], input: yaml)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("198.18.0.10 . tcp . 80 : goto service-lb-3"), result.stdout)
+        XCTAssertTrue(result.stderr.contains("<stdin>: skipping apps/v1 Deployment default/echo-server"), result.stderr)
+    }
+
+    func testNodePortAddressesPrimaryUsesTheNodeIPs() throws {
+        let result = try nftproxy(["dump", "-f", example, "--node-ip", "192.0.2.10", "--node-ip", "2001:db8:0:2::10",
+                                   "--nodeport-addresses", "primary"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("fib daddr type local ip daddr 192.0.2.10 meta l4proto . th dport vmap @service-nodeports"))
+        XCTAssertTrue(result.stdout.contains("fib daddr type local ip6 daddr 2001:db8:0:2::10 meta l4proto . th dport vmap @service-nodeports"))
+
+        let withoutNodeIP = try nftproxy(["dump", "-f", example, "--nodeport-addresses", "primary"])
+        XCTAssertNotEqual(withoutNodeIP.status, 0)
+        XCTAssertTrue(withoutNodeIP.stderr.contains("--node-ip"), withoutNodeIP.stderr)
+    }
+
+    func testBadInputsExitWithStatusOneNamingTheProblem() throws {
+        let missing = try nftproxy(["dump", "-f", "/nonexistent/objects.yaml"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/objects.yaml: cannot read the file"), missing.stderr)
+
+        let port = try nftproxy(["dump", "-f", "-"], input: """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web, namespace: shop}
+            spec: {clusterIP: 198.18.0.20, ports: [{port: 70000}]}
+            """)
+        XCTAssertEqual(port.status, 1)
+        XCTAssertTrue(port.stderr.contains("Service shop/web: spec.ports[0].port"), port.stderr)
+        XCTAssertEqual(port.stdout, "", "nothing is printed for bad input")
+
+        let cidr = try nftproxy(["dump", "-f", example, "--cluster-cidr", "198.19.0.0/33"])
+        XCTAssertNotEqual(cidr.status, 0)
+        XCTAssertTrue(cidr.stderr.contains("--cluster-cidr: 198.19.0.0/33 is not a CIDR"), cidr.stderr)
+    }
+}
