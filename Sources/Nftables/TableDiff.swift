@@ -84,6 +84,19 @@ struct ElementChange {
     var added: [SetElement] = []
 
     init(from current: [SetElement], to desired: [SetElement]) {
+        // The compiler lists elements in a stable order, so a change to one service leaves
+        // a common prefix and suffix: skip them, and hash only what lies between. (After a
+        // read-back the kernel's order is its own and the whole lists are compared.)
+        var prefix = 0
+        while prefix < current.count, prefix < desired.count, current[prefix] == desired[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < current.count - prefix, suffix < desired.count - prefix,
+              current[current.count - 1 - suffix] == desired[desired.count - 1 - suffix] { suffix += 1 }
+        self.init(differing: current[prefix..<(current.count - suffix)], desired[prefix..<(desired.count - suffix)])
+    }
+
+    private init(differing current: ArraySlice<SetElement>, _ desired: ArraySlice<SetElement>) {
+        guard !current.isEmpty || !desired.isEmpty else { return }
         var currentByKey: [[Value]: ElementData?] = [:]
         currentByKey.reserveCapacity(current.count)
         for element in current { currentByKey[element.key] = element.data }

@@ -72,7 +72,9 @@ struct FamilyCompiler {
             if frontend.kind == .clusterIP, let ip = frontend.address, seenClusterIPs.insert(ip).inserted {
                 clusterIPs.append(.address(ip))
             }
-            for endpoint in frontend.endpoints where seenEndpointAddresses.insert(endpoint.address).inserted {
+            // Only a pod on this node can reach itself through this node's rules.
+            for endpoint in frontend.endpoints where isPossiblyLocal(endpoint)
+                && seenEndpointAddresses.insert(endpoint.address).inserted {
                 hairpin.append(SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
             }
             let proto = Value.proto(frontend.transport.number)
@@ -148,6 +150,12 @@ struct FamilyCompiler {
         }
 
         return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
+    }
+
+    /// Whether the endpoint may run on this node (unknown when either node name is missing).
+    private func isPossiblyLocal(_ endpoint: Endpoint) -> Bool {
+        guard let here = node.nodeName, let there = endpoint.nodeName else { return true }
+        return here == there
     }
 
     /// Conditions under which a packet's destination is a NodePort address of this node.

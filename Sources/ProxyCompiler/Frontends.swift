@@ -22,10 +22,11 @@ struct Frontend: Hashable {
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
 /// ones that are serving while terminating. Only addresses of the wanted family count.
 func usableEndpoints(_ endpoints: [Endpoint], family: IPFamily) -> [Endpoint] {
+    struct Target: Hashable { var address: IPAddress; var port: UInt16 }
     let ofFamily = endpoints.filter { $0.address.family == family }
-    var seen = Set<[UInt8]>()
+    var seen = Set<Target>()
     func unique(_ list: [Endpoint]) -> [Endpoint] {
-        list.filter { seen.insert($0.address.bytes + [UInt8($0.port >> 8), UInt8($0.port & 0xff)]).inserted }
+        list.filter { seen.insert(Target(address: $0.address, port: $0.port)).inserted }
             .sorted { ($0.address, $0.port) < ($1.address, $1.port) }
     }
     let ready = ofFamily.filter(\.ready)
@@ -36,14 +37,17 @@ func usableEndpoints(_ endpoints: [Endpoint], family: IPFamily) -> [Endpoint] {
 /// All frontends of the service map in one family, with duplicates removed (first
 /// service by name wins) and a warning for each conflict.
 func frontends(of map: ServiceMap, family: IPFamily) -> (frontends: [Frontend], warnings: [String]) {
+    /// Identity of a frontend: (address or NodePort, protocol, port).
+    struct Key: Hashable { var address: IPAddress?; var transport: TransportProtocol; var port: UInt16 }
     var result: [Frontend] = []
     var warnings: [String] = []
-    var owners: [String: ServiceName] = [:]
+    var owners: [Key: ServiceName] = [:]
 
-    func add(_ frontend: Frontend, key: String, description: String) {
+    func add(_ frontend: Frontend, description: @autoclosure () -> String) {
+        let key = Key(address: frontend.address, transport: frontend.transport, port: frontend.port)
         if let owner = owners[key] {
             if owner != frontend.service {
-                warnings.append("\(description) is claimed by both \(owner) and \(frontend.service); \(owner) keeps it")
+                warnings.append("\(description()) is claimed by both \(owner) and \(frontend.service); \(owner) keeps it")
             }
             return
         }
@@ -60,17 +64,17 @@ func frontends(of map: ServiceMap, family: IPFamily) -> (frontends: [Frontend], 
             for ip in service.clusterIPs where ip.family == family {
                 add(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
                              service: service.name, endpoints: endpoints),
-                    key: "\(ip) \(proto) \(port.port)", description: "\(ip) \(proto)/\(port.port)")
+                    description: "\(ip) \(proto)/\(port.port)")
             }
             for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
                 add(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
                              service: service.name, endpoints: endpoints),
-                    key: "\(ip) \(proto) \(port.port)", description: "\(ip) \(proto)/\(port.port)")
+                    description: "\(ip) \(proto)/\(port.port)")
             }
             if let nodePort = port.nodePort {
                 add(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,
                              service: service.name, endpoints: endpoints),
-                    key: "nodeport \(proto) \(nodePort)", description: "NodePort \(proto)/\(nodePort)")
+                    description: "NodePort \(proto)/\(nodePort)")
             }
         }
     }

@@ -3,24 +3,37 @@
 /// Parsing is strict: dotted quads with no leading zeros for IPv4, RFC 4291 text
 /// (with `::` compression and an optional embedded dotted quad) for IPv6.
 public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
-    /// 4 bytes for IPv4, 16 bytes for IPv6, network byte order.
-    public let bytes: [UInt8]
+    // The address bytes, big-endian, left-aligned in 128 bits (IPv4 in the top 32 bits of
+    // `high`): fixed-size storage, so comparing and hashing addresses never touches the heap.
+    private let high: UInt64
+    private let low: UInt64
+    public let family: IPFamily
 
-    public var family: IPFamily { bytes.count == 4 ? .v4 : .v6 }
+    /// 4 bytes for IPv4, 16 bytes for IPv6, network byte order.
+    public var bytes: [UInt8] {
+        let all = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+        return Array(all.prefix(family.addressLength))
+    }
 
     public init?(bytes: [UInt8]) {
         guard bytes.count == 4 || bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        var words: (UInt64, UInt64) = (0, 0)
+        for (index, byte) in bytes.enumerated() {
+            if index < 8 {
+                words.0 |= UInt64(byte) << (56 - 8 * UInt64(index))
+            } else {
+                words.1 |= UInt64(byte) << (56 - 8 * UInt64(index - 8))
+            }
+        }
+        (high, low) = words
+        family = bytes.count == 4 ? .v4 : .v6
     }
 
     public init?(_ text: String) {
-        if text.contains(":") {
-            guard let parsed = IPAddress.parseV6(Substring(text)) else { return nil }
-            bytes = parsed
-        } else {
-            guard let parsed = IPAddress.parseV4(Substring(text)) else { return nil }
-            bytes = parsed
-        }
+        let parsed = text.contains(":") ? IPAddress.parseV6(Substring(text)) : IPAddress.parseV4(Substring(text))
+        guard let parsed else { return nil }
+        self.init(bytes: parsed)
     }
 
     private static func parseV4(_ text: Substring) -> [UInt8]? {
@@ -88,14 +101,15 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 
+    /// IPv4 before IPv6, then by value.
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
-        if lhs.bytes.count != rhs.bytes.count { return lhs.bytes.count < rhs.bytes.count }
-        return lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+        if lhs.family != rhs.family { return lhs.family == .v4 }
+        return (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }
 
     /// True for 127.0.0.0/8 and ::1.
     public var isLoopback: Bool {
-        bytes.count == 4 ? bytes[0] == 127 : bytes == Array(repeating: 0, count: 15) + [1]
+        family == .v4 ? high >> 56 == 127 : (high == 0 && low == 1)
     }
 }
 

@@ -93,3 +93,21 @@ extension CompilerTests {
         XCTAssertTrue(services(.ip6).contains("fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports"))
     }
 }
+
+extension CompilerTests {
+    func testHairpinEntriesOnlyForEndpointsThatMayBeLocal() {
+        var service = Fixtures.echoServer
+        service.ports[0].endpoints = [
+            Endpoint(address: Fixtures.ip("198.19.1.11"), port: 8080, nodeName: "node-1"),
+            Endpoint(address: Fixtures.ip("198.19.2.11"), port: 8080, nodeName: "node-2"),
+            Endpoint(address: Fixtures.ip("198.19.3.11"), port: 8080, nodeName: nil),
+        ]
+        let hairpin = { (node: NodeConfig) in
+            Compiler(node: node).compile(ServiceMap(services: [service])).ruleset
+                .table(.ip, RulesetLayout.tableName)!.sets.first { $0.name == "hairpin-endpoints" }!.elements
+                .map { ScriptRenderer().render($0) }
+        }
+        XCTAssertEqual(hairpin(Fixtures.node), ["198.19.1.11 . 198.19.1.11", "198.19.3.11 . 198.19.3.11"])
+        XCTAssertEqual(hairpin(NodeConfig()).count, 3, "without --node-name every endpoint may be local")
+    }
+}
