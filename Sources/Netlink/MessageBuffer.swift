@@ -1,3 +1,4 @@
+import CNetfilter
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,6 +57,36 @@ final class MessageBuffer: @unchecked Sendable {
         }
         base = moved
         capacity = newCapacity
+    }
+
+    /// Appends one nfnetlink message: writes its netlink and `nfgenmsg` headers, lets
+    /// `build` add the payload, checks the size and pads it to the netlink alignment.
+    /// Returns the offset where the message starts. If `build` throws, nothing is appended.
+    ///
+    /// - Parameter describe: names the message in the message of a violated precondition.
+    func appendMessage<Failure: Error>(
+        type: UInt16, flags: UInt16, sequence: UInt32, family: UInt8, maximumSize: Int,
+        describe: () -> String,
+        build: (UnsafeMutablePointer<nlmsghdr>) throws(Failure) -> Void
+    ) throws(Failure) -> Int {
+        reserve(additional: maximumSize)
+        let room = capacity - count
+        let header = NetlinkBatch.putHeader(
+            at: end, type: type, flags: flags, sequence: sequence, family: family, resourceID: 0)
+        try build(header)
+        let length = Int(header.pointee.nlmsg_len)
+        if length > room {
+            fatalError("netlink message for \(describe()) overran its buffer (\(length) bytes)")
+        }
+        precondition(length <= maximumSize,
+                     "netlink message for \(describe()) is \(length) bytes, over the limit of \(maximumSize)")
+        precondition(length >= NetlinkFormat.headerLength + NetlinkFormat.netfilterHeaderLength,
+                     "netlink message for \(describe()) shrank below its headers")
+        let padded = NetlinkFormat.align(length)
+        (end + length).initializeMemory(as: UInt8.self, repeating: 0, count: padded - length)
+        let offset = count
+        count += padded
+        return offset
     }
 
     /// Appends a copy of `bytes`, followed by `padding` zero bytes.

@@ -84,29 +84,14 @@ public struct NetlinkBatch: Sendable {
         if !isKnownUniquelyReferenced(&buffer) {
             buffer = buffer.copy(reserving: Self.maximumMessageSize)
         }
-        buffer.reserve(additional: Self.maximumMessageSize)
-        let room = buffer.capacity - buffer.count
-        let header = Self.putHeader(
-            at: buffer.end,
+        _ = try buffer.appendMessage(
             type: NetlinkFormat.messageType(subsystem: .nftables, message: type),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK) | flags,
             sequence: sequence(ofOperation: operations.count),
             family: family,
-            resourceID: 0)
-        try build(header)
-        let length = Int(header.pointee.nlmsg_len)
-        if length > room {
-            fatalError("netlink message for \"\(operation)\" overran the batch buffer (\(length) bytes)")
-        }
-        precondition(
-            length <= Self.maximumMessageSize,
-            "netlink message for \"\(operation)\" is \(length) bytes, over NetlinkBatch.maximumMessageSize")
-        precondition(
-            length >= NetlinkFormat.headerLength + NetlinkFormat.netfilterHeaderLength,
-            "netlink message for \"\(operation)\" shrank below its headers")
-        let padded = NetlinkFormat.align(length)
-        (buffer.end + length).initializeMemory(as: UInt8.self, repeating: 0, count: padded - length)
-        buffer.count += padded
+            maximumSize: Self.maximumMessageSize,
+            describe: { "\"\(operation)\"" },
+            build: build)
         operations.append(operation)
     }
 

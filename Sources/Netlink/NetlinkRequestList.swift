@@ -74,30 +74,14 @@ public struct NetlinkRequestList: Sendable {
         if !isKnownUniquelyReferenced(&buffer) {
             buffer = buffer.copy(reserving: Self.maximumMessageSize)
         }
-        buffer.reserve(additional: Self.maximumMessageSize)
-        let room = buffer.capacity - buffer.count
-        let header = NetlinkBatch.putHeader(
-            at: buffer.end,
+        offsets.append(try buffer.appendMessage(
             type: NetlinkFormat.messageType(subsystem: subsystem, message: type),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK) | flags,
             sequence: 0,
             family: family,
-            resourceID: 0)
-        try build(header)
-        let length = Int(header.pointee.nlmsg_len)
-        if length > room {
-            fatalError("netlink request overran the request list's buffer (\(length) bytes)")
-        }
-        precondition(
-            length <= Self.maximumMessageSize,
-            "netlink request is \(length) bytes, over NetlinkRequestList.maximumMessageSize")
-        precondition(
-            length >= NetlinkFormat.headerLength + NetlinkFormat.netfilterHeaderLength,
-            "netlink request shrank below its headers")
-        let padded = NetlinkFormat.align(length)
-        (buffer.end + length).initializeMemory(as: UInt8.self, repeating: 0, count: padded - length)
-        offsets.append(buffer.count)
-        buffer.count += padded
+            maximumSize: Self.maximumMessageSize,
+            describe: { "a request" },
+            build: build))
     }
 
     /// The bytes of requests `range` (padded messages, back to back).
@@ -220,28 +204,15 @@ extension NetlinkSocket {
         try send([scratch.bytes])
 
         var pending = range.count
-        while pending > 0 {
-            guard try waitForData(milliseconds: Self.replyTimeoutMilliseconds) else {
-                throw NetlinkError.receive(errno: ETIMEDOUT)
-            }
-            switch try receiveDatagram(into: receiveBuffer, wait: false) {
-            case .overrun:
-                throw NetlinkError.bufferOverrun
-            case .foreign, .wouldBlock:
-                continue
-            case let .datagram(length):
-                let datagram = UnsafeRawBufferPointer(rebasing: receiveBuffer[..<length])
-                try forEachMessage(in: datagram) { (header, message) throws(NetlinkError) in
-                    guard header.isError, header.portID == portID || header.portID == 0 else { return }
-                    let position = header.sequence &- firstSequence
-                    guard position < UInt32(range.count) else { return }
-                    let index = range.lowerBound + Int(position)
-                    guard outcomes[index] == nil else { return }
-                    let reply = try Acknowledgement(header: header, message: message)
-                    outcomes[index] = NetlinkRequestOutcome(errno: reply.errno, kernelMessage: reply.kernelMessage)
-                    pending -= 1
-                }
-            }
+        try receiveReplies(until: { pending == 0 }) { (header, message) throws(NetlinkError) in
+            guard header.isError, header.portID == portID || header.portID == 0 else { return }
+            let position = header.sequence &- firstSequence
+            guard position < UInt32(range.count) else { return }
+            let index = range.lowerBound + Int(position)
+            guard outcomes[index] == nil else { return }
+            let reply = try Acknowledgement(header: header, message: message)
+            outcomes[index] = NetlinkRequestOutcome(errno: reply.errno, kernelMessage: reply.kernelMessage)
+            pending -= 1
         }
     }
 }

@@ -144,32 +144,19 @@ extension NetlinkSocket {
         var replies = Replies()
         var end: (errno: Int32, kernelMessage: String?)?
         do throws(NetlinkError) {
-            while end == nil {
-                guard try waitForData(milliseconds: Self.replyTimeoutMilliseconds) else {
-                    throw NetlinkError.receive(errno: ETIMEDOUT)
-                }
-                switch try receiveDatagram(into: receiveBuffer, wait: false) {
-                case .overrun:
-                    throw NetlinkError.bufferOverrun
-                case .foreign, .wouldBlock:
-                    continue
-                case let .datagram(length):
-                    let datagram = UnsafeRawBufferPointer(rebasing: receiveBuffer[..<length])
-                    try forEachMessage(in: datagram) { (header, message) throws(NetlinkError) in
-                        guard end == nil, header.sequence == sequence,
-                              header.portID == portID || header.portID == 0 else { return }
-                        if header.has(NLM_F_DUMP_INTR) { replies.interrupted = true }
-                        if header.isDone {
-                            let completion = DumpCompletion(header: header, message: message)
-                            end = (completion.errno, completion.kernelMessage)
-                        } else if header.isError {
-                            let reply = try Acknowledgement(header: header, message: message)
-                            end = (reply.errno, reply.kernelMessage)
-                        } else if !header.isControl {
-                            replies.messages.append(
-                                message, padding: NetlinkFormat.align(message.count) - message.count)
-                        }
-                    }
+            try receiveReplies(until: { end != nil }) { (header, message) throws(NetlinkError) in
+                guard end == nil, header.sequence == sequence,
+                      header.portID == portID || header.portID == 0 else { return }
+                if header.has(NLM_F_DUMP_INTR) { replies.interrupted = true }
+                if header.isDone {
+                    let completion = DumpCompletion(header: header, message: message)
+                    end = (completion.errno, completion.kernelMessage)
+                } else if header.isError {
+                    let reply = try Acknowledgement(header: header, message: message)
+                    end = (reply.errno, reply.kernelMessage)
+                } else if !header.isControl {
+                    replies.messages.append(
+                        message, padding: NetlinkFormat.align(message.count) - message.count)
                 }
             }
         } catch {

@@ -245,6 +245,31 @@ public final class NetlinkSocket {
         }
     }
 
+    /// Receives reply datagrams and hands each message in them to `handle`, until
+    /// `isFinished` says so; waits up to ``replyTimeoutMilliseconds`` for each datagram.
+    ///
+    /// - Throws: ``NetlinkError/receive(errno:)`` with `ETIMEDOUT` when the kernel stays
+    ///   silent, ``NetlinkError/bufferOverrun`` when replies were dropped, and what
+    ///   `handle` throws.
+    func receiveReplies(
+        until isFinished: () -> Bool,
+        _ handle: (MessageHeader, UnsafeRawBufferPointer) throws(NetlinkError) -> Void
+    ) throws(NetlinkError) {
+        while !isFinished() {
+            guard try waitForData(milliseconds: Self.replyTimeoutMilliseconds) else {
+                throw NetlinkError.receive(errno: ETIMEDOUT)
+            }
+            switch try receiveDatagram(into: receiveBuffer, wait: false) {
+            case .overrun:
+                throw NetlinkError.bufferOverrun
+            case .foreign, .wouldBlock:
+                continue
+            case let .datagram(length):
+                try forEachMessage(in: UnsafeRawBufferPointer(rebasing: receiveBuffer[..<length]), handle)
+            }
+        }
+    }
+
     /// Reads and discards whatever is queued (left over from an earlier, abandoned
     /// exchange), so that the next exchange only sees its own replies. Returns whether
     /// an overrun was reported while draining.
