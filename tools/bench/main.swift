@@ -1,1 +1,2 @@
-print("bench")
+// nftproxy-bench: scale benchmark of nftproxy (docs/benchmarks.md, tools/benchmark.sh).
+NftproxyBench.main()

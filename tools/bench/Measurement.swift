@@ -1,0 +1,180 @@
+import Netlink
+import Nftables
+import ProxyCompiler
+import ServiceModel
+
+/// The measurement procedure of `run`, step by step. Each phase is a function of its
+/// own, so what it allocated (a RulesetSync and the ruleset it remembers, read-back
+/// copies) is freed before the next phase starts and peak memory stays the product's.
+struct Measurement {
+    let workload: Workload
+    let namespace: String
+    let samples: Int
+    let compiler = Compiler(node: Workload.node)
+
+    func run() throws -> RunResult {
+        let (map, generate) = Timing.measure { workload.serviceMap() }
+        var editor = Editor(map: map)
+        let (compilation, compile) = Timing.measure { compiler.compile(editor.map) }
+        for warning in compilation.warnings { printErr("warning: \(warning)") }
+        var ruleset = compilation.ruleset
+        let size = RunResult.RulesetSize(ruleset)
+        let afterCompile = MemorySample.now()
+
+        let client = try NftablesClient(networkNamespace: namespace)
+        let synced = try program(&ruleset, editor: &editor, client: client)
+        let afterChanges = MemorySample.now()
+        let commits = try commitAlone(&ruleset, editor: &editor, client: client)
+        let restart = try self.restart(&ruleset, editor: &editor)
+        let end = MemorySample.now()
+
+        let (_, teardown) = try Timing.measure {
+            var transaction = Transaction()
+            for table in ruleset.tables { transaction.remove(family: table.family, table: table.name) }
+            try client.commit(transaction)
+        }
+        return RunResult(
+            services: workload.services, endpoints: workload.endpoints, nodePorts: workload.nodePorts,
+            namespace: namespace, ruleset: size, generate: generate, compile: compile,
+            fullSync: synced.fullSync, unchangedSync: synced.unchangedSync,
+            changes: synced.changes, commits: commits,
+            changeStats: ChangeStats(synced.changes), commitStats: ChangeStats(commits),
+            readBack: restart.readBack, readBackElements: restart.readBackElements,
+            restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
+            memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
+                                     afterChanges: afterChanges, end: end))
+    }
+
+    /// From scratch, the same again, then single-endpoint changes through that RulesetSync,
+    /// as `ServiceProxy` (the daemon) does. The RulesetSync is dropped on return.
+    private func program(_ ruleset: inout Ruleset, editor: inout Editor, client: NftablesClient) throws
+        -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample]) {
+        let sync = RulesetSync(client: client)
+        let (fullReport, fullTiming) = try Timing.measure { try sync.sync(to: ruleset) }
+        let fullSync = SyncSample(fullReport, fullTiming, batchBytes: Self.batchBytes(client))
+        let afterFullSync = MemorySample.now()
+        let (unchangedReport, unchangedTiming) = try Timing.measure { try sync.sync(to: ruleset) }
+        guard unchangedReport.operations == 0 else {
+            throw BenchError("an unchanged sync committed \(unchangedReport.summaries)")
+        }
+        var changes: [ChangeSample] = []
+        for _ in 0..<samples {
+            let (planned, next, _) = step(&editor, from: ruleset)
+            let (report, timing) = try Timing.measure { try sync.sync(to: next) }
+            var sample = planned
+            sample.sync = SyncSample(report, timing)
+            sample.staleFlows = Timing.measure { StaleFlows.filters(from: report.previous, to: next) }.1
+            changes.append(sample)
+            ruleset = next
+        }
+        return (fullSync, afterFullSync, SyncSample(unchangedReport, unchangedTiming), changes)
+    }
+
+    /// Single-endpoint changes planned here with TableDiff and committed with
+    /// NftablesClient alone: the encoder's and the kernel's share of a change.
+    private func commitAlone(_ ruleset: inout Ruleset, editor: inout Editor, client: NftablesClient) throws
+        -> [ChangeSample] {
+        var commits: [ChangeSample] = []
+        for _ in 0..<samples {
+            let (planned, next, transaction) = step(&editor, from: ruleset)
+            let (_, timing) = try Timing.measure { try client.commit(transaction) }
+            var sample = planned
+            sample.commit = timing
+            commits.append(sample)
+            ruleset = next
+        }
+        return commits
+    }
+
+    /// A restart: read-back alone, a fresh RulesetSync applying one more change, and a
+    /// last fresh RulesetSync that must find the kernel equal to the desired ruleset.
+    private func restart(_ ruleset: inout Ruleset, editor: inout Editor) throws
+        -> (readBack: Timing, readBackElements: Int, sync: SyncSample, verify: SyncSample) {
+        let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
+        let tables = ruleset.tables
+        let (readBackElements, readBack) = try Timing.measure {
+            try tables.reduce(0) { count, table in
+                count + (try reader.read(table.family, table.name)?.table.sets.reduce(0) { $0 + $1.elements.count } ?? 0)
+            }
+        }
+        ruleset = step(&editor, from: ruleset).next
+        let sync = try fresh { try $0.sync(to: ruleset) }
+        let verify = try fresh { try $0.sync(to: ruleset) }
+        guard verify.operations == 0 else {
+            throw BenchError("the kernel does not hold the desired ruleset: a fresh sync committed \(verify.operations) operations")
+        }
+        return (readBack, readBackElements, sync, verify)
+    }
+
+    /// Times `body` on a RulesetSync with a new connection, which is dropped afterwards.
+    private func fresh(_ body: (RulesetSync) throws -> SyncReport) throws -> SyncSample {
+        let sync = RulesetSync(client: try NftablesClient(networkNamespace: namespace))
+        let (report, timing) = try Timing.measure { try body(sync) }
+        return SyncSample(report, timing)
+    }
+
+    /// Replaces one endpoint, recompiles, and plans against `previous` (timing both).
+    private func step(_ editor: inout Editor, from previous: Ruleset)
+        -> (sample: ChangeSample, next: Ruleset, transaction: Transaction) {
+        let edit = editor.replaceNextEndpoint()
+        let (next, recompile) = Timing.measure { compiler.compile(editor.map).ruleset }
+        let (transaction, plan) = Timing.measure { Self.plan(from: previous, to: next) }
+        let sample = ChangeSample(service: edit.service.description, oldAddress: edit.old.description,
+                                  newAddress: edit.new.description, recompile: recompile, plan: plan,
+                                  operations: transaction.operations.count)
+        return (sample, next, transaction)
+    }
+
+    /// The transaction that turns `previous` into `next`, table by table.
+    static func plan(from previous: Ruleset, to next: Ruleset) -> Transaction {
+        var transaction = Transaction()
+        for table in next.tables {
+            for operation in TableDiff.transaction(from: previous.table(table.family, table.name), to: table).operations {
+                transaction.append(operation)
+            }
+        }
+        return transaction
+    }
+
+    /// Bytes of the largest batch committed on `client`'s socket so far, when above 1 MiB.
+    ///
+    /// `NftablesClient.commit` raises the socket's send buffer to the batch size + 32
+    /// bytes (never below 1 MiB) before sending, and the kernel stores twice the value
+    /// asked for: SO_SNDBUF / 2 - 32 is the batch size. Below 1 MiB it is not known.
+    static func batchBytes(_ client: NftablesClient) -> Int? {
+        guard let size = try? client.socket.sendBufferSize,
+              size > 2 * NetlinkSocket.minimumSocketBufferSize else { return nil }
+        return size / 2 - 32
+    }
+}
+
+/// Applies single-endpoint changes to the workload's ServiceMap: each replaces one
+/// endpoint address of a different service with an address never used before.
+struct Editor {
+    private(set) var map: ServiceMap
+    private var count = 0
+
+    init(map: ServiceMap) { self.map = map }
+
+    /// Services are visited with a stride that spreads the first few hundred changes over
+    /// the whole range (and never repeats one before all were changed).
+    mutating func replaceNextEndpoint() -> (service: ServiceName, old: IPAddress, new: IPAddress) {
+        let services = map.services.count
+        let stride = Self.stride(for: services)
+        let index = (count * stride + services / 7) % services
+        let slot = count % max(1, map.services[index].ports[0].endpoints.count)
+        let new = Workload.endpointIP(Workload.replacementBase + count)
+        count += 1
+        let old = map.services[index].ports[0].endpoints[slot].address
+        map.services[index].ports[0].endpoints[slot].address = new
+        return (map.services[index].name, old, new)
+    }
+
+    /// A step close to services / 41 that shares no factor with `services`.
+    static func stride(for services: Int) -> Int {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        var stride = max(1, services / 41)
+        while gcd(stride, services) != 1 { stride += 1 }
+        return stride
+    }
+}

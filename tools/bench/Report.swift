@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+
+/// `nftproxy-bench report`: markdown tables from the JSON that `run` and `load` wrote.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print markdown tables from the JSON results of run and load.",
+        discussion: """
+            Reads every run-*.json (output of run) and load-*.json (output of load; the label a is \
+            our own dump, b kube-proxy's layout, any other label an extra baseline) in the directory.
+            """)
+
+    @Option(help: "Directory holding the JSON results.")
+    var results: String
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: results)
+        let names = try FileManager.default.contentsOfDirectory(atPath: results).sorted()
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        func load<T: Decodable>(_ prefix: String) throws -> [T] {
+            try names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }.map {
+                try decoder.decode(T.self, from: Data(contentsOf: directory.appendingPathComponent($0)))
+            }
+        }
+        let runs: [RunResult] = try load("run-")
+        let loads: [LoadResult] = try load("load-")
+        writeOut(Tables(runs: runs.sorted { $0.services < $1.services }, loads: loads).markdown)
+    }
+}
+
+/// The tables of docs/benchmarks.md.
+struct Tables {
+    var runs: [RunResult]
+    var loads: [LoadResult]
+
+    private func load(_ label: String, _ services: Int) -> LoadResult? {
+        loads.first { $0.label == label && $0.services == services }
+    }
+
+    private var extraLabels: [String] {
+        Set(loads.map(\.label)).subtracting(["a", "b"]).sorted()
+    }
+
+    var markdown: String {
+        [programming, changes, restart, extras].filter { !$0.isEmpty }.joined(separator: "\n")
+    }
+
+    private func ms(_ seconds: Double) -> String { Format.duration(seconds) }
+
+    private func cpu(_ t: Timing) -> String { "\(ms(t.seconds)) (\(ms(t.cpu.user)) + \(ms(t.cpu.system)))" }
+
+    /// "2.99 s (2.07 s + 897 ms)", "> 300 s", "failed".
+    private func cell(_ result: LoadResult?) -> String {
+        guard let result else { return "not run" }
+        if result.timedOut { return "> \(Int(result.timeoutSeconds)) s" }
+        guard result.error == nil else { return "failed" }
+        return "\(ms(result.seconds)) (\(ms(result.cpu.user)) + \(ms(result.cpu.system)))"
+    }
+
+    /// How many times faster nftproxy's compile + sync is than a baseline.
+    private func ratio(_ baseline: LoadResult?, _ ours: Double) -> String {
+        guard let baseline else { return "–" }
+        if !baseline.timedOut, baseline.error == nil {
+            return String(format: "%.0f×", baseline.seconds / ours)
+        }
+        if baseline.timedOut {
+            return String(format: "> %.0f×", baseline.timeoutSeconds / ours)
+        }
+        return "–"
+    }
+
+    private var programming: String {
+        var out = """
+            ### Programming everything from scratch
+
+            Wall time; in parentheses the (user + system) CPU time: for nftproxy's sync, user is \
+            planning and libnftnl encoding and system the kernel processing the batch; for `nft -f`, \
+            user is nft parsing and evaluating the script. "compile + sync" is nftproxy's whole \
+            path from ServiceMap to committed kernel state; the last column compares it with (b).
+
+            | services × endpoints | elements | compile | full sync | compile + sync | netlink batch | (a) `nft -f` our dump | (b) `nft -f` kube-proxy layout | (b) ÷ compile + sync |
+            |---|---|---|---|---|---|---|---|---|
+
+            """
+        for r in runs {
+            let total = r.compile.seconds + r.fullSync.timing.seconds
+            out += "| \(Format.count(r.services)) × \(r.endpoints) | \(Format.count(r.ruleset.elements)) | \(ms(r.compile.seconds)) "
+                + "| \(cpu(r.fullSync.timing)) | **\(ms(total))** | \(r.fullSync.batchBytes.map { Format.bytes($0) } ?? "< 1 MiB") "
+                + "| \(cell(load("a", r.services))) | \(cell(load("b", r.services))) | \(ratio(load("b", r.services), total)) |\n"
+        }
+        return out
+    }
+
+    private var changes: String {
+        var out = """
+            ### Single-endpoint change
+
+            One endpoint address of one service replaced; \(runs.first?.changeStats.count ?? 0) different services per row. \
+            "RulesetSync" is the daemon's path (generation check, TableDiff of all tables, encode, commit); \
+            "plan" is the TableDiff share of it; "commit alone" is `NftablesClient.commit` of the same kind \
+            of planned transaction (encode + kernel). "recompile" (the whole changed ServiceMap) and \
+            "stale-flow check" (`StaleFlows.filters`, run by `ServiceProxy.apply` after a commit) come \
+            on top. Median / p95.
+
+            | services × endpoints | RulesetSync | operations | plan (TableDiff) | commit alone | recompile | stale-flow check | unchanged sync (0 operations) |
+            |---|---|---|---|---|---|---|---|
+
+            """
+        for r in runs {
+            let s = r.changeStats, c = r.commitStats
+            out += "| \(Format.count(r.services)) × \(r.endpoints) | **\(ms(s.apply.median))** / \(ms(s.apply.p95)) "
+                + "| \(Format.count(s.operations.median)) | \(ms(s.plan.median)) / \(ms(s.plan.p95)) "
+                + "| \(ms(c.apply.median)) / \(ms(c.apply.p95)) | \(ms(s.recompile.median)) / \(ms(s.recompile.p95)) "
+                + "| \(ms(s.staleFlows.median)) | \(ms(r.unchangedSync.timing.seconds)) |\n"
+        }
+        return out
+    }
+
+    private var restart: String {
+        var out = """
+            ### Restart and memory
+
+            A fresh RulesetSync first reads our tables back over netlink. Peak memory is this \
+            process's peak resident set (VmHWM; ru_maxrss agrees), one process per row.
+
+            | services × endpoints | read-back alone | fresh RulesetSync + one change | peak RSS after full sync | peak RSS, whole run |
+            |---|---|---|---|---|
+
+            """
+        for r in runs {
+            out += "| \(Format.count(r.services)) × \(r.endpoints) | \(cpu(r.readBack)) | \(cpu(r.restartSync.timing)) "
+                + "| \(r.memory.afterFullSync.peakKiB / 1024) MiB | **\(r.memory.end.peakKiB / 1024) MiB** |\n"
+        }
+        return out
+    }
+
+    private var extras: String {
+        guard !extraLabels.isEmpty else { return "" }
+        var out = """
+            ### Other baselines
+
+            | baseline | services × endpoints | script | `nft -f` |
+            |---|---|---|---|
+
+            """
+        for label in extraLabels {
+            for result in loads.filter({ $0.label == label }).sorted(by: { ($0.services ?? 0) < ($1.services ?? 0) }) {
+                out += "| \(label) | \(Format.count(result.services ?? 0)) × \(result.endpoints ?? 0) "
+                    + "| \(Format.bytes(result.bytes)) | \(cell(result)) |\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+
+/// `nftproxy-bench run`: nftproxy's own path, measured in-process in a private namespace.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile and program N services x M endpoints into a private network namespace, then measure updates.",
+        discussion: """
+            In order: compile; RulesetSync from scratch; the same sync again (must be 0 operations); \
+            --changes single-endpoint changes through that RulesetSync (one endpoint address of one \
+            service replaced, everything recompiled, synced); as many again planned with TableDiff and \
+            committed with NftablesClient alone; read-back of both tables alone; a fresh RulesetSync \
+            (a restart) applying one more change; a last fresh sync that must find nothing to do. \
+            Times are CLOCK_MONOTONIC with the thread's user/system CPU time; memory is this process's \
+            peak RSS. JSON on stdout, a summary on stderr. The namespace nftp-bench-<pid>-<random> is \
+            created for the run and deleted afterwards, also on SIGINT, SIGTERM and SIGHUP. Run one N \
+            per process, so that peaks do not mix.
+            """)
+
+    @OptionGroup var options: WorkloadOptions
+
+    @Option(help: "Single-endpoint changes to time (each way).")
+    var changes = 20
+
+    func run() throws {
+        let namespace = try PrivateNamespace()
+        defer { namespace.close() }
+        let result = try Measurement(workload: options.workload, namespace: namespace.name, samples: changes).run()
+        writeOut(jsonText(result) + "\n")
+        printErr(summary(result))
+    }
+
+    private func summary(_ r: RunResult) -> String {
+        func ms(_ seconds: Double) -> String { Format.duration(seconds) }
+        func split(_ t: Timing) -> String { "\(ms(t.seconds)) (user \(ms(t.cpu.user)), sys \(ms(t.cpu.system)))" }
+        func stats(_ s: ChangeStats) -> String {
+            "median \(ms(s.apply.median)), p95 \(ms(s.apply.p95)); plan \(ms(s.plan.median)), "
+                + "recompile \(ms(s.recompile.median)), stale-flow check \(ms(s.staleFlows.median)), "
+                + "operations \(Format.count(s.operations.median))"
+        }
+        return """
+            nftproxy-bench run: \(r.services) services x \(r.endpoints) endpoints in netns \(r.namespace)
+              ruleset: \(r.ruleset.elements) elements, \(r.ruleset.sets) sets/maps, \(r.ruleset.chains) chains, \(r.ruleset.rules) rules
+              compile \(ms(r.compile.seconds))
+              full sync \(split(r.fullSync.timing)), \(r.fullSync.operations) operations, batch \(Format.bytes(r.fullSync.batchBytes))
+              unchanged sync \(split(r.unchangedSync.timing)), \(r.unchangedSync.operations) operations
+              change via RulesetSync (\(r.changeStats.count)): \(stats(r.changeStats))
+              change, commit alone (\(r.commitStats.count)): \(stats(r.commitStats))
+              restart: read-back \(split(r.readBack)) (\(r.readBackElements) elements); fresh sync of one change \(split(r.restartSync.timing)), \(r.restartSync.operations) operations
+              verify: fresh sync \(ms(r.verifySync.timing.seconds)), \(r.verifySync.operations) operations
+              peak RSS: \(r.memory.afterFullSync.peakKiB / 1024) MiB after the full sync, \(r.memory.end.peakKiB / 1024) MiB in all (ru_maxrss \(r.memory.end.maxRSSKiB / 1024) MiB)
+            """
+    }
+}

@@ -1,0 +1,126 @@
+import Nftables
+
+/// What `nftproxy-bench run` measured (written as JSON; `report` turns it into tables).
+///
+/// Every `Timing` is CLOCK_MONOTONIC wall time plus the measuring thread's user and
+/// system CPU time. Work the kernel does for a netlink batch happens inside our `sendmsg`,
+/// on our thread, so `system` is the kernel's share and `user` ours (planning, libnftnl
+/// encoding, reading ACKs); wall minus both is time spent waiting for a CPU.
+struct RunResult: Codable {
+    var services: Int
+    var endpoints: Int
+    var nodePorts: Int
+    var namespace: String
+    var ruleset: RulesetSize
+
+    /// Building the ServiceMap of the workload (not part of any target).
+    var generate: Timing
+    /// `Compiler.compile`: ServiceMap -> Ruleset.
+    var compile: Timing
+    /// `RulesetSync.sync` into the empty namespace: program everything from scratch.
+    var fullSync: SyncSample
+    /// The same `RulesetSync` again with the same ruleset: must commit nothing.
+    var unchangedSync: SyncSample
+    /// Single-endpoint changes through the long-lived `RulesetSync` (the daemon's path).
+    var changes: [ChangeSample]
+    /// Further single-endpoint changes, planned with `TableDiff` against the previous
+    /// ruleset and committed with `NftablesClient.commit` alone: the kernel's share.
+    var commits: [ChangeSample]
+    var changeStats: ChangeStats
+    var commitStats: ChangeStats
+    /// `KernelReader.read` of both tables on a fresh socket: what a restart reads first.
+    var readBack: Timing
+    var readBackElements: Int
+    /// A fresh `RulesetSync` (as after a restart) applying one more single-endpoint change.
+    var restartSync: SyncSample
+    /// A last fresh `RulesetSync` of the final ruleset: must commit nothing (kernel == desired).
+    var verifySync: SyncSample
+    /// Removing both tables.
+    var teardown: Timing
+    var memory: Memory
+
+    struct RulesetSize: Codable {
+        var elements: Int
+        var sets: Int
+        var chains: Int
+        var rules: Int
+
+        init(_ ruleset: Ruleset) {
+            let tables = ruleset.tables
+            elements = tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
+            sets = tables.reduce(0) { $0 + $1.sets.count }
+            chains = tables.reduce(0) { $0 + $1.chains.count }
+            rules = tables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
+        }
+    }
+
+    struct Memory: Codable {
+        var afterCompile: MemorySample
+        var afterFullSync: MemorySample
+        var afterChanges: MemorySample
+        var end: MemorySample
+    }
+}
+
+/// One `RulesetSync.sync` call.
+struct SyncSample: Codable {
+    var timing: Timing
+    var operations: Int
+    var elementsAdded: Int
+    var elementsRemoved: Int
+    var readBack: Bool
+    var retries: Int
+    /// Size of the netlink batch, when known (see `Run.batchBytes`).
+    var batchBytes: Int?
+
+    init(_ report: SyncReport, _ timing: Timing, batchBytes: Int? = nil) {
+        self.timing = timing
+        operations = report.operations
+        elementsAdded = report.elementsAdded
+        elementsRemoved = report.elementsRemoved
+        readBack = report.readBack
+        retries = report.retries
+        self.batchBytes = batchBytes
+    }
+}
+
+/// One endpoint address of one service replaced, and the ruleset brought up to date.
+struct ChangeSample: Codable {
+    var service: String
+    var oldAddress: String
+    var newAddress: String
+    /// Compiling the whole changed ServiceMap again.
+    var recompile: Timing
+    /// `TableDiff` of the previous ruleset against the new one, both tables, no kernel.
+    var plan: Timing
+    /// Operations in the planned transaction.
+    var operations: Int
+    /// `RulesetSync.sync` (generation check, plan, encode, commit), for `Run.changes`.
+    var sync: SyncSample?
+    /// `NftablesClient.commit` of the planned transaction (encode + kernel), for `Run.commits`.
+    var commit: Timing?
+    /// `StaleFlows.filters` of the sync's previous and new ruleset, which `ServiceProxy.apply`
+    /// computes after every sync that committed something (for `Run.changes`).
+    var staleFlows: Timing?
+}
+
+/// Order statistics over a list of changes.
+struct ChangeStats: Codable {
+    var count: Int
+    var recompile: Summary
+    var plan: Summary
+    /// `sync` wall time, or `commit` wall time for commit-only changes.
+    var apply: Summary
+    var staleFlows: Summary
+    var operations: Summary
+
+    init(_ samples: [ChangeSample]) {
+        func summary(_ value: (ChangeSample) -> Double?) -> Summary { Summary(samples.compactMap(value)) }
+        count = samples.count
+        recompile = summary { $0.recompile.seconds }
+        plan = summary { $0.plan.seconds }
+        apply = summary { ($0.sync?.timing ?? $0.commit)?.seconds }
+        staleFlows = summary { $0.staleFlows?.seconds }
+        operations = summary { Double($0.sync?.operations ?? $0.operations) }
+    }
+}

@@ -1,0 +1,84 @@
+import ServiceModel
+
+/// The deterministic benchmark workload: `services` ClusterIP services, each with one TCP
+/// port 80 served by `endpoints` ready endpoints on port 8080.
+///
+/// Addresses come from the benchmark ranges only: ClusterIPs from 198.18.0.0/15,
+/// endpoints from 100.64.0.0/10 (the cluster CIDR of the benchmark node). Host parts
+/// .0 and .255 are skipped. Service `i` is `bench/svc-<i, 5 digits>`, so the services
+/// sort in index order, and its endpoints are the global indices
+/// `i * endpoints ..< (i + 1) * endpoints`. The first `nodePorts` services (at most
+/// 2,000) also get a NodePort, 30000 + i.
+struct Workload: Sendable {
+    var services: Int
+    var endpoints: Int
+    var nodePorts: Int = 0
+
+    static let namespace = "bench"
+    static let portName = "http"
+    static let servicePort: UInt16 = 80
+    static let targetPort: UInt16 = 8080
+    static let firstNodePort = 30000
+    static let maximumNodePorts = 2000
+    /// The pod network of the benchmark node: the endpoint range.
+    static let clusterCIDR = CIDR("100.64.0.0/10")!
+    /// The service range kube-proxy's "drop traffic to unallocated ClusterIPs" rule uses.
+    static let serviceCIDR = CIDR("198.18.0.0/15")!
+    /// Usable host addresses per /24 (.1 ... .254).
+    static let hostsPerBlock = 254
+    /// Endpoint indices from here on are never used by the initial workload: replacements
+    /// (100.64.0.0/10 holds 16,384 × 254 = 4,161,536 indices).
+    static let replacementBase = 3_500_000
+    /// 198.18.0.0/15 holds 512 × 254 ClusterIPs.
+    static var maximumServices: Int { (1 << 17) / 256 * hostsPerBlock }
+
+    func validate() -> String? {
+        if services < 1 || services > Self.maximumServices { return "--services must be 1...\(Self.maximumServices)" }
+        if endpoints < 1 || endpoints > 256 { return "--endpoints must be 1...256" }
+        if services * endpoints >= Self.replacementBase { return "too many endpoints in total (at most \(Self.replacementBase - 1))" }
+        if nodePorts < 0 || nodePorts > min(services, Self.maximumNodePorts) {
+            return "--node-ports must be 0...\(min(services, Self.maximumNodePorts))"
+        }
+        return nil
+    }
+
+    /// `base + index`, counting only host addresses .1 ... .254 of each /24.
+    static func address(base: [UInt8], index: Int) -> IPAddress {
+        let block = index / hostsPerBlock
+        let host = index % hostsPerBlock + 1
+        let value = (UInt32(base[0]) << 24 | UInt32(base[1]) << 16 | UInt32(base[2]) << 8 | UInt32(base[3]))
+            + UInt32(block) << 8 + UInt32(host)
+        return IPAddress(bytes: [UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff),
+                                 UInt8(value & 0xff)])!
+    }
+
+    static func clusterIP(_ service: Int) -> IPAddress { address(base: [198, 18, 0, 0], index: service) }
+    static func endpointIP(_ index: Int) -> IPAddress { address(base: [100, 64, 0, 0], index: index) }
+
+    static func serviceName(_ service: Int) -> ServiceName {
+        let digits = String(service)
+        return ServiceName(namespace: namespace, name: "svc-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits)
+    }
+
+    func nodePort(_ service: Int) -> UInt16? {
+        service < nodePorts ? UInt16(Self.firstNodePort + service) : nil
+    }
+
+    func endpointAddresses(_ service: Int) -> [IPAddress] {
+        (0..<endpoints).map { Self.endpointIP(service * endpoints + $0) }
+    }
+
+    func service(_ index: Int) -> Service {
+        let endpoints = endpointAddresses(index).map { Endpoint(address: $0, port: Self.targetPort) }
+        return Service(name: Self.serviceName(index), clusterIPs: [Self.clusterIP(index)],
+                       ports: [ServicePort(name: Self.portName, transport: .tcp, port: Self.servicePort,
+                                           nodePort: nodePort(index), endpoints: endpoints)])
+    }
+
+    func serviceMap() -> ServiceMap {
+        ServiceMap(services: (0..<services).map(service))
+    }
+
+    /// The node the benchmark programs: pods in 100.64.0.0/10, everything else default.
+    static var node: NodeConfig { NodeConfig(clusterCIDRs: [clusterCIDR]) }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Scale benchmark of nftproxy (docs/benchmarks.md), rules only, no traffic.
+#
+# For N = 1,000 / 10,000 / 30,000 services x 10 endpoints (BENCH_SERVICES overrides N):
+#   - `nftproxy-bench run`: nftproxy's own path, in-process, in a private namespace it
+#     creates and deletes itself (compile, full sync, unchanged sync, single-endpoint
+#     changes, restart, peak memory); one process per N;
+#   - the baselines, each in a fresh namespace created here: `nft -f` of (a) our own
+#     dump and (b) the same services in kube-proxy's nftables layout, timed by
+#     `nftproxy-bench load` (CLOCK_MONOTONIC around `ip netns exec NS nft -f FILE`)
+#     with a timeout of BENCH_TIMEOUT seconds (300), reported as "> 300 s";
+#   - kube-proxy's layout with a chain per endpoint, at the smallest N only.
+# Then prints the markdown tables and writes them into docs/benchmarks.md between the
+# BEGIN/END RESULTS markers.
+#
+# Run as root. All kernel work happens in network namespaces created for it (named
+# nftp-bench-*), never in the machine's own; they are removed on exit, also on failure
+# or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+services=(${BENCH_SERVICES:-1000 10000 30000})
+endpoints=10
+timeout=${BENCH_TIMEOUT:-300}
+changes=${BENCH_CHANGES:-20}
+scratch=${BENCH_SCRATCH:-.build-bench}
+doc=docs/benchmarks.md
+bench="$scratch/release/nftproxy-bench"
+
+if [[ $(id -u) != 0 ]]; then
+  echo "tools/benchmark.sh: run as root (it creates network namespaces)" >&2
+  exit 1
+fi
+
+results=$(mktemp -d /tmp/nftproxy-bench.XXXXXX)
+namespaces=()   # created here for the baselines
+children=()     # pids of the nftproxy-bench processes started here
+
+# Ends what is still running (our children, then whatever runs inside our namespaces,
+# all by pid), and removes our namespaces: those created here and those of
+# `nftproxy-bench run` (nftp-bench-<its pid>-*) that a killed run could not remove.
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM HUP
+  local leftovers=("${namespaces[@]}") pid name
+  for pid in "${children[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${children[@]}"; do
+    wait "$pid" 2>/dev/null || true
+    while read -r name _; do
+      [[ $name == "nftp-bench-$pid-"* ]] && leftovers+=("$name")
+    done < <(ip netns list 2>/dev/null)
+  done
+  for name in "${leftovers[@]}"; do
+    [[ -e /run/netns/$name ]] || continue
+    for pid in $(ip netns pids "$name" 2>/dev/null); do
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+    for _ in $(seq 50); do
+      [[ -z $(ip netns pids "$name" 2>/dev/null) ]] && break
+      sleep 0.2
+    done
+    for pid in $(ip netns pids "$name" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns exec "$name" nft flush ruleset 2>/dev/null || true
+    ip netns delete "$name" 2>/dev/null || true
+  done
+  rm -f "$results"/*.nft
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Runs nftproxy-bench in the background and waits for it, so that a signal reaches
+# the trap at once and the cleanup knows the pid.
+nftproxy_bench() {
+  "$bench" "$@" &
+  children+=($!)
+  wait "$!"
+}
+
+# nftproxy's own path for N services; it creates and deletes its own namespace.
+run_nftproxy() {
+  local n=$1
+  nftproxy_bench run --services "$n" --endpoints "$endpoints" --changes "$changes" >"$results/run-$n.json"
+}
+
+# `nft -f` of a generated script in a fresh namespace: load_baseline LABEL FORMAT N.
+load_baseline() {
+  local label=$1 format=$2 n=$3
+  local file="$results/$label-$n.nft" ns="nftp-bench-sh-$$-$label-$n"
+  nftproxy_bench generate --services "$n" --endpoints "$endpoints" --format "$format" >"$file"
+  namespaces+=("$ns")
+  ip netns add "$ns"
+  nftproxy_bench load --netns "$ns" --file "$file" --label "$label" --services "$n" --endpoints "$endpoints" \
+    --timeout "$timeout" >"$results/load-$label-$n.json" || true
+  ip netns delete "$ns"
+  rm -f "$file"
+}
+
+start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -z $(git status --porcelain -- Sources Package.swift 2>/dev/null) ]] || revision+=" (with uncommitted library changes)"
+echo "== building (release)"
+if ! swift build -c release --scratch-path "$scratch" --product nftproxy-bench >"$results/build.log" 2>&1; then
+  cat "$results/build.log" >&2
+  echo "tools/benchmark.sh: build failed" >&2
+  exit 1
+fi
+
+for n in "${services[@]}"; do
+  echo "== $n services x $endpoints endpoints"
+  run_nftproxy "$n"
+  load_baseline a nftproxy "$n"
+  load_baseline b kube-proxy "$n"
+done
+load_baseline "kube-proxy-endpoint-chains" kube-proxy-endpoint-chains "${services[0]}"
+
+nftproxy_bench report --results "$results" >"$results/tables.md"
+elapsed=$(( $(date +%s) - start ))
+
+{
+  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on this machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), \
+$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r), $(nft --version), \
+$(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), release build of commit $revision. Load average before / after: $load_before / \
+$(cut -d' ' -f1-3 /proc/loadavg). The whole run took $elapsed s."
+  echo
+  cat "$results/tables.md"
+} >"$results/section.md"
+
+awk -v section="$results/section.md" '
+  /<!-- BEGIN RESULTS -->/ { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+  /<!-- END RESULTS -->/ { skipping = 0 }
+  !skipping { print }
+' "$doc" >"$results/benchmarks.md"
+if grep -q "<!-- END RESULTS -->" "$results/benchmarks.md"; then
+  cp "$results/benchmarks.md" "$doc"
+else
+  echo "tools/benchmark.sh: no BEGIN/END RESULTS markers in $doc; not updated" >&2
+fi
+
+echo
+cat "$results/section.md"
+echo
+echo "JSON results: $results"
