@@ -77,11 +77,28 @@ public enum Value: Hashable, Sendable, Comparable {
 
     /// The bytes the kernel holds for this value (network order for address and port, host order for integers).
     public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        appendBytes(to: &out)
+        return out
+    }
+
+    /// Appends the value's bytes to `buffer`.
+    public func appendBytes(to buffer: inout [UInt8]) {
         switch self {
-        case .address(let address): return address.bytes
-        case .proto(let value): return [value]
-        case .port(let port): return [UInt8(port >> 8), UInt8(port & 0xff)]
-        case .integer(let value): return withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        case .address(let address): address.appendBytes(to: &buffer)
+        case .proto(let value): buffer.append(value)
+        case .port(let port): buffer.append(UInt8(port >> 8)); buffer.append(UInt8(port & 0xff))
+        case .integer(let value): withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+        }
+    }
+
+    /// Size of the value in bytes.
+    var size: Int {
+        switch self {
+        case .address(let address): return address.family.addressLength
+        case .proto: return 1
+        case .port: return 2
+        case .integer: return 4
         }
     }
 

@@ -131,12 +131,13 @@ enum SetLayout {
 
     /// The bytes of a key or data tuple, laid out like `length(of:)`.
     static func bytes(of values: [Value]) -> [UInt8] {
-        if values.count == 1 { return values[0].bytes }
         var out: [UInt8] = []
+        out.reserveCapacity(values.count * 16)
         for value in values {
-            let bytes = value.bytes
-            out += bytes
-            out += [UInt8](repeating: 0, count: (4 - bytes.count % 4) % 4)
+            value.appendBytes(to: &out)
+            if values.count > 1 {
+                out.append(contentsOf: repeatElement(0, count: (4 - value.size % 4) % 4))
+            }
         }
         return out
     }

@@ -175,7 +175,7 @@ struct FamilyCompiler {
 
     /// `<selector> <cidr>`; a full-length prefix is a plain comparison, as nft writes it.
     private func match(_ selector: Selector, _ cidr: CIDR, negated: Bool) -> Statement {
-        if cidr.prefixLength == cidr.address.bytes.count * 8 {
+        if cidr.prefixLength == cidr.family.addressLength * 8 {
             return .compare(selector, negated: negated, .address(cidr.address))
         }
         return .prefix(selector, network: cidr.address, length: cidr.prefixLength, negated: negated)

@@ -11,9 +11,18 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// 4 bytes for IPv4, 16 bytes for IPv6, network byte order.
     public var bytes: [UInt8] {
-        let all = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
-        return Array(all.prefix(family.addressLength))
+        var out: [UInt8] = []
+        out.reserveCapacity(family.addressLength)
+        appendBytes(to: &out)
+        return out
+    }
+
+    /// Appends the address bytes (network order) to `buffer` without an array of their own.
+    public func appendBytes(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: high.bigEndian) { buffer.append(contentsOf: $0.prefix(family == .v4 ? 4 : 8)) }
+        if family == .v6 {
+            withUnsafeBytes(of: low.bigEndian) { buffer.append(contentsOf: $0) }
+        }
     }
 
     public init?(bytes: [UInt8]) {
