@@ -35,7 +35,8 @@ public struct Compiler: Sendable {
         var tables: [Table] = []
         for (family, ipFamily) in [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)] {
             let (list, conflicts) = frontends(of: map, family: ipFamily)
-            if family == .ip { warnings += conflicts } else { warnings += conflicts.filter { !warnings.contains($0) } }
+            // A NodePort conflict shows in both families: say it once.
+            warnings += conflicts.filter { !warnings.contains($0) }
             tables.append(FamilyCompiler(family: family, ipFamily: ipFamily, node: node).table(for: list))
         }
         return Compilation(ruleset: Ruleset(tables: tables), warnings: warnings)
