@@ -6,13 +6,22 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh || exit 1
 start=$(date +%s)
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 if ! swift build --build-tests >"$log" 2>&1; then
-  cat "$log"; rm -f "$log"; echo "build failed"; exit 1
+  cat "$log"; echo "build failed"; exit 1
 fi
 grep -E "warning:|error:" "$log" | sort -u || true
-rm -f "$log"
 echo "build finished in $(( $(date +%s) - start ))s"
-swift test --skip-build
-status=$?
+# All tests are XCTest; the Swift Testing runner would only report an empty run.
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
 echo "test suite finished in $(( $(date +%s) - start ))s (build included)"
+# XCTest's grand total, as one plain closing line.
+total=$(grep -E "Executed [0-9]+ tests?, with" "$log" | tail -1)
+executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$total")
+skipped=$(grep -oE "[0-9]+ tests? skipped" <<<"$total" | grep -oE "^[0-9]+" || echo 0)
+failed=$(grep -cE "^Test Case '.*' failed" "$log")
+if [ -n "$total" ]; then
+  echo "tests: $(( executed - skipped - failed )) passed, $failed failed, $skipped skipped"
+fi
 exit "$status"
