@@ -51,7 +51,7 @@ let package = Package(
         ),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
-        .testTarget(name: "NftablesTests", dependencies: ["Nftables"]),
+        .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
         .testTarget(
             name: "ProxyCompilerTests",
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables"],

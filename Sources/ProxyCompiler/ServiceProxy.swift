@@ -5,6 +5,8 @@ import ServiceModel
 
 /// What one `ServiceProxy.apply(_:)` did.
 public struct ApplyReport: Sendable {
+    /// The ruleset the kernel now holds in nftproxy's tables.
+    public var ruleset: Ruleset
     /// Conflicts resolved and features not honoured, from the compiler.
     public var warnings: [String]
     /// The nftables side: operations committed, elements added and removed.
@@ -41,6 +43,7 @@ public final class ServiceProxy {
                 deleted = try ConntrackTable(socket: client.socket).delete(matching: filters)
             }
         }
-        return ApplyReport(warnings: compilation.warnings, sync: report, flowsDeleted: deleted)
+        return ApplyReport(ruleset: compilation.ruleset, warnings: compilation.warnings, sync: report,
+                           flowsDeleted: deleted)
     }
 }

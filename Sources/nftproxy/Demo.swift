@@ -118,7 +118,7 @@ struct Demo: ParsableCommand {
         try topology.startEchoServers(echoBinary: echoBinary, ports: [8080], protocols: [.tcp], in: replicas)
         say("2. The echo-server Deployment: \(replicas.count) replicas, \(replicas.map { "\($0.name) \($0.ipv4):8080" }.joined(separator: ", ")).\n")
 
-        // The `nftproxy apply` path, in-process: decode, compile, sync over netlink into node-1.
+        // The `nftproxy apply` path, in-process: decode, then ServiceProxy (compile, sync, conntrack) into node-1.
         var decoder = KubeObjectDecoder()
         try decoder.add(contents: DemoObjects.yaml, source: "echo-server.yaml")
         let (services, decodeWarnings) = try decoder.serviceMap()
@@ -126,12 +126,8 @@ struct Demo: ParsableCommand {
             nodeName: layout.node1.name,
             nodeIPs: [IPAddress(layout.node1.lanIPv4)!, IPAddress(layout.node1.lanIPv6)!],
             clusterCIDRs: [CIDR(layout.clusterIPv4CIDR)!, CIDR(layout.clusterIPv6CIDR)!])
-        let compilation = Compiler(node: node).compile(services)
-        let report: SyncReport
-        do {
-            let client = try NftablesClient(networkNamespace: topology.node1.namespace)
-            report = try RulesetSync(client: client).sync(to: compilation.ruleset)
-        }
+        let applied = try ServiceProxy(node: node, networkNamespace: topology.node1.namespace).apply(services)
+        let report = applied.sync
         say("""
             3. nftproxy apply: the objects of examples/echo-server.yaml (a Deployment, skipped; \
             Service default/echo-server, ClusterIP 198.18.0.10:80, NodePort 32000, targetPort `http`; \
@@ -140,8 +136,8 @@ struct Demo: ParsableCommand {
                committed \(report.operations) netlink operations in one transaction \
             (\(report.elementsAdded) set elements) into node-1's namespace.
             """)
-        for warning in decodeWarnings + compilation.warnings { say("   warning: \(warning)") }
-        if let table = compilation.ruleset.table(.ip, RulesetLayout.tableName) {
+        for warning in decodeWarnings + applied.warnings { say("   warning: \(warning)") }
+        if let table = applied.ruleset.table(.ip, RulesetLayout.tableName) {
             say("   From table ip nftproxy (`ip netns exec \(topology.node1.namespace) nft list table ip nftproxy` shows all of it):")
             say(Self.excerpt(of: table))
         }

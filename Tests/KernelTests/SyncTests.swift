@@ -122,7 +122,7 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(try target.canonicalRuleset(), expected)
     }
 
-    func testConcurrentWriterBetweenPlanAndCommitIsRetried() throws {
+    func testCommitAgainstAStaleGenerationIsRefusedAndTheEngineRereads() throws {
         let client = try NftablesClient(networkNamespace: target.name)
         let engine = RulesetSync(client: client)
         try engine.sync(to: compile(services(3)))

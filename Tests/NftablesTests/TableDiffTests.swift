@@ -86,19 +86,4 @@ final class TableDiffTests: XCTestCase {
         let operations = TableDiff.transaction(from: current, to: desired).operations
         XCTAssertEqual(Array(operations.prefix(2)), [.addTable(.ip, "nftproxy"), .deleteTable(.ip, "nftproxy")])
     }
-
-    func testLargeElementListsAreSplitIntoMessagesThatFitANetlinkNest() {
-        let elements = (0..<5000).map { backend(UInt32($0), "198.19.1.11") }
-        let set = NamedSet(name: "b", key: .types([.ipv4Address, .inetProto, .inetService, .integer32]),
-                           data: .fields(.types([.ipv4Address, .inetService])))
-        var transaction = Transaction()
-        transaction.addElements(elements, to: set, family: .ip, table: "nftproxy")
-        XCTAssertGreaterThan(transaction.operations.count, 1)
-        var total = 0
-        for case .addElements(_, _, _, let chunk) in transaction.operations {
-            XCTAssertLessThanOrEqual(chunk.count * (16 + 8 + 32), 64 * 1024)
-            total += chunk.count
-        }
-        XCTAssertEqual(total, 5000)
-    }
 }
