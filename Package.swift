@@ -49,15 +49,18 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
+        // Service maps for tests of several modules (not part of any product).
+        .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
         .testTarget(
             name: "ProxyCompilerTests",
-            dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables"],
+            dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel"]),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel",
+                                                     "ServiceTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
     ]
 )

@@ -49,6 +49,8 @@ public struct Transaction: Hashable, Sendable {
     public var isEmpty: Bool { operations.isEmpty }
 
     public mutating func append(_ operation: Operation) { operations.append(operation) }
+    /// Appends the operations of another transaction, after this one's.
+    public mutating func append(contentsOf other: Transaction) { operations += other.operations }
 
     /// Largest payload of set elements put into one message, well under the 64 KiB a
     /// netlink attribute nest can hold.

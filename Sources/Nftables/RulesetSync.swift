@@ -79,6 +79,34 @@ public final class RulesetSync {
         throw .generationChanged
     }
 
+    /// Commits a transaction its caller planned against the state of our tables that this
+    /// engine's last sync or commit left, provided nobody changed the ruleset since: the
+    /// incremental path of a caller that keeps its own model of the tables (as
+    /// `ServiceProxy` does), which costs what changed and nothing more.
+    ///
+    /// Returns nil and commits nothing when that state is not current any more (another
+    /// writer committed, or nothing was synced yet): the caller then falls back to
+    /// `sync(to:)`, which reads our tables back and repairs them.
+    public func commitChange(_ transaction: Transaction) throws(NetlinkError) -> SyncReport? {
+        guard let expected = generation, try client.socket.generationID() == expected else { return nil }
+        var report = SyncReport()
+        guard !transaction.isEmpty else { return report }
+        do {
+            try client.commit(transaction, generationID: expected)
+        } catch .generationChanged {
+            known = nil
+            return nil
+        } catch {
+            known = nil
+            throw error
+        }
+        // Our own picture of the tables is out of date now: a later `sync(to:)` reads back.
+        known = nil
+        generation = try client.socket.generationID()
+        report.record(transaction)
+        return report
+    }
+
     private func readBack(_ desired: Ruleset) throws(NetlinkError) {
         let reader = KernelReader(socket: client.socket)
         // Read until the generation is the same before and after: a consistent snapshot.
@@ -105,10 +133,8 @@ public final class RulesetSync {
                 transaction.replace(table)
                 continue
             }
-            for operation in TableDiff.transaction(from: current?.table, to: table,
-                                                   untrusted: current?.untrustedChains ?? []).operations {
-                transaction.append(operation)
-            }
+            transaction.append(contentsOf: TableDiff.transaction(from: current?.table, to: table,
+                                                                 untrusted: current?.untrustedChains ?? []))
         }
         return transaction
     }

@@ -17,21 +17,7 @@ public struct Compiler: Sendable {
     public init(node: NodeConfig) { self.node = node }
 
     public func compile(_ map: ServiceMap) -> Compilation {
-        var warnings: [String] = []
-        for service in map.services {
-            if service.externalTrafficPolicy == .local {
-                warnings.append("Service \(service.name): externalTrafficPolicy Local is not supported yet; treated as Cluster")
-            }
-            if service.internalTrafficPolicy == .local {
-                warnings.append("Service \(service.name): internalTrafficPolicy Local is not supported yet; treated as Cluster")
-            }
-            if service.sessionAffinityTimeout != nil {
-                warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
-            }
-            if !service.loadBalancerSourceRanges.isEmpty {
-                warnings.append("Service \(service.name): loadBalancerSourceRanges are not supported yet; ignored")
-            }
-        }
+        var warnings = map.services.flatMap(policyWarnings)
         var tables: [Table] = []
         for (family, ipFamily) in [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)] {
             let (list, conflicts) = frontends(of: map, family: ipFamily)
@@ -41,6 +27,24 @@ public struct Compiler: Sendable {
         }
         return Compilation(ruleset: Ruleset(tables: tables), warnings: warnings)
     }
+}
+
+/// What the compiler does not honour (yet) in a service, one warning each.
+func policyWarnings(_ service: Service) -> [String] {
+    var warnings: [String] = []
+    if service.externalTrafficPolicy == .local {
+        warnings.append("Service \(service.name): externalTrafficPolicy Local is not supported yet; treated as Cluster")
+    }
+    if service.internalTrafficPolicy == .local {
+        warnings.append("Service \(service.name): internalTrafficPolicy Local is not supported yet; treated as Cluster")
+    }
+    if service.sessionAffinityTimeout != nil {
+        warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
+    }
+    if !service.loadBalancerSourceRanges.isEmpty {
+        warnings.append("Service \(service.name): loadBalancerSourceRanges are not supported yet; ignored")
+    }
+    return warnings
 }
 
 /// Builds the table of one family.
@@ -56,94 +60,101 @@ struct FamilyCompiler {
     var daddr: Selector { .address(.destination, family) }
     var saddr: Selector { .address(.source, family) }
 
+    /// The whole table for the (conflict-free) frontends of this family.
     func table(for frontends: [Frontend]) -> Table {
-        var clusterIPs: [Value] = []
-        var seenClusterIPs = Set<IPAddress>()
-        var serviceIPs: [SetElement] = []
-        var serviceNodePorts: [SetElement] = []
-        var noEndpointServices: [SetElement] = []
-        var noEndpointNodePorts: [SetElement] = []
-        var serviceBackends: [Int: [SetElement]] = [:]
-        var nodePortBackends: [Int: [SetElement]] = [:]
-        var externalCounts = Set<Int>()
-        var hairpin: [SetElement] = []
-        var seenEndpointAddresses = Set<IPAddress>()
-
+        var contents = TableContents()
+        var seenClusterIPs = Set<IPAddress>(minimumCapacity: frontends.count)
+        var seenLocalEndpoints = Set<IPAddress>(minimumCapacity: frontends.reduce(0) { $0 + $1.endpoints.count })
         for frontend in frontends {
             if frontend.kind == .clusterIP, let ip = frontend.address, seenClusterIPs.insert(ip).inserted {
-                clusterIPs.append(.address(ip))
+                contents.clusterIPs.append(ip)
             }
-            // Only a pod on this node can reach itself through this node's rules.
             for endpoint in frontend.endpoints where isPossiblyLocal(endpoint)
-                && seenEndpointAddresses.insert(endpoint.address).inserted {
-                hairpin.append(SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
+                && seenLocalEndpoints.insert(endpoint.address).inserted {
+                contents.localEndpoints.append(endpoint.address)
             }
-            let proto = Value.proto(frontend.transport.number)
-            let port = Value.port(frontend.port)
-            let count = frontend.endpoints.count
-            let backends = frontend.endpoints.enumerated().map { index, endpoint in
-                (index: Value.integer(UInt32(index)), data: ElementData.values([.address(endpoint.address), .port(endpoint.port)]))
-            }
-            switch (frontend.kind, frontend.address) {
-            case (.nodePort, _), (_, nil):
-                if count == 0 {
-                    noEndpointNodePorts.append(SetElement(key: [proto, port]))
-                    continue
-                }
-                serviceNodePorts.append(SetElement(key: [proto, port], data: .verdict(.goto(Names.nodePortBalancer(count)))))
-                nodePortBackends[count, default: []] += backends.map { SetElement(key: [proto, port, $0.index], data: $0.data) }
-            case (let kind, let address?):
-                let key: [Value] = [.address(address), proto, port]
-                if count == 0 {
-                    noEndpointServices.append(SetElement(key: key))
-                    continue
-                }
-                let chain: String
-                if kind == .external {
-                    externalCounts.insert(count)
-                    chain = Names.externalBalancer(count)
-                } else {
-                    chain = Names.serviceBalancer(count)
-                }
-                serviceIPs.append(SetElement(key: key, data: .verdict(.goto(chain))))
-                serviceBackends[count, default: []] += backends.map { SetElement(key: key + [$0.index], data: $0.data) }
-            }
+            if let bucket = bucket(for: frontend) { contents.buckets.insert(bucket) }
+            contents.add(entries(for: frontend))
         }
+        return table(contents)
+    }
 
+    /// The bucket that balances `frontend`; nil when it has no endpoints.
+    func bucket(for frontend: Frontend) -> Bucket? {
+        let count = frontend.endpoints.count
+        guard count > 0 else { return nil }
+        switch (frontend.kind, frontend.address) {
+        case (.nodePort, _), (_, nil): return .nodePort(count)
+        case (.external, _): return .external(count)
+        case (.clusterIP, _): return .service(count)
+        }
+    }
+
+    /// The dispatch and backend elements of one frontend.
+    func entries(for frontend: Frontend) -> FrontendEntries {
+        let proto = Value.proto(frontend.transport.number)
+        let port = Value.port(frontend.port)
+        let address = frontend.kind == .nodePort ? nil : frontend.address
+        let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
+        guard let bucket = bucket(for: frontend) else {
+            return FrontendEntries(dispatch: address == nil ? .noEndpointNodePorts : .noEndpointServices,
+                                   element: SetElement(key: key))
+        }
+        var backends: [SetElement] = []
+        backends.reserveCapacity(frontend.endpoints.count)
+        for (index, endpoint) in frontend.endpoints.enumerated() {
+            backends.append(SetElement(key: key + [.integer(UInt32(index))],
+                                       data: .values([.address(endpoint.address), .port(endpoint.port)])))
+        }
+        return FrontendEntries(dispatch: bucket.isNodePort ? .serviceNodePorts : .serviceIPs,
+                               element: SetElement(key: key, data: .verdict(.goto(bucket.chainName))),
+                               bucket: bucket, backends: backends)
+    }
+
+    /// A table holding the given elements, with the sets, maps and chains of the given buckets.
+    func table(_ contents: TableContents) -> Table {
         let addressType = family.addressType
+        func elements(_ set: DispatchSet) -> [SetElement] { contents.dispatch[set] ?? [] }
         var sets: [NamedSet] = [
-            NamedSet(name: Sets.clusterIPs, key: .types([addressType]), elements: clusterIPs.map { SetElement(key: [$0]) }),
+            NamedSet(name: Sets.clusterIPs, key: .types([addressType]),
+                     elements: contents.clusterIPs.map { SetElement(key: [.address($0)]) }),
             NamedSet(name: Sets.serviceIPs, key: .types([addressType, .inetProto, .inetService]), data: .verdict,
-                     elements: serviceIPs),
+                     elements: elements(.serviceIPs)),
             NamedSet(name: Sets.serviceNodePorts, key: .types([.inetProto, .inetService]), data: .verdict,
-                     elements: serviceNodePorts),
+                     elements: elements(.serviceNodePorts)),
             NamedSet(name: Sets.noEndpointServices, key: .types([addressType, .inetProto, .inetService]),
-                     elements: noEndpointServices),
-            NamedSet(name: Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]), elements: noEndpointNodePorts),
-            NamedSet(name: Sets.hairpinEndpoints, key: .types([addressType, addressType]), elements: hairpin),
+                     elements: elements(.noEndpointServices)),
+            NamedSet(name: Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]),
+                     elements: elements(.noEndpointNodePorts)),
+            NamedSet(name: Sets.hairpinEndpoints, key: .types([addressType, addressType]),
+                     elements: contents.localEndpoints.map { SetElement(key: [.address($0), .address($0)]) }),
         ]
         var bucketChains: [Chain] = []
-        for count in serviceBackends.keys.sorted() {
+        let serviceCounts = Set(contents.buckets.compactMap(\.serviceBackendsCount))
+        for count in serviceCounts.sorted() {
             let modulus = UInt32(count)
             let mapName = Sets.serviceBackends(count)
             sets.append(NamedSet(name: mapName,
                                  key: .typeOf(RulesetLayout.frontendKey(family) + [.randomNumber(modulus: modulus)]),
                                  data: .fields(RulesetLayout.endpointData(family)),
-                                 elements: serviceBackends[count] ?? []))
+                                 elements: contents.backends[mapName] ?? []))
             let dnat = Statement.dnatMap(RulesetLayout.frontendKey(family) + [.randomNumber(modulus: modulus)],
                                          map: mapName, family: family)
             bucketChains.append(Chain(name: Names.serviceBalancer(count), rules: [Rule([dnat])]))
-            if externalCounts.contains(count) {
+            if contents.buckets.contains(.external(count)) {
                 bucketChains.append(Chain(name: Names.externalBalancer(count),
                                           rules: [Rule([.setMarkBits(mark)]), Rule([dnat])]))
             }
         }
-        for count in nodePortBackends.keys.sorted() {
+        let nodePortCounts = contents.buckets.compactMap { bucket -> Int? in
+            if case .nodePort(let count) = bucket { return count } else { return nil }
+        }
+        for count in nodePortCounts.sorted() {
             let modulus = UInt32(count)
             let mapName = Sets.nodePortBackends(count)
             let key = RulesetLayout.nodePortKey + [.randomNumber(modulus: modulus)]
             sets.append(NamedSet(name: mapName, key: .typeOf(key), data: .fields(RulesetLayout.endpointData(family)),
-                                 elements: nodePortBackends[count] ?? []))
+                                 elements: contents.backends[mapName] ?? []))
             bucketChains.append(Chain(name: Names.nodePortBalancer(count), rules: [
                 Rule([.setMarkBits(mark)]),
                 Rule([.dnatMap(key, map: mapName, family: family)]),
@@ -154,7 +165,7 @@ struct FamilyCompiler {
     }
 
     /// Whether the endpoint may run on this node (unknown when either node name is missing).
-    private func isPossiblyLocal(_ endpoint: Endpoint) -> Bool {
+    func isPossiblyLocal(_ endpoint: Endpoint) -> Bool {
         guard let here = node.nodeName, let there = endpoint.nodeName else { return true }
         return here == there
     }

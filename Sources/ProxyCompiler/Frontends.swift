@@ -22,60 +22,87 @@ struct Frontend: Hashable {
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
 /// ones that are serving while terminating. Only addresses of the wanted family count.
 func usableEndpoints(_ endpoints: [Endpoint], family: IPFamily) -> [Endpoint] {
-    struct Target: Hashable { var address: IPAddress; var port: UInt16 }
-    let ofFamily = endpoints.filter { $0.address.family == family }
-    var seen = Set<Target>()
+    /// Sorted by (address, port), one endpoint per (address, port): the first listed.
     func unique(_ list: [Endpoint]) -> [Endpoint] {
-        list.filter { seen.insert(Target(address: $0.address, port: $0.port)).inserted }
-            .sorted { ($0.address, $0.port) < ($1.address, $1.port) }
+        // A stable sort keeps equal targets in listed order; then drop repeats.
+        let sorted = list.enumerated().sorted { ($0.element.address, $0.element.port, $0.offset)
+            < ($1.element.address, $1.element.port, $1.offset) }.map(\.element)
+        var result: [Endpoint] = []
+        result.reserveCapacity(sorted.count)
+        for endpoint in sorted where result.last.map({ $0.address != endpoint.address || $0.port != endpoint.port }) ?? true {
+            result.append(endpoint)
+        }
+        return result
     }
+    let ofFamily = endpoints.filter { $0.address.family == family }
     let ready = ofFamily.filter(\.ready)
     if !ready.isEmpty { return unique(ready) }
     return unique(ofFamily.filter { $0.serving && $0.terminating })
 }
 
+/// Identity of a frontend: (address or NodePort, protocol, port). Two frontends with the
+/// same key cannot both be served; the service whose name sorts first keeps it.
+struct FrontendKey: Hashable {
+    var address: IPAddress?
+    var transport: TransportProtocol
+    var port: UInt16
+}
+
+extension Frontend {
+    var key: FrontendKey { FrontendKey(address: address, transport: transport, port: port) }
+
+    /// How a conflict over this frontend is described.
+    var conflictDescription: String {
+        if let address { return "\(address) \(transport)/\(port)" }
+        return "NodePort \(transport)/\(port)"
+    }
+}
+
+/// The frontends one service claims in one family, in a stable order (ports in declaration
+/// order; per port its ClusterIPs, then externalIPs and LB IPs, then its NodePort).
+/// A service serves a family only if it has a ClusterIP of that family.
+func frontends(of service: Service, family: IPFamily) -> [Frontend] {
+    guard service.clusterIPs.contains(where: { $0.family == family }) else { return [] }
+    var result: [Frontend] = []
+    for port in service.ports {
+        let endpoints = usableEndpoints(port.endpoints, family: family)
+        let proto = port.transport
+        for ip in service.clusterIPs where ip.family == family {
+            result.append(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
+                                   service: service.name, endpoints: endpoints))
+        }
+        for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
+            result.append(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
+                                   service: service.name, endpoints: endpoints))
+        }
+        if let nodePort = port.nodePort {
+            result.append(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,
+                                   service: service.name, endpoints: endpoints))
+        }
+    }
+    return result
+}
+
+/// The warning for a frontend claimed by two services.
+func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String {
+    "\(frontend.conflictDescription) is claimed by both \(owner) and \(frontend.service); \(owner) keeps it"
+}
+
 /// All frontends of the service map in one family, with duplicates removed (first
 /// service by name wins) and a warning for each conflict.
 func frontends(of map: ServiceMap, family: IPFamily) -> (frontends: [Frontend], warnings: [String]) {
-    /// Identity of a frontend: (address or NodePort, protocol, port).
-    struct Key: Hashable { var address: IPAddress?; var transport: TransportProtocol; var port: UInt16 }
     var result: [Frontend] = []
     var warnings: [String] = []
-    var owners: [Key: ServiceName] = [:]
-
-    func add(_ frontend: Frontend, description: @autoclosure () -> String) {
-        let key = Key(address: frontend.address, transport: frontend.transport, port: frontend.port)
-        if let owner = owners[key] {
-            if owner != frontend.service {
-                warnings.append("\(description()) is claimed by both \(owner) and \(frontend.service); \(owner) keeps it")
-            }
-            return
-        }
-        owners[key] = frontend.service
-        result.append(frontend)
-    }
-
+    var owners: [FrontendKey: ServiceName] = [:]
+    owners.reserveCapacity(map.services.count)
     for service in map.services {
-        // A service serves a family only if it has a ClusterIP of that family.
-        guard service.clusterIPs.contains(where: { $0.family == family }) else { continue }
-        for port in service.ports {
-            let endpoints = usableEndpoints(port.endpoints, family: family)
-            let proto = port.transport
-            for ip in service.clusterIPs where ip.family == family {
-                add(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
-                             service: service.name, endpoints: endpoints),
-                    description: "\(ip) \(proto)/\(port.port)")
+        for frontend in frontends(of: service, family: family) {
+            if let owner = owners[frontend.key] {
+                if owner != frontend.service { warnings.append(conflictWarning(frontend, keptBy: owner)) }
+                continue
             }
-            for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
-                add(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
-                             service: service.name, endpoints: endpoints),
-                    description: "\(ip) \(proto)/\(port.port)")
-            }
-            if let nodePort = port.nodePort {
-                add(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,
-                             service: service.name, endpoints: endpoints),
-                    description: "NodePort \(proto)/\(nodePort)")
-            }
+            owners[frontend.key] = frontend.service
+            result.append(frontend)
         }
     }
     return (result, warnings)

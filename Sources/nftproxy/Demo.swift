@@ -126,7 +126,8 @@ struct Demo: ParsableCommand {
             nodeName: layout.node1.name,
             nodeIPs: [IPAddress(layout.node1.lanIPv4)!, IPAddress(layout.node1.lanIPv6)!],
             clusterCIDRs: [CIDR(layout.clusterIPv4CIDR)!, CIDR(layout.clusterIPv6CIDR)!])
-        let applied = try ServiceProxy(node: node, networkNamespace: topology.node1.namespace).apply(services)
+        let proxy = try ServiceProxy(node: node, networkNamespace: topology.node1.namespace)
+        let applied = try proxy.apply(services)
         let report = applied.sync
         say("""
             3. nftproxy apply: the objects of examples/echo-server.yaml (a Deployment, skipped; \
@@ -137,7 +138,7 @@ struct Demo: ParsableCommand {
             (\(report.elementsAdded) set elements) into node-1's namespace.
             """)
         for warning in decodeWarnings + applied.warnings { say("   warning: \(warning)") }
-        if let table = applied.ruleset.table(.ip, RulesetLayout.tableName) {
+        if let table = proxy.compiler.compile(services).ruleset.table(.ip, RulesetLayout.tableName) {
             say("   From table ip nftproxy (`ip netns exec \(topology.node1.namespace) nft list table ip nftproxy` shows all of it):")
             say(Self.excerpt(of: table))
         }

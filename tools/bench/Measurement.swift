@@ -15,15 +15,14 @@ struct Measurement {
     func run() throws -> RunResult {
         let (map, generate) = Timing.measure { workload.serviceMap() }
         var editor = Editor(map: map)
-        let (compilation, compile) = Timing.measure { compiler.compile(editor.map) }
-        for warning in compilation.warnings { printErr("warning: \(warning)") }
-        var ruleset = compilation.ruleset
-        let size = RunResult.RulesetSize(ruleset)
+        let (size, compile) = try compileAlone(editor.map)
         let afterCompile = MemorySample.now()
 
-        let client = try NftablesClient(networkNamespace: namespace)
-        let synced = try program(&ruleset, editor: &editor, client: client)
+        let synced = try program(editor: &editor)
         let afterChanges = MemorySample.now()
+        // From here on the proxy is gone; the kernel holds the compilation of the edited map.
+        var ruleset = compiler.compile(editor.map).ruleset
+        let client = try NftablesClient(networkNamespace: namespace)
         let commits = try commitAlone(&ruleset, editor: &editor, client: client)
         let restart = try self.restart(&ruleset, editor: &editor)
         let end = MemorySample.now()
@@ -45,33 +44,42 @@ struct Measurement {
                                      afterChanges: afterChanges, end: end))
     }
 
-    /// From scratch, the same again, then single-endpoint changes through that RulesetSync,
-    /// as `ServiceProxy` (the daemon) does. The RulesetSync is dropped on return.
-    private func program(_ ruleset: inout Ruleset, editor: inout Editor, client: NftablesClient) throws
+    /// The compiler alone; its ruleset is dropped on return, so that the peak memory of what
+    /// follows is the proxy's.
+    private func compileAlone(_ map: ServiceMap) throws -> (RunResult.RulesetSize, Timing) {
+        let (compilation, compile) = Timing.measure { compiler.compile(map) }
+        for warning in compilation.warnings { printErr("warning: \(warning)") }
+        return (RunResult.RulesetSize(compilation.ruleset), compile)
+    }
+
+    /// From scratch through `ServiceProxy` (compile + sync), the same map again (the first
+    /// incremental apply, which builds the per-service index), then single-endpoint changes
+    /// through that proxy, as the daemon applies them. The proxy is dropped on return.
+    private func program(editor: inout Editor) throws
         -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample]) {
-        let sync = RulesetSync(client: client)
-        let (fullReport, fullTiming) = try Timing.measure { try sync.sync(to: ruleset) }
-        let fullSync = SyncSample(fullReport, fullTiming, batchBytes: Self.batchBytes(client))
+        let proxy = try ServiceProxy(node: Workload.node, networkNamespace: namespace)
+        let (fullReport, fullTiming) = try Timing.measure { try proxy.apply(editor.map) }
+        let fullSync = SyncSample(fullReport.sync, fullTiming, batchBytes: Self.batchBytes(proxy.client))
         let afterFullSync = MemorySample.now()
-        let (unchangedReport, unchangedTiming) = try Timing.measure { try sync.sync(to: ruleset) }
-        guard unchangedReport.operations == 0 else {
-            throw BenchError("an unchanged sync committed \(unchangedReport.summaries)")
+        let (unchangedReport, unchangedTiming) = try Timing.measure { try proxy.apply(editor.map) }
+        guard unchangedReport.sync.operations == 0, unchangedReport.incremental else {
+            throw BenchError("an unchanged apply committed \(unchangedReport.sync.summaries)")
         }
         var changes: [ChangeSample] = []
         for _ in 0..<samples {
-            let (planned, next, _) = step(&editor, from: ruleset)
-            let (report, timing) = try Timing.measure { try sync.sync(to: next) }
-            var sample = planned
-            sample.sync = SyncSample(report, timing)
-            sample.staleFlows = Timing.measure { StaleFlows.filters(from: report.previous, to: next) }.1
-            changes.append(sample)
-            ruleset = next
+            let edit = editor.replaceNextEndpoint()
+            let (report, timing) = try Timing.measure { try proxy.apply(editor.map) }
+            guard report.incremental, report.changedServices == [edit.service] else {
+                throw BenchError("a single-endpoint change was not applied incrementally: \(report.changedServices)")
+            }
+            changes.append(ChangeSample(edit, apply: SyncSample(report.sync, timing)))
         }
-        return (fullSync, afterFullSync, SyncSample(unchangedReport, unchangedTiming), changes)
+        return (fullSync, afterFullSync, SyncSample(unchangedReport.sync, unchangedTiming), changes)
     }
 
-    /// Single-endpoint changes planned here with TableDiff and committed with
-    /// NftablesClient alone: the encoder's and the kernel's share of a change.
+    /// Single-endpoint changes the other way: the whole map recompiled, planned with TableDiff
+    /// of the full rulesets, and committed with NftablesClient alone (the encoder's and the
+    /// kernel's share of a change).
     private func commitAlone(_ ruleset: inout Ruleset, editor: inout Editor, client: NftablesClient) throws
         -> [ChangeSample] {
         var commits: [ChangeSample] = []
@@ -113,15 +121,16 @@ struct Measurement {
         return SyncSample(report, timing)
     }
 
-    /// Replaces one endpoint, recompiles, and plans against `previous` (timing both).
+    /// Replaces one endpoint, recompiles the whole map, and plans against `previous` (timing both).
     private func step(_ editor: inout Editor, from previous: Ruleset)
         -> (sample: ChangeSample, next: Ruleset, transaction: Transaction) {
         let edit = editor.replaceNextEndpoint()
         let (next, recompile) = Timing.measure { compiler.compile(editor.map).ruleset }
         let (transaction, plan) = Timing.measure { Self.plan(from: previous, to: next) }
-        let sample = ChangeSample(service: edit.service.description, oldAddress: edit.old.description,
-                                  newAddress: edit.new.description, recompile: recompile, plan: plan,
-                                  operations: transaction.operations.count)
+        var sample = ChangeSample(edit)
+        sample.recompile = recompile
+        sample.plan = plan
+        sample.operations = transaction.operations.count
         return (sample, next, transaction)
     }
 
@@ -129,9 +138,7 @@ struct Measurement {
     static func plan(from previous: Ruleset, to next: Ruleset) -> Transaction {
         var transaction = Transaction()
         for table in next.tables {
-            for operation in TableDiff.transaction(from: previous.table(table.family, table.name), to: table).operations {
-                transaction.append(operation)
-            }
+            transaction.append(contentsOf: TableDiff.transaction(from: previous.table(table.family, table.name), to: table))
         }
         return transaction
     }

@@ -33,18 +33,18 @@ struct Run: ParsableCommand {
         func ms(_ seconds: Double) -> String { Format.duration(seconds) }
         func split(_ t: Timing) -> String { "\(ms(t.seconds)) (user \(ms(t.cpu.user)), sys \(ms(t.cpu.system)))" }
         func stats(_ s: ChangeStats) -> String {
-            "median \(ms(s.apply.median)), p95 \(ms(s.apply.p95)); plan \(ms(s.plan.median)), "
-                + "recompile \(ms(s.recompile.median)), stale-flow check \(ms(s.staleFlows.median)), "
+            "median \(ms(s.apply.median)), p95 \(ms(s.apply.p95)), max \(ms(s.apply.max)), "
                 + "operations \(Format.count(s.operations.median))"
+                + (s.recompile.count > 0 ? "; full recompile \(ms(s.recompile.median)), TableDiff of full rulesets \(ms(s.plan.median))" : "")
         }
         return """
             nftproxy-bench run: \(r.services) services x \(r.endpoints) endpoints in netns \(r.namespace)
               ruleset: \(r.ruleset.elements) elements, \(r.ruleset.sets) sets/maps, \(r.ruleset.chains) chains, \(r.ruleset.rules) rules
               compile \(ms(r.compile.seconds))
-              full sync \(split(r.fullSync.timing)), \(r.fullSync.operations) operations, batch \(Format.bytes(r.fullSync.batchBytes))
-              unchanged sync \(split(r.unchangedSync.timing)), \(r.unchangedSync.operations) operations
-              change via RulesetSync (\(r.changeStats.count)): \(stats(r.changeStats))
-              change, commit alone (\(r.commitStats.count)): \(stats(r.commitStats))
+              compile + sync (ServiceProxy.apply) \(split(r.fullSync.timing)), \(r.fullSync.operations) operations, batch \(Format.bytes(r.fullSync.batchBytes))
+              first apply after it, unchanged (builds the per-service index) \(split(r.unchangedSync.timing)), \(r.unchangedSync.operations) operations
+              change via ServiceProxy.apply (\(r.changeStats.count)): \(stats(r.changeStats))
+              change the other way, commit alone (\(r.commitStats.count)): \(stats(r.commitStats))
               restart: read-back \(split(r.readBack)) (\(r.readBackElements) elements); fresh sync of one change \(split(r.restartSync.timing)), \(r.restartSync.operations) operations
               verify: fresh sync \(ms(r.verifySync.timing.seconds)), \(r.verifySync.operations) operations
               peak RSS: \(r.memory.afterFullSync.peakKiB / 1024) MiB after the full sync, \(r.memory.end.peakKiB / 1024) MiB in all (ru_maxrss \(r.memory.end.maxRSSKiB / 1024) MiB)

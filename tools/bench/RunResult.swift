@@ -1,4 +1,5 @@
 import Nftables
+import ServiceModel
 
 /// What `nftproxy-bench run` measured (written as JSON; `report` turns it into tables).
 ///
@@ -17,11 +18,12 @@ struct RunResult: Codable {
     var generate: Timing
     /// `Compiler.compile`: ServiceMap -> Ruleset.
     var compile: Timing
-    /// `RulesetSync.sync` into the empty namespace: program everything from scratch.
+    /// `ServiceProxy.apply` into the empty namespace (compile + sync): program everything from scratch.
     var fullSync: SyncSample
-    /// The same `RulesetSync` again with the same ruleset: must commit nothing.
+    /// The same `ServiceProxy` again with the same map: its first incremental apply, which
+    /// builds the per-service index; must commit nothing.
     var unchangedSync: SyncSample
-    /// Single-endpoint changes through the long-lived `RulesetSync` (the daemon's path).
+    /// Single-endpoint changes through that `ServiceProxy` (the daemon's path).
     var changes: [ChangeSample]
     /// Further single-endpoint changes, planned with `TableDiff` against the previous
     /// ruleset and committed with `NftablesClient.commit` alone: the kernel's share.
@@ -62,7 +64,7 @@ struct RunResult: Codable {
     }
 }
 
-/// One `RulesetSync.sync` call.
+/// One `ServiceProxy.apply` or `RulesetSync.sync` call.
 struct SyncSample: Codable {
     var timing: Timing
     var operations: Int
@@ -89,19 +91,24 @@ struct ChangeSample: Codable {
     var service: String
     var oldAddress: String
     var newAddress: String
-    /// Compiling the whole changed ServiceMap again.
-    var recompile: Timing
-    /// `TableDiff` of the previous ruleset against the new one, both tables, no kernel.
-    var plan: Timing
-    /// Operations in the planned transaction.
-    var operations: Int
-    /// `RulesetSync.sync` (generation check, plan, encode, commit), for `Run.changes`.
-    var sync: SyncSample?
-    /// `NftablesClient.commit` of the planned transaction (encode + kernel), for `Run.commits`.
+    /// `ServiceProxy.apply` of the changed map (compare the maps, compile the changed
+    /// service, generation check, encode, commit, stale-flow check), for `Run.changes`.
+    var apply: SyncSample?
+    /// The other way, for `Run.commits`: compiling the whole changed ServiceMap again...
+    var recompile: Timing?
+    /// ...`TableDiff` of the previous full ruleset against the new one (no kernel)...
+    var plan: Timing?
+    /// ...giving this many operations...
+    var operations: Int?
+    /// ...and `NftablesClient.commit` of that transaction (encode + kernel).
     var commit: Timing?
-    /// `StaleFlows.filters` of the sync's previous and new ruleset, which `ServiceProxy.apply`
-    /// computes after every sync that committed something (for `Run.changes`).
-    var staleFlows: Timing?
+
+    init(_ edit: (service: ServiceName, old: IPAddress, new: IPAddress), apply: SyncSample? = nil) {
+        service = edit.service.description
+        oldAddress = edit.old.description
+        newAddress = edit.new.description
+        self.apply = apply
+    }
 }
 
 /// Order statistics over a list of changes.
@@ -109,18 +116,16 @@ struct ChangeStats: Codable {
     var count: Int
     var recompile: Summary
     var plan: Summary
-    /// `sync` wall time, or `commit` wall time for commit-only changes.
+    /// `apply` wall time, or `commit` wall time for commit-only changes.
     var apply: Summary
-    var staleFlows: Summary
     var operations: Summary
 
     init(_ samples: [ChangeSample]) {
         func summary(_ value: (ChangeSample) -> Double?) -> Summary { Summary(samples.compactMap(value)) }
         count = samples.count
-        recompile = summary { $0.recompile.seconds }
-        plan = summary { $0.plan.seconds }
-        apply = summary { ($0.sync?.timing ?? $0.commit)?.seconds }
-        staleFlows = summary { $0.staleFlows?.seconds }
-        operations = summary { Double($0.sync?.operations ?? $0.operations) }
+        recompile = summary { $0.recompile?.seconds }
+        plan = summary { $0.plan?.seconds }
+        apply = summary { ($0.apply?.timing ?? $0.commit)?.seconds }
+        operations = summary { ($0.apply?.operations ?? $0.operations).map(Double.init) }
     }
 }

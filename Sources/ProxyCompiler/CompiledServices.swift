@@ -1,0 +1,199 @@
+import Nftables
+import ServiceModel
+
+/// What a change of services does to nftproxy's tables: the affected part of the ruleset
+/// before and after. Both hold every set, map and chain that exists at that moment, but
+/// only the elements the change touched, so `TableDiff` of the two is exactly the batch
+/// the change needs and `StaleFlows` of the two exactly its conntrack cleanup.
+public struct RulesetChange: Sendable {
+    public var before: Ruleset
+    public var after: Ruleset
+    /// The services that changed (added, modified or removed).
+    public var services: [ServiceName]
+    /// Warnings about the changed services, as the compiler gives them.
+    public var warnings: [String]
+}
+
+/// The compiled state of every service on a node, kept so that a change of services costs
+/// what changed rather than a recompilation of the whole map.
+///
+/// It holds, per family, every frontend each service claims (with the winner of each
+/// conflict, as `Compiler` picks it), and reference counts for what frontends share: the
+/// ClusterIPs in `cluster-ips`, local endpoints in `hairpin-endpoints`, and buckets.
+/// Applying a new map compares it with the previous one service by service, updates only
+/// the changed services' frontends and describes the effect as a `RulesetChange`.
+/// The result always agrees with `Compiler.compile` of the new map (tests check this).
+public struct CompiledServices: Sendable {
+    public let node: NodeConfig
+    /// The services of the map last applied, sorted by name.
+    public private(set) var services: [Service]
+    private var families: [FamilyState]
+
+    public init(node: NodeConfig, map: ServiceMap) {
+        self.node = node
+        services = map.services
+        families = [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)].map { family, ipFamily in
+            var state = FamilyState(compiler: FamilyCompiler(family: family, ipFamily: ipFamily, node: node))
+            state.claimAll(map.services)
+            return state
+        }
+    }
+
+    /// Moves to `map` and returns what that changes in the tables (nothing: no changed services).
+    public mutating func apply(_ map: ServiceMap) -> RulesetChange {
+        let changes = Self.changes(from: services, to: map.services)
+        services = map.services
+        var change = RulesetChange(before: Ruleset(tables: []), after: Ruleset(tables: []),
+                                   services: changes.map { ($0.old ?? $0.new!).name }, warnings: [])
+        guard !changes.isEmpty else { return change }
+        change.warnings = changes.compactMap(\.new).flatMap(policyWarnings)
+        for index in families.indices {
+            let (before, after, conflicts) = families[index].apply(changes)
+            change.before.tables.append(before)
+            change.after.tables.append(after)
+            change.warnings += conflicts.filter { !change.warnings.contains($0) }
+        }
+        return change
+    }
+
+    /// Services that differ between two name-sorted lists, as (old, new) pairs.
+    ///
+    /// Cheap when little changed: unchanged services usually share their storage with the
+    /// previous map, and `==` of identical strings and arrays returns without looking inside
+    /// (ordering names, which compares their characters, is only needed where they differ).
+    static func changes(from old: [Service], to new: [Service]) -> [(old: Service?, new: Service?)] {
+        var result: [(old: Service?, new: Service?)] = []
+        old.withUnsafeBufferPointer { old in
+            new.withUnsafeBufferPointer { new in
+                var i = 0, j = 0
+                while i < old.count || j < new.count {
+                    if i < old.count, j < new.count, old[i].name == new[j].name {
+                        if old[i] != new[j] { result.append((old[i], new[j])) }
+                        i += 1; j += 1
+                    } else if j == new.count || (i < old.count && old[i].name < new[j].name) {
+                        result.append((old[i], nil)); i += 1
+                    } else {
+                        result.append((nil, new[j])); j += 1
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// The compiled state of one family's table.
+private struct FamilyState: Sendable {
+    let compiler: FamilyCompiler
+    /// Every service's frontends by key, in service-name order: the first one is served.
+    var claims: [FrontendKey: [Frontend]] = [:]
+    var clusterIPReferences: [IPAddress: Int] = [:]
+    var localEndpointReferences: [IPAddress: Int] = [:]
+    var bucketReferences: [Bucket: Int] = [:]
+
+    init(compiler: FamilyCompiler) { self.compiler = compiler }
+
+    /// Claims the frontends of services given in name order, and counts what the winners use.
+    mutating func claimAll(_ services: [Service]) {
+        for service in services {
+            for frontend in frontends(of: service, family: compiler.ipFamily) {
+                claims[frontend.key, default: []].append(frontend)
+            }
+        }
+        for list in claims.values { reference(list[0], by: 1) }
+    }
+
+    /// Adds (+1) or removes (-1) what a served frontend contributes to the shared counts.
+    mutating func reference(_ frontend: Frontend, by delta: Int) {
+        func count<Key: Hashable>(_ key: Key, in counts: inout [Key: Int]) {
+            let value = (counts[key] ?? 0) + delta
+            counts[key] = value == 0 ? nil : value
+        }
+        if frontend.kind == .clusterIP, let address = frontend.address { count(address, in: &clusterIPReferences) }
+        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint) {
+            count(endpoint.address, in: &localEndpointReferences)
+        }
+        if let bucket = compiler.bucket(for: frontend) { count(bucket, in: &bucketReferences) }
+    }
+
+    /// Applies service changes; returns the affected part of the table before and after,
+    /// and the conflicts the changed services are part of.
+    mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [String]) {
+        let family = compiler.ipFamily
+        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family) } ?? [] }
+        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family) } ?? [] }
+        var touched: [FrontendKey] = []
+        var servedBefore: [FrontendKey: Frontend?] = [:]
+        for frontend in removed + added where servedBefore.index(forKey: frontend.key) == nil {
+            touched.append(frontend.key)
+            servedBefore.updateValue(claims[frontend.key]?.first, forKey: frontend.key)
+        }
+        let bucketsBefore = Set(bucketReferences.keys)
+
+        for frontend in removed {
+            claims[frontend.key]?.removeAll { $0.service == frontend.service }
+            if claims[frontend.key]?.isEmpty == true { claims[frontend.key] = nil }
+        }
+        for frontend in added {
+            var list = claims[frontend.key] ?? []
+            list.insert(frontend, at: list.firstIndex { frontend.service < $0.service } ?? list.count)
+            claims[frontend.key] = list
+        }
+
+        var before = TableContents(), after = TableContents()
+        var sharedBefore = SharedPresence()
+        for key in touched {
+            let old = servedBefore[key] ?? nil
+            let new = claims[key]?.first
+            guard old != new else { continue }
+            if let old {
+                sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                before.add(compiler.entries(for: old))
+                reference(old, by: -1)
+            }
+            if let new {
+                sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                reference(new, by: 1)
+                after.add(compiler.entries(for: new))
+            }
+        }
+        // A shared element is in a table while some served frontend uses it.
+        for (address, present) in sharedBefore.clusterIPs.sorted(by: { $0.key < $1.key }) {
+            if present { before.clusterIPs.append(address) }
+            if clusterIPReferences[address] != nil { after.clusterIPs.append(address) }
+        }
+        for (address, present) in sharedBefore.localEndpoints.sorted(by: { $0.key < $1.key }) {
+            if present { before.localEndpoints.append(address) }
+            if localEndpointReferences[address] != nil { after.localEndpoints.append(address) }
+        }
+        before.buckets = bucketsBefore
+        after.buckets = Set(bucketReferences.keys)
+
+        var conflicts: [String] = []
+        for key in touched {
+            guard let list = claims[key], let winner = list.first else { continue }
+            for loser in list.dropFirst() where loser.service != winner.service {
+                conflicts.append(conflictWarning(loser, keptBy: winner.service))
+            }
+        }
+        return (compiler.table(before), compiler.table(after), conflicts)
+    }
+}
+
+/// Whether shared elements (ClusterIPs, local endpoints) were present before a change,
+/// noted the first time the change touches them.
+private struct SharedPresence {
+    var clusterIPs: [IPAddress: Bool] = [:]
+    var localEndpoints: [IPAddress: Bool] = [:]
+
+    mutating func note(_ frontend: Frontend, compiler: FamilyCompiler,
+                       clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int]) {
+        if frontend.kind == .clusterIP, let address = frontend.address, clusterIPs[address] == nil {
+            clusterIPs[address] = counts[address] != nil
+        }
+        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint)
+            && localEndpoints[endpoint.address] == nil {
+            localEndpoints[endpoint.address] = localCounts[endpoint.address] != nil
+        }
+    }
+}

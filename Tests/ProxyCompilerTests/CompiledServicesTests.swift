@@ -1,0 +1,93 @@
+import Nftables
+@testable import ProxyCompiler
+import ServiceModel
+import ServiceTestSupport
+import XCTest
+
+/// Incremental compilation (`CompiledServices`) must always agree with `Compiler.compile`.
+final class CompiledServicesTests: XCTestCase {
+    private let compiler = Compiler(node: Fixtures.node)
+
+    /// Elements of each set of a table, by set name.
+    private func elements(_ table: Table) -> [String: Set<SetElement>] {
+        Dictionary(uniqueKeysWithValues: table.sets.map { ($0.name, Set($0.elements)) })
+    }
+
+    /// Checks that old full tables, minus the change's "before" elements, plus its "after"
+    /// elements, are the new full tables, and that both partial tables declare exactly the
+    /// sets and chains of the full ones.
+    private func check(_ change: RulesetChange, from old: ServiceMap, to new: ServiceMap,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        let oldRuleset = compiler.compile(old).ruleset
+        let newRuleset = compiler.compile(new).ruleset
+        guard !change.services.isEmpty else {
+            XCTAssertEqual(change.before.tables, [], file: file, line: line)
+            XCTAssertEqual(oldRuleset, newRuleset, "no service changed, yet the ruleset did", file: file, line: line)
+            return
+        }
+        XCTAssertEqual(change.before.tables.count, 2, file: file, line: line)
+        XCTAssertEqual(change.after.tables.count, 2, file: file, line: line)
+        for (index, full) in newRuleset.tables.enumerated() {
+            let previous = oldRuleset.tables[index], before = change.before.tables[index], after = change.after.tables[index]
+            XCTAssertEqual(before.chains, previous.chains, "chains before, \(full.qualifiedName)", file: file, line: line)
+            XCTAssertEqual(after.chains, full.chains, "chains after, \(full.qualifiedName)", file: file, line: line)
+            XCTAssertEqual(before.sets.map(\.withoutElements), previous.sets.map(\.withoutElements), file: file, line: line)
+            XCTAssertEqual(after.sets.map(\.withoutElements), full.sets.map(\.withoutElements), file: file, line: line)
+            let was = elements(previous), removed = elements(before), added = elements(after), wanted = elements(full)
+            for (name, wantedElements) in wanted {
+                XCTAssertTrue(removed[name, default: []].isSubset(of: was[name, default: []]),
+                              "\(full.qualifiedName) \(name): the change removes elements that were not there", file: file, line: line)
+                XCTAssertTrue(added[name, default: []].isSubset(of: wantedElements),
+                              "\(full.qualifiedName) \(name): the change adds elements that are not wanted", file: file, line: line)
+                let result = was[name, default: []].subtracting(removed[name, default: []]).union(added[name, default: []])
+                XCTAssertEqual(result, wantedElements, "\(full.qualifiedName) \(name)", file: file, line: line)
+            }
+        }
+    }
+
+    func testRandomChangesAgreeWithFullCompilation() {
+        for seed in 1...40 {
+            var random = RandomServices(seed: UInt64(seed))
+            var map = random.map(size: 10)
+            var compiled = CompiledServices(node: Fixtures.node, map: map)
+            for _ in 0..<25 {
+                let next = random.mutate(map, size: 12)
+                let change = compiled.apply(next)
+                check(change, from: map, to: next)
+                if next == map { XCTAssertTrue(change.services.isEmpty) }
+                map = next
+            }
+        }
+    }
+
+    func testAnEndpointChangeTouchesOnlyThatServicesElements() throws {
+        var web = Fixtures.echoServer
+        let map = ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])
+        var compiled = CompiledServices(node: Fixtures.node, map: map)
+        web.ports[0].endpoints[1].address = Fixtures.ip("198.19.1.99")
+        let change = compiled.apply(ServiceMap(services: [Fixtures.dns, web, Fixtures.empty]))
+        XCTAssertEqual(change.services, [web.name])
+        let after = try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName))
+        let counts = Dictionary(uniqueKeysWithValues: after.sets.map { ($0.name, $0.elements.count) })
+        // Its ClusterIP and NodePort frontends (1 dispatch + 3 backends each) and its endpoints
+        // (all on node-1); every other set and map is declared but holds nothing.
+        XCTAssertEqual(counts, ["cluster-ips": 1, "service-ips": 1, "service-nodeports": 1, "no-endpoint-services": 0,
+                                "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "service-backends-2": 0,
+                                "service-backends-3": 3, "nodeport-backends-3": 3])
+        let before = try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName))
+        let diff = TableDiff.transaction(from: before, to: after)
+        XCTAssertEqual(diff.operations.map(\.summary).count, 6, "\(diff.operations.map(\.summary))")
+        XCTAssertTrue(compiled.apply(ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])).services.isEmpty)
+    }
+
+    func testConflictWarningsOfChangedServices() {
+        var rival = Fixtures.empty
+        rival.name = ServiceName(namespace: "aaa", name: "rival")
+        rival.clusterIPs = [Fixtures.ip("198.18.0.98")]
+        rival.ports[0].nodePort = 32000
+        var compiled = CompiledServices(node: Fixtures.node, map: ServiceMap(services: [Fixtures.echoServer]))
+        let change = compiled.apply(ServiceMap(services: [Fixtures.echoServer, rival]))
+        XCTAssertEqual(change.warnings, ["NodePort tcp/32000 is claimed by both aaa/rival and default/echo-server; aaa/rival keeps it"])
+        XCTAssertEqual(change.warnings, compiler.compile(ServiceMap(services: [Fixtures.echoServer, rival])).warnings)
+    }
+}
