@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scale benchmark of nftproxy (docs/benchmarks.md), rules only, no traffic.
 #
-# For N = 1,000 / 10,000 / 30,000 services x 10 endpoints (BENCH_SERVICES overrides N):
+# For N = 1,000 / 10,000 / 30,000 services x 10 endpoints (BENCH_SERVICES overrides N),
+# the endpoints spread over BENCH_NODES nodes (1,000) of which the benchmark's node is one:
 #   - `nftproxy-bench run`: nftproxy's own path, in-process, in a private namespace it
 #     creates and deletes itself (compile, full sync, unchanged sync, single-endpoint
 #     changes, restart, peak memory); one process per N;
@@ -9,7 +10,9 @@
 #     dump and (b) the same services in kube-proxy's nftables layout, timed by
 #     `nftproxy-bench load` (CLOCK_MONOTONIC around `ip netns exec NS nft -f FILE`)
 #     with a timeout of BENCH_TIMEOUT seconds (300), reported as "> 300 s";
-#   - kube-proxy's layout with a chain per endpoint, at the smallest N only.
+#   - kube-proxy's layout with a chain per endpoint, at the smallest N only;
+#   - the worst case for nftproxy at the middle N (10,000): endpoints without node names,
+#     so that every endpoint may be local and lands in hairpin-endpoints (run and (a)).
 # Then prints the markdown tables and writes them into docs/benchmarks.md between the
 # BEGIN/END RESULTS markers.
 #
@@ -21,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 services=(${BENCH_SERVICES:-1000 10000 30000})
 endpoints=10
+nodes=${BENCH_NODES:-1000}
 timeout=${BENCH_TIMEOUT:-300}
 changes=${BENCH_CHANGES:-20}
 scratch=${BENCH_SCRATCH:-.build-bench}
@@ -84,20 +88,21 @@ nftproxy_bench() {
 }
 
 # nftproxy's own path for N services; it creates and deletes its own namespace.
+# run_nftproxy N [NODES]
 run_nftproxy() {
-  local n=$1
-  nftproxy_bench run --services "$n" --endpoints "$endpoints" --changes "$changes" >"$results/run-$n.json"
+  local n=$1 k=${2:-$nodes}
+  nftproxy_bench run --services "$n" --endpoints "$endpoints" --nodes "$k" --changes "$changes" >"$results/run-$n-$k.json"
 }
 
-# `nft -f` of a generated script in a fresh namespace: load_baseline LABEL FORMAT N.
+# `nft -f` of a generated script in a fresh namespace: load_baseline LABEL FORMAT N [NODES].
 load_baseline() {
-  local label=$1 format=$2 n=$3
-  local file="$results/$label-$n.nft" ns="nftp-bench-sh-$$-$label-$n"
-  nftproxy_bench generate --services "$n" --endpoints "$endpoints" --format "$format" >"$file"
+  local label=$1 format=$2 n=$3 k=${4:-$nodes}
+  local file="$results/$label-$n-$k.nft" ns="nftp-bench-sh-$$-$label-$n-$k"
+  nftproxy_bench generate --services "$n" --endpoints "$endpoints" --nodes "$k" --format "$format" >"$file"
   namespaces+=("$ns")
   ip netns add "$ns"
   nftproxy_bench load --netns "$ns" --file "$file" --label "$label" --services "$n" --endpoints "$endpoints" \
-    --timeout "$timeout" >"$results/load-$label-$n.json" || true
+    --nodes "$k" --timeout "$timeout" >"$results/load-$label-$n-$k.json" || true
   ip netns delete "$ns"
   rm -f "$file"
 }
@@ -120,6 +125,11 @@ for n in "${services[@]}"; do
   load_baseline b kube-proxy "$n"
 done
 load_baseline "kube-proxy-endpoint-chains" kube-proxy-endpoint-chains "${services[0]}"
+if [[ " ${services[*]} " == *" 10000 "* && $nodes != 0 ]]; then
+  echo "== 10000 services x $endpoints endpoints, no node names (worst case for hairpin-endpoints)"
+  run_nftproxy 10000 0
+  load_baseline a nftproxy 10000 0
+fi
 
 nftproxy_bench report --results "$results" >"$results/tables.md"
 elapsed=$(( $(date +%s) - start ))

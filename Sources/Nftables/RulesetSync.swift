@@ -36,6 +36,10 @@ public final class RulesetSync {
     private var known: [TableKey: TableReadBack?]?
     private var generation: UInt32?
 
+    /// Runs after a transaction was planned, just before it is committed: where tests let a
+    /// concurrent writer in.
+    var willCommit: (() -> Void)?
+
     public init(client: NftablesClient) { self.client = client }
 
     /// Forgets what was committed: the next sync reads the kernel's state back.
@@ -57,6 +61,7 @@ public final class RulesetSync {
                 (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
             })
             do {
+                willCommit?()
                 try client.commit(transaction, generationID: generation)
             } catch .generationChanged {
                 known = nil
@@ -92,6 +97,7 @@ public final class RulesetSync {
         var report = SyncReport()
         guard !transaction.isEmpty else { return report }
         do {
+            willCommit?()
             try client.commit(transaction, generationID: expected)
         } catch .generationChanged {
             known = nil

@@ -1,6 +1,6 @@
 import Foundation
 import Netlink
-import Nftables
+@testable import Nftables
 import ProxyCompiler
 import ServiceModel
 import XCTest
@@ -138,6 +138,49 @@ final class SyncTests: XCTestCase {
         let report = try engine.sync(to: compile(services(4)))
         XCTAssertTrue(report.readBack)
         XCTAssertEqual(try target.tables().sorted(), ["inet someone-else", "ip nftproxy", "ip6 nftproxy"])
+    }
+}
+
+extension SyncTests {
+    /// Lets another writer commit once, between the engine's planning and its commit.
+    private func interleaveWriter(into engine: RulesetSync, _ command: [String]) {
+        var pending = true
+        let namespace: TestNamespace = target
+        engine.willCommit = {
+            guard pending else { return }
+            pending = false
+            do { _ = try namespace.run(command).check() } catch { XCTFail("the other writer failed: \(error)") }
+        }
+    }
+
+    func testACommitOvertakenByAnotherWriterIsReplannedAndRetried() throws {
+        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        try engine.sync(to: compile(services(3)))
+        // The other writer lands after our plan; it also removes one of our elements.
+        interleaveWriter(into: engine, ["nft", "delete", "element", "ip", "nftproxy", "cluster-ips", "{ 198.18.0.1 }"])
+
+        let report = try engine.sync(to: compile(services(4)))
+        XCTAssertEqual(report.retries, 1, "\(report.summaries)")
+        XCTAssertTrue(report.readBack)
+        // The replanned batch restores what the other writer removed.
+        XCTAssertTrue(report.summaries.contains { $0.hasPrefix("add element ip nftproxy cluster-ips") }, "\(report.summaries)")
+        let fresh = try RulesetSync(client: try NftablesClient(networkNamespace: target.name)).sync(to: compile(services(4)))
+        XCTAssertEqual(fresh.operations, 0, "\(fresh.summaries)")
+    }
+
+    func testAnIncrementalCommitOvertakenByAnotherWriterCommitsNothing() throws {
+        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        try engine.sync(to: compile(services(3)))
+        let ourTable = ["nft", "list", "table", "ip", "nftproxy"]
+        let before = try target.run(ourTable).check().stdout
+        interleaveWriter(into: engine, ["nft", "add", "table", "inet", "someone-else"])
+
+        var transaction = Transaction()
+        transaction.append(.flushChain(.ip, table: "nftproxy", chain: "services"))
+        XCTAssertNil(try engine.commitChange(transaction), "a change planned against an old generation must not land")
+        XCTAssertEqual(try target.run(ourTable).check().stdout, before)
+        // The caller then syncs in full, which reads back.
+        XCTAssertTrue(try engine.sync(to: compile(services(3))).readBack)
     }
 }
 

@@ -59,8 +59,11 @@ struct KubernetesYAML {
             endpoints:
 
             """
-        for address in workload.endpointAddresses(index) {
+        for (offset, address) in workload.endpointAddresses(index).enumerated() {
             out += "  - addresses: [\"\(address)\"]\n    conditions: {ready: true, serving: true, terminating: false}\n"
+            if let node = workload.nodeName(ofEndpoint: index * workload.endpoints + offset) {
+                out += "    nodeName: \(node)\n"
+            }
         }
         return out
     }

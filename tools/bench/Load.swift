@@ -8,6 +8,8 @@ struct LoadResult: Codable {
     var bytes: Int
     var services: Int?
     var endpoints: Int?
+    /// Nodes the endpoints are spread over (0: no node names), when given.
+    var nodes: Int?
     var namespace: String
     /// Wall time of `ip netns exec NS nft -f FILE`, CLOCK_MONOTONIC around the command.
     var seconds: Double
@@ -42,6 +44,9 @@ struct Load: ParsableCommand {
     @Option(help: "Endpoints per service in the file (for the report).")
     var endpoints: Int?
 
+    @Option(help: "Nodes the endpoints of the file are spread over (for the report).")
+    var nodes: Int?
+
     @Option(help: "Seconds after which nft is killed and the load reported as timed out.")
     var timeout: Double = 300
 
@@ -63,7 +68,7 @@ struct Load: ParsableCommand {
 
         let error = outcome.succeeded ? nil : String(outcome.description.prefix(2000))
         let result = LoadResult(label: label, file: file, bytes: size, services: services, endpoints: endpoints,
-                                namespace: namespace.name, seconds: seconds, cpu: cpu, timedOut: outcome.timedOut,
+                                nodes: nodes, namespace: namespace.name, seconds: seconds, cpu: cpu, timedOut: outcome.timedOut,
                                 timeoutSeconds: timeout, status: outcome.status, error: error)
         writeOut(jsonText(result) + "\n")
         let verdict = outcome.timedOut ? "timed out (> \(Int(timeout)) s)" : error.map { "FAILED: \($0)" } ?? "ok"

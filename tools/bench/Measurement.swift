@@ -34,6 +34,7 @@ struct Measurement {
         }
         return RunResult(
             services: workload.services, endpoints: workload.endpoints, nodePorts: workload.nodePorts,
+            nodes: workload.nodes,
             namespace: namespace, ruleset: size, generate: generate, compile: compile,
             fullSync: synced.fullSync, unchangedSync: synced.unchangedSync,
             changes: synced.changes, commits: commits,

@@ -24,7 +24,10 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "Give the first K services a NodePort (30000 + index), K <= \(Workload.maximumNodePorts).")
     var nodePorts = 0
 
-    var workload: Workload { Workload(services: services, endpoints: endpoints, nodePorts: nodePorts) }
+    @Option(help: "Spread the endpoints over this many nodes (endpoint k on node-<k mod nodes>); the benchmark programs node-0. 0: endpoints without node names, all possibly local (the worst case for hairpin-endpoints).")
+    var nodes = 0
+
+    var workload: Workload { Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes) }
 
     func validate() throws {
         if let problem = workload.validate() { throw ValidationError(problem) }

@@ -25,7 +25,7 @@ struct Report: ParsableCommand {
         }
         let runs: [RunResult] = try load("run-")
         let loads: [LoadResult] = try load("load-")
-        writeOut(Tables(runs: runs.sorted { $0.services < $1.services }, loads: loads).markdown)
+        writeOut(Tables(runs: runs.sorted { ($0.services, -$0.nodes) < ($1.services, -$1.nodes) }, loads: loads).markdown)
     }
 }
 
@@ -34,8 +34,14 @@ struct Tables {
     var runs: [RunResult]
     var loads: [LoadResult]
 
-    private func load(_ label: String, _ services: Int) -> LoadResult? {
-        loads.first { $0.label == label && $0.services == services }
+    private func load(_ label: String, _ run: RunResult) -> LoadResult? {
+        // kube-proxy's layout (b) has no hairpin set: node names do not change it.
+        loads.first { $0.label == label && $0.services == run.services && (label == "b" || ($0.nodes ?? 0) == run.nodes) }
+    }
+
+    /// "10,000 × 10", with "(no node names)" for the worst case next to runs with nodes.
+    private func workload(_ r: RunResult) -> String {
+        "\(Format.count(r.services)) × \(r.endpoints)" + (r.nodes == 0 ? " (no node names)" : "")
     }
 
     private var extraLabels: [String] {
@@ -87,9 +93,9 @@ struct Tables {
             """
         for r in runs {
             let total = r.fullSync.timing.seconds
-            out += "| \(Format.count(r.services)) × \(r.endpoints) | \(Format.count(r.ruleset.elements)) | \(ms(r.compile.seconds)) "
+            out += "| \(workload(r)) | \(Format.count(r.ruleset.elements)) | \(ms(r.compile.seconds)) "
                 + "| **\(cpu(r.fullSync.timing))** | \(r.fullSync.batchBytes.map { Format.bytes($0) } ?? "< 1 MiB") "
-                + "| \(cell(load("a", r.services))) | \(cell(load("b", r.services))) | \(ratio(load("b", r.services), total)) |\n"
+                + "| \(cell(load("a", r))) | \(cell(load("b", r))) | \(ratio(load("b", r), total)) |\n"
         }
         return out
     }
@@ -114,7 +120,7 @@ struct Tables {
             """
         for r in runs {
             let s = r.changeStats, c = r.commitStats
-            out += "| \(Format.count(r.services)) × \(r.endpoints) | **\(ms(s.apply.median))** / \(ms(s.apply.p95)) (\(ms(s.apply.max))) "
+            out += "| \(workload(r)) | **\(ms(s.apply.median))** / \(ms(s.apply.p95)) (\(ms(s.apply.max))) "
                 + "| \(Format.count(s.operations.median)) | \(ms(r.unchangedSync.timing.seconds)) "
                 + "| \(ms(c.apply.median)) / \(ms(c.apply.p95)) | \(ms(c.recompile.median)) / \(ms(c.recompile.p95)) "
                 + "| \(ms(c.plan.median)) / \(ms(c.plan.p95)) |\n"
@@ -134,7 +140,7 @@ struct Tables {
 
             """
         for r in runs {
-            out += "| \(Format.count(r.services)) × \(r.endpoints) | \(cpu(r.readBack)) | \(cpu(r.restartSync.timing)) "
+            out += "| \(workload(r)) | \(cpu(r.readBack)) | \(cpu(r.restartSync.timing)) "
                 + "| \(r.memory.afterFullSync.peakKiB / 1024) MiB | **\(r.memory.end.peakKiB / 1024) MiB** |\n"
         }
         return out

@@ -11,6 +11,8 @@ struct RunResult: Codable {
     var services: Int
     var endpoints: Int
     var nodePorts: Int
+    /// Nodes the endpoints are spread over (0: no node names, all possibly local).
+    var nodes: Int
     var namespace: String
     var ruleset: RulesetSize
 

@@ -9,10 +9,16 @@ import ServiceModel
 /// sort in index order, and its endpoints are the global indices
 /// `i * endpoints ..< (i + 1) * endpoints`. The first `nodePorts` services (at most
 /// 2,000) also get a NodePort, 30000 + i.
+///
+/// Endpoint `k` runs on node `node-<k mod nodes>`, and the benchmark programs `node-0`, as
+/// in a cluster where pods are spread over `nodes` nodes: only the endpoints on node-0 can
+/// be hairpin traffic (`hairpin-endpoints`). With `nodes` 0 endpoints carry no node name,
+/// so every one of them may be local: the worst case.
 struct Workload: Sendable {
     var services: Int
     var endpoints: Int
     var nodePorts: Int = 0
+    var nodes: Int = 0
 
     static let namespace = "bench"
     static let portName = "http"
@@ -36,6 +42,7 @@ struct Workload: Sendable {
         if services < 1 || services > Self.maximumServices { return "--services must be 1...\(Self.maximumServices)" }
         if endpoints < 1 || endpoints > 256 { return "--endpoints must be 1...256" }
         if services * endpoints >= Self.replacementBase { return "too many endpoints in total (at most \(Self.replacementBase - 1))" }
+        if nodes < 0 { return "--nodes must be 0 or more" }
         if nodePorts < 0 || nodePorts > min(services, Self.maximumNodePorts) {
             return "--node-ports must be 0...\(min(services, Self.maximumNodePorts))"
         }
@@ -68,8 +75,15 @@ struct Workload: Sendable {
         (0..<endpoints).map { Self.endpointIP(service * endpoints + $0) }
     }
 
+    /// The node endpoint `k` (global index) runs on; nil without nodes.
+    func nodeName(ofEndpoint index: Int) -> String? {
+        nodes > 0 ? "node-\(index % nodes)" : nil
+    }
+
     func service(_ index: Int) -> Service {
-        let endpoints = endpointAddresses(index).map { Endpoint(address: $0, port: Self.targetPort) }
+        let endpoints = endpointAddresses(index).enumerated().map { offset, address in
+            Endpoint(address: address, port: Self.targetPort, nodeName: nodeName(ofEndpoint: index * self.endpoints + offset))
+        }
         return Service(name: Self.serviceName(index), clusterIPs: [Self.clusterIP(index)],
                        ports: [ServicePort(name: Self.portName, transport: .tcp, port: Self.servicePort,
                                            nodePort: nodePort(index), endpoints: endpoints)])
@@ -79,6 +93,6 @@ struct Workload: Sendable {
         ServiceMap(services: (0..<services).map(service))
     }
 
-    /// The node the benchmark programs: pods in 100.64.0.0/10, everything else default.
-    static var node: NodeConfig { NodeConfig(clusterCIDRs: [clusterCIDR]) }
+    /// The node the benchmark programs: `node-0`, pods in 100.64.0.0/10, everything else default.
+    static var node: NodeConfig { NodeConfig(nodeName: "node-0", clusterCIDRs: [clusterCIDR]) }
 }
