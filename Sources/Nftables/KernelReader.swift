@@ -28,7 +28,7 @@ public struct KernelReader {
                 unreadable.insert(declaration.name)
                 continue
             }
-            sets.append(NamedSet(name: set.name, key: set.key, data: set.data,
+            sets.append(NamedSet(name: set.name, key: set.key, data: set.data, size: set.size,
                                  elements: try readElements(family, name, set)))
         }
         var chains = try readChains(family, name)
@@ -173,7 +173,9 @@ public struct KernelReader {
                 return nil
             }
         }
-        let candidate = NamedSet(name: name, key: key, data: data)
+        let size = nftnl_set_is_set(set, UInt16(NFTNL_SET_DESC_SIZE.rawValue))
+            ? Int(u32(NFTNL_SET_DESC_SIZE)) : nil
+        let candidate = NamedSet(name: name, key: key, data: data, size: size)
         // Only a declaration that encodes to the same kernel attributes is the one we read.
         guard concatenatedTypeID(key.dataTypes) == u32(NFTNL_SET_KEY_TYPE),
               SetLayout.length(of: key) == Int(u32(NFTNL_SET_KEY_LEN)),

@@ -114,7 +114,7 @@ struct MessageEncoder {
         return set
     }
 
-    /// Key and data types, lengths, flags, id and userdata, as nft declares them.
+    /// Key and data types, lengths, flags, size, id and userdata, as nft declares them.
     private func describe(_ set: NamedSet, into nftSet: OpaquePointer, family: TableFamily) {
         nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_FLAGS.rawValue), set.isMap ? UInt32(NFT_SET_MAP.rawValue) : 0)
         nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_KEY_TYPE.rawValue), concatenatedTypeID(set.key.dataTypes))
@@ -128,6 +128,9 @@ struct MessageEncoder {
         case .fields(let fields):
             nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_DATA_TYPE.rawValue), concatenatedTypeID(fields.dataTypes))
             nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_DATA_LEN.rawValue), UInt32(SetLayout.length(of: fields)))
+        }
+        if let size = set.size {
+            nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_DESC_SIZE.rawValue), UInt32(clamping: size))
         }
         if let id = setIDs[family]?[set.name] {
             nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_ID.rawValue), id)

@@ -107,10 +107,15 @@ public struct NamedSet: Hashable, Sendable {
     public var name: String
     public var key: SetFields
     public var data: SetData?
+    /// `size N`: the most elements the set can hold. With a size the kernel uses a hash
+    /// table of fixed size rather than one that grows while elements are added, which makes
+    /// large loads much cheaper; but adding beyond it fails (ENFILE), and a set's size cannot
+    /// change: a set that outgrows it must be created anew (`TableDiff` does).
+    public var size: Int?
     public var elements: [SetElement]
 
-    public init(name: String, key: SetFields, data: SetData? = nil, elements: [SetElement] = []) {
-        self.name = name; self.key = key; self.data = data; self.elements = elements
+    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, elements: [SetElement] = []) {
+        self.name = name; self.key = key; self.data = data; self.size = size; self.elements = elements
     }
 
     public var isMap: Bool { data != nil }

@@ -42,6 +42,12 @@ public final class RulesetSync {
 
     public init(client: NftablesClient) { self.client = client }
 
+    /// What the kernel holds in one of our tables, as far as this engine knows without
+    /// asking (after a sync; nil after `commitChange`, which leaves the model to its caller).
+    public func knownTable(_ family: TableFamily, _ name: String) -> Table? {
+        (known?[TableKey(family: family, name: name)] ?? nil)?.table
+    }
+
     /// Forgets what was committed: the next sync reads the kernel's state back.
     public func invalidate() { known = nil }
 
@@ -72,9 +78,11 @@ public final class RulesetSync {
                 known = nil
                 throw error
             }
-            known = Dictionary(uniqueKeysWithValues: desired.tables.map {
-                (TableKey(family: $0.family, name: $0.name),
-                 TableReadBack(table: $0, untrustedChains: [], unreadableSets: []))
+            known = Dictionary(uniqueKeysWithValues: desired.tables.map { table in
+                let key = TableKey(family: table.family, name: table.name)
+                let current = (known?[key] ?? nil).flatMap { $0.unreadableSets.isEmpty ? $0.table : nil }
+                return (key, TableReadBack(table: TableDiff.result(from: current, to: table),
+                                           untrustedChains: [], unreadableSets: []))
             })
             generation = try client.socket.generationID()
             report.record(transaction)

@@ -37,6 +37,7 @@ public struct ScriptRenderer: Sendable {
     public func render(_ set: NamedSet) -> String {
         var out = "\t\(set.isMap ? "map" : "set") \(set.name) {\n"
         out += "\t\t\(declaration(of: set))\n"
+        if let size = set.size { out += "\t\tsize \(size)\n" }
         if !set.elements.isEmpty {
             out += "\t\telements = { "
             out += set.elements.map(render).joined(separator: ",\n\t\t\t     ")

@@ -3,7 +3,9 @@
 /// Elements are added and deleted one by one; a chain whose rules differ is flushed and
 /// refilled (chains are small: every chain nftproxy writes has a handful of rules); what
 /// is no longer wanted is removed after everything that referenced it. Only when a set
-/// changes its declaration, or a base chain its hook, is the whole table replaced.
+/// changes its declaration or outgrows its size, or a base chain changes its hook, is the
+/// whole table replaced. A set that keeps its declaration keeps its size in the kernel
+/// while its elements fit, whatever size `desired` asks for (`result(from:to:)`).
 public enum TableDiff {
     /// The operations that turn `current` (nil: no such table) into `desired`.
     ///
@@ -24,13 +26,7 @@ public enum TableDiff {
         let desiredChainNames = Set(desired.chains.map(\.name))
 
         // Incompatible declarations: replace the table as a whole.
-        let setRedeclared = desired.sets.contains { set in
-            currentSets[set.name].map { $0.key != set.key || $0.data != set.data } ?? false
-        }
-        let hookChanged = desired.chains.contains { chain in
-            currentChains[chain.name].map { $0.base != chain.base } ?? false
-        }
-        if setRedeclared || hookChanged {
+        if needsReplacement(current, desired) {
             transaction.replace(desired)
             return transaction
         }
@@ -74,6 +70,37 @@ public enum TableDiff {
             transaction.append(.deleteChain(family, table: table, chain: chain.name))
         }
         return transaction
+    }
+}
+
+extension TableDiff {
+    /// Whether `current` cannot become `desired` in place: a set changes its key or data
+    /// (the kernel cannot), a set has more elements than its size lets it hold (the kernel
+    /// cannot grow it), or a base chain changes its hook.
+    static func needsReplacement(_ current: Table, _ desired: Table) -> Bool {
+        let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let currentChains = Dictionary(current.chains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let setRedeclared = desired.sets.contains { set in
+            guard let existing = currentSets[set.name] else { return false }
+            return existing.key != set.key || existing.data != set.data
+                || existing.size.map { set.elements.count > $0 } ?? false
+        }
+        let hookChanged = desired.chains.contains { chain in
+            currentChains[chain.name].map { $0.base != chain.base } ?? false
+        }
+        return setRedeclared || hookChanged
+    }
+
+    /// What the kernel holds once `transaction(from: current, to: desired)` is committed:
+    /// `desired`, except that sets kept from `current` keep the size they were created with.
+    public static func result(from current: Table?, to desired: Table) -> Table {
+        guard let current, !needsReplacement(current, desired) else { return desired }
+        let sizes = Dictionary(current.sets.map { ($0.name, $0.size) }, uniquingKeysWith: { first, _ in first })
+        var table = desired
+        for index in table.sets.indices {
+            if let size = sizes[table.sets[index].name] { table.sets[index].size = size }
+        }
+        return table
     }
 }
 

@@ -12,6 +12,8 @@ public struct RulesetChange: Sendable {
     public var services: [ServiceName]
     /// Warnings about the changed services, as the compiler gives them.
     public var warnings: [String]
+    /// How many elements each set of each table holds after the change, by set name.
+    public var counts: [TableFamily: [String: Int]] = [:]
 }
 
 /// The compiled state of every service on a node, kept so that a change of services costs
@@ -51,6 +53,7 @@ public struct CompiledServices: Sendable {
             let (before, after, conflicts) = families[index].apply(changes)
             change.before.tables.append(before)
             change.after.tables.append(after)
+            change.counts[after.family] = families[index].setCounts
             change.warnings += conflicts.filter { !change.warnings.contains($0) }
         }
         return change
@@ -90,8 +93,20 @@ private struct FamilyState: Sendable {
     var clusterIPReferences: [IPAddress: Int] = [:]
     var localEndpointReferences: [IPAddress: Int] = [:]
     var bucketReferences: [Bucket: Int] = [:]
+    /// Dispatch elements per set, and backend elements per map, of the served frontends.
+    var dispatchCounts: [DispatchSet: Int] = [:]
+    var backendCounts: [String: Int] = [:]
 
     init(compiler: FamilyCompiler) { self.compiler = compiler }
+
+    /// How many elements each set of the table holds, by set name.
+    var setCounts: [String: Int] {
+        var counts = backendCounts
+        for set in DispatchSet.allCases { counts[set.setName] = dispatchCounts[set] ?? 0 }
+        counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
+        counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
+        return counts
+    }
 
     /// Claims the frontends of services given in name order, and counts what the winners use.
     mutating func claimAll(_ services: [Service]) {
@@ -113,7 +128,12 @@ private struct FamilyState: Sendable {
         for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint) {
             count(endpoint.address, in: &localEndpointReferences)
         }
-        if let bucket = compiler.bucket(for: frontend) { count(bucket, in: &bucketReferences) }
+        count(compiler.dispatchSet(for: frontend), in: &dispatchCounts)
+        if let bucket = compiler.bucket(for: frontend) {
+            count(bucket, in: &bucketReferences)
+            backendCounts[bucket.mapName, default: 0] += delta * frontend.endpoints.count
+            if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
+        }
     }
 
     /// Applies service changes; returns the affected part of the table before and after,
@@ -129,6 +149,7 @@ private struct FamilyState: Sendable {
             servedBefore.updateValue(claims[frontend.key]?.first, forKey: frontend.key)
         }
         let bucketsBefore = Set(bucketReferences.keys)
+        let countsBefore = setCounts
 
         for frontend in removed {
             claims[frontend.key]?.removeAll { $0.service == frontend.service }
@@ -168,6 +189,8 @@ private struct FamilyState: Sendable {
         }
         before.buckets = bucketsBefore
         after.buckets = Set(bucketReferences.keys)
+        before.counts = countsBefore
+        after.counts = setCounts
 
         var conflicts: [String] = []
         for key in touched {

@@ -90,15 +90,22 @@ struct FamilyCompiler {
         }
     }
 
+    /// The set the dispatch element of `frontend` goes to.
+    func dispatchSet(for frontend: Frontend) -> DispatchSet {
+        let isNodePort = frontend.kind == .nodePort || frontend.address == nil
+        if bucket(for: frontend) == nil { return isNodePort ? .noEndpointNodePorts : .noEndpointServices }
+        return isNodePort ? .serviceNodePorts : .serviceIPs
+    }
+
     /// The dispatch and backend elements of one frontend.
     func entries(for frontend: Frontend) -> FrontendEntries {
         let proto = Value.proto(frontend.transport.number)
         let port = Value.port(frontend.port)
         let address = frontend.kind == .nodePort ? nil : frontend.address
         let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
+        let dispatch = dispatchSet(for: frontend)
         guard let bucket = bucket(for: frontend) else {
-            return FrontendEntries(dispatch: address == nil ? .noEndpointNodePorts : .noEndpointServices,
-                                   element: SetElement(key: key))
+            return FrontendEntries(dispatch: dispatch, element: SetElement(key: key))
         }
         var backends: [SetElement] = []
         backends.reserveCapacity(frontend.endpoints.count)
@@ -106,8 +113,7 @@ struct FamilyCompiler {
             backends.append(SetElement(key: key + [.integer(UInt32(index))],
                                        data: .values([.address(endpoint.address), .port(endpoint.port)])))
         }
-        return FrontendEntries(dispatch: bucket.isNodePort ? .serviceNodePorts : .serviceIPs,
-                               element: SetElement(key: key, data: .verdict(.goto(bucket.chainName))),
+        return FrontendEntries(dispatch: dispatch, element: SetElement(key: key, data: .verdict(.goto(bucket.chainName))),
                                bucket: bucket, backends: backends)
     }
 
@@ -115,29 +121,31 @@ struct FamilyCompiler {
     func table(_ contents: TableContents) -> Table {
         let addressType = family.addressType
         func elements(_ set: DispatchSet) -> [SetElement] { contents.dispatch[set] ?? [] }
+        /// A set declared with the size its element count calls for.
+        func sized(_ name: String, key: SetFields, data: SetData? = nil, _ elements: [SetElement]) -> NamedSet {
+            let count = contents.counts.map { $0[name] ?? 0 } ?? elements.count
+            return NamedSet(name: name, key: key, data: data, size: RulesetLayout.setSize(forElements: count),
+                            elements: elements)
+        }
         var sets: [NamedSet] = [
-            NamedSet(name: Sets.clusterIPs, key: .types([addressType]),
-                     elements: contents.clusterIPs.map { SetElement(key: [.address($0)]) }),
-            NamedSet(name: Sets.serviceIPs, key: .types([addressType, .inetProto, .inetService]), data: .verdict,
-                     elements: elements(.serviceIPs)),
-            NamedSet(name: Sets.serviceNodePorts, key: .types([.inetProto, .inetService]), data: .verdict,
-                     elements: elements(.serviceNodePorts)),
-            NamedSet(name: Sets.noEndpointServices, key: .types([addressType, .inetProto, .inetService]),
-                     elements: elements(.noEndpointServices)),
-            NamedSet(name: Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]),
-                     elements: elements(.noEndpointNodePorts)),
-            NamedSet(name: Sets.hairpinEndpoints, key: .types([addressType, addressType]),
-                     elements: contents.localEndpoints.map { SetElement(key: [.address($0), .address($0)]) }),
+            sized(Sets.clusterIPs, key: .types([addressType]), contents.clusterIPs.map { SetElement(key: [.address($0)]) }),
+            sized(Sets.serviceIPs, key: .types([addressType, .inetProto, .inetService]), data: .verdict,
+                  elements(.serviceIPs)),
+            sized(Sets.serviceNodePorts, key: .types([.inetProto, .inetService]), data: .verdict,
+                  elements(.serviceNodePorts)),
+            sized(Sets.noEndpointServices, key: .types([addressType, .inetProto, .inetService]),
+                  elements(.noEndpointServices)),
+            sized(Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]), elements(.noEndpointNodePorts)),
+            sized(Sets.hairpinEndpoints, key: .types([addressType, addressType]),
+                  contents.localEndpoints.map { SetElement(key: [.address($0), .address($0)]) }),
         ]
         var bucketChains: [Chain] = []
         let serviceCounts = Set(contents.buckets.compactMap(\.serviceBackendsCount))
         for count in serviceCounts.sorted() {
             let modulus = UInt32(count)
             let mapName = Sets.serviceBackends(count)
-            sets.append(NamedSet(name: mapName,
-                                 key: .typeOf(RulesetLayout.frontendKey(family) + [.randomNumber(modulus: modulus)]),
-                                 data: .fields(RulesetLayout.endpointData(family)),
-                                 elements: contents.backends[mapName] ?? []))
+            sets.append(sized(mapName, key: .typeOf(RulesetLayout.frontendKey(family) + [.randomNumber(modulus: modulus)]),
+                              data: .fields(RulesetLayout.endpointData(family)), contents.backends[mapName] ?? []))
             let dnat = Statement.dnatMap(RulesetLayout.frontendKey(family) + [.randomNumber(modulus: modulus)],
                                          map: mapName, family: family)
             bucketChains.append(Chain(name: Names.serviceBalancer(count), rules: [Rule([dnat])]))
@@ -153,8 +161,8 @@ struct FamilyCompiler {
             let modulus = UInt32(count)
             let mapName = Sets.nodePortBackends(count)
             let key = RulesetLayout.nodePortKey + [.randomNumber(modulus: modulus)]
-            sets.append(NamedSet(name: mapName, key: .typeOf(key), data: .fields(RulesetLayout.endpointData(family)),
-                                 elements: contents.backends[mapName] ?? []))
+            sets.append(sized(mapName, key: .typeOf(key), data: .fields(RulesetLayout.endpointData(family)),
+                              contents.backends[mapName] ?? []))
             bucketChains.append(Chain(name: Names.nodePortBalancer(count), rules: [
                 Rule([.setMarkBits(mark)]),
                 Rule([.dnatMap(key, map: mapName, family: family)]),

@@ -51,6 +51,18 @@ public enum RulesetLayout {
         public static func nodePortBalancer(_ count: Int) -> String { "nodeport-lb-\(count)" }
     }
 
+    /// The smallest `size` a set is declared with.
+    public static let minimumSetSize = 1024
+
+    /// The `size` of a set created to hold `count` elements: room for at least as many again
+    /// (2 to 4 times `count`, a power of two, at least `minimumSetSize`), so that it is
+    /// re-created rarely as it grows (`TableDiff` re-creates a set only when it overflows).
+    public static func setSize(forElements count: Int) -> Int {
+        var size = minimumSetSize
+        while size < 2 * count { size *= 2 }
+        return size
+    }
+
     /// Hook priorities. NAT at the standard dstnat/srcnat priorities; the reject checks run
     /// after DNAT (so only traffic no service claimed is left with a service address).
     public enum Priority {

@@ -38,8 +38,17 @@ enum Bucket: Hashable {
 }
 
 /// The sets a frontend's dispatch element can go to.
-enum DispatchSet: Hashable {
+enum DispatchSet: Hashable, CaseIterable {
     case serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts
+
+    var setName: String {
+        switch self {
+        case .serviceIPs: return RulesetLayout.SetName.serviceIPs
+        case .serviceNodePorts: return RulesetLayout.SetName.serviceNodePorts
+        case .noEndpointServices: return RulesetLayout.SetName.noEndpointServices
+        case .noEndpointNodePorts: return RulesetLayout.SetName.noEndpointNodePorts
+        }
+    }
 }
 
 /// The elements one frontend puts into its family's table, apart from the shared ones
@@ -65,6 +74,10 @@ struct TableContents {
     var dispatch: [DispatchSet: [SetElement]] = [:]
     /// Elements of the backends maps, by map name.
     var backends: [String: [SetElement]] = [:]
+    /// How many elements each set holds in the whole table, by set name, when the contents
+    /// are only part of it (the sizes the sets are declared with depend on it); nil: these
+    /// contents are the whole table.
+    var counts: [String: Int]? = nil
 
     mutating func add(_ entries: FrontendEntries) {
         dispatch[entries.dispatch, default: []].append(entries.element)

@@ -98,3 +98,46 @@ final class IncrementalApplyTests: XCTestCase {
         try assertKernelHoldsFullCompilation(of: map, "after the repair")
     }
 }
+
+extension IncrementalApplyTests {
+    /// `count` services, one TCP port each, with one endpoint on another node.
+    private func manyServices(_ count: Int) -> ServiceMap {
+        ServiceMap(services: (0..<count).map { index in
+            Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%05d", index)),
+                    clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
+                    ports: [ServicePort(name: "http", transport: .tcp, port: 80,
+                                        endpoints: [Endpoint(address: IPAddress("198.19.\(index / 250).\(index % 250 + 1)")!,
+                                                             port: 8080, nodeName: "node-2")])])
+        })
+    }
+
+    private func declaredSize(_ map: String) throws -> Int? {
+        let listing = try target.run(["nft", "-j", "list", "map", "ip", "nftproxy", map]).check().stdout
+        let json = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any]
+        let items = json?["nftables"] as? [[String: Any]] ?? []
+        return items.compactMap { ($0["set"] ?? $0["map"]) as? [String: Any] }.first?["size"] as? Int
+    }
+
+    func testASetThatOutgrowsItsSizeIsRecreatedByAFullSync() throws {
+        let proxy = try ServiceProxy(node: node, networkNamespace: target.name)
+        try proxy.apply(manyServices(1000))
+        XCTAssertEqual(try declaredSize("service-ips"), 2048)
+
+        // Within the size: incremental, and the kernel keeps the size.
+        let within = try proxy.apply(manyServices(1200))
+        XCTAssertTrue(within.incremental)
+        XCTAssertEqual(try declaredSize("service-ips"), 2048)
+
+        // 2,100 elements do not fit into 2,048: the proxy syncs in full, which re-creates the
+        // table with larger sets in the same transaction.
+        let beyond = try proxy.apply(manyServices(2100))
+        XCTAssertFalse(beyond.incremental)
+        XCTAssertTrue(beyond.sync.summaries.contains("delete table ip nftproxy"), "\(beyond.sync.summaries.prefix(4))")
+        XCTAssertEqual(try declaredSize("service-ips"), 8192)
+        try assertKernelHoldsFullCompilation(of: manyServices(2100), "after growing")
+
+        // And the next change is incremental again.
+        XCTAssertTrue(try proxy.apply(manyServices(2101)).incremental)
+        try assertKernelHoldsFullCompilation(of: manyServices(2101), "after the next change")
+    }
+}

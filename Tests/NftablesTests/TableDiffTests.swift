@@ -87,3 +87,24 @@ final class TableDiffTests: XCTestCase {
         XCTAssertEqual(Array(operations.prefix(2)), [.addTable(.ip, "nftproxy"), .deleteTable(.ip, "nftproxy")])
     }
 }
+
+extension TableDiffTests {
+    func testASetKeepsItsSizeWhileItsElementsFitAndIsRecreatedWhenTheyDoNot() {
+        var current = table(backends: ["b-2": [backend(0, "198.19.1.11"), backend(1, "198.19.1.12")]], lbChains: ["lb-2"])
+        current.sets[1].size = 2
+        var desired = current
+        desired.sets[1].size = 4   // what a fresh compile would ask for: not a reason to re-create
+        desired.sets[1].elements[1] = backend(1, "198.19.1.13")
+        XCTAssertFalse(summaries(TableDiff.transaction(from: current, to: desired)).contains { $0.hasPrefix("delete table") })
+        XCTAssertEqual(TableDiff.result(from: current, to: desired).sets[1].size, 2, "the kernel keeps the size")
+
+        desired.sets[1].elements.append(backend(2, "198.19.1.14"))  // 3 elements in a set of size 2
+        XCTAssertEqual(summaries(TableDiff.transaction(from: current, to: desired)).prefix(2),
+                       ["add table ip nftproxy", "delete table ip nftproxy"])
+        XCTAssertEqual(TableDiff.result(from: current, to: desired).sets[1].size, 4)
+
+        current.sets[1].size = nil   // no size: no limit
+        XCTAssertFalse(summaries(TableDiff.transaction(from: current, to: desired)).contains { $0.hasPrefix("delete table") })
+        XCTAssertNil(TableDiff.result(from: current, to: desired).sets[1].size)
+    }
+}
