@@ -84,6 +84,32 @@ final class UpdateTests: XCTestCase {
         XCTAssertEqual(servers.count, 1, "one connection must stay with one endpoint: \(servers)")
     }
 
+    func testEstablishedTCPConnectionSurvivesTheTableBeingRecreated() throws {
+        let (topology, echo) = try makeTopology()
+        let proxy = try ServiceProxy(node: node, networkNamespace: topology.node1.namespace)
+        let web = service("web", ip: "198.18.0.10", nodePort: 32000, endpoints: topology.pods(on: "node-1").map(\.ipv4))
+        try proxy.apply(ServiceMap(services: [web]))
+        let session = try topology.spawn(in: topology.client, [echo, "session", "--tcp", "192.0.2.10", "32000",
+                                                               "--count", "100", "--interval-ms", "20"])
+        try waitForLines(session, 2)
+
+        // 1,100 more services outgrow the sets (size 1,024): the table is replaced as a whole.
+        let many = (0..<1100).map { index in
+            service("many-\(index)", ip: "198.18.\(2 + index / 250).\(index % 250 + 1)", endpoints: [])
+        }
+        let report = try proxy.apply(ServiceMap(services: [web] + many))
+        XCTAssertFalse(report.incremental)
+        XCTAssertTrue(report.sync.summaries.contains("delete table ip nftproxy"), "\(report.sync.summaries.prefix(3))")
+
+        XCTAssertTrue(session.wait(timeout: .seconds(15)), "session did not finish")
+        XCTAssertEqual(session.exitStatus, 0, "the connection broke: \(session.lines.suffix(5))")
+        XCTAssertEqual(session.lines.count, 100)
+        XCTAssertEqual(Set(session.lines.compactMap { $0.split(separator: " ").first }).count, 1)
+        // New connections are served by the new table.
+        let fresh = try EchoClient(binary: echo).request(from: topology.client, .tcp, to: "192.0.2.10", port: 32000, count: 3)
+        XCTAssertTrue(fresh.allSatisfy { $0.name != nil }, "\(fresh)")
+    }
+
     func testUDPClientMovesToANewEndpointWhenItsEndpointIsRemoved() throws {
         let (topology, echo) = try makeTopology()
         let proxy = try ServiceProxy(node: node, networkNamespace: topology.node1.namespace)
