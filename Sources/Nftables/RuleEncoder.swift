@@ -203,7 +203,7 @@ struct RuleEncoder {
         let cmp = expression("cmp")
         nftnl_expr_set_u32(cmp, UInt16(NFTNL_EXPR_CMP_SREG), register)
         nftnl_expr_set_u32(cmp, UInt16(NFTNL_EXPR_CMP_OP), UInt32(op.rawValue))
-        bytes.withUnsafeBytes { nftnl_expr_set(cmp, UInt16(NFTNL_EXPR_CMP_DATA), $0.baseAddress, UInt32($0.count)) }
+        bytes.withUnsafeBytes { _ = nftnl_expr_set(cmp, UInt16(NFTNL_EXPR_CMP_DATA), $0.baseAddress, UInt32($0.count)) }
         return cmp
     }
 
@@ -212,8 +212,8 @@ struct RuleEncoder {
         nftnl_expr_set_u32(bitwise, UInt16(NFTNL_EXPR_BITWISE_SREG), register)
         nftnl_expr_set_u32(bitwise, UInt16(NFTNL_EXPR_BITWISE_DREG), register)
         nftnl_expr_set_u32(bitwise, UInt16(NFTNL_EXPR_BITWISE_LEN), UInt32(length))
-        mask.withUnsafeBytes { nftnl_expr_set(bitwise, UInt16(NFTNL_EXPR_BITWISE_MASK), $0.baseAddress, UInt32($0.count)) }
-        xor.withUnsafeBytes { nftnl_expr_set(bitwise, UInt16(NFTNL_EXPR_BITWISE_XOR), $0.baseAddress, UInt32($0.count)) }
+        mask.withUnsafeBytes { _ = nftnl_expr_set(bitwise, UInt16(NFTNL_EXPR_BITWISE_MASK), $0.baseAddress, UInt32($0.count)) }
+        xor.withUnsafeBytes { _ = nftnl_expr_set(bitwise, UInt16(NFTNL_EXPR_BITWISE_XOR), $0.baseAddress, UInt32($0.count)) }
         return bitwise
     }
 

@@ -46,7 +46,7 @@ public struct CompiledServices: Sendable {
         let changes = Self.changes(from: services, to: map.services)
         services = map.services
         var change = RulesetChange(before: Ruleset(tables: []), after: Ruleset(tables: []),
-                                   services: changes.map { ($0.old ?? $0.new!).name }, warnings: [])
+                                   services: changes.compactMap { ($0.new ?? $0.old)?.name }, warnings: [])
         guard !changes.isEmpty else { return change }
         change.warnings = changes.compactMap(\.new).flatMap(policyWarnings)
         for index in families.indices {

@@ -39,9 +39,8 @@ public final class ServiceProxy {
         case compiled(CompiledServices)
     }
     private var committed: Committed?
-    /// The size of each of our sets in the kernel, per family, where it has one (a set
-    /// cannot hold more; one that would is re-created by a full sync).
-    private var setSizes: [TableFamily: [String: Int]] = [:]
+    /// The sizes of our sets in the kernel after the last apply.
+    private var setSizes = KernelSetSizes()
 
     /// Talks to the kernel of the current network namespace, or of the named one.
     public init(node: NodeConfig, networkNamespace: String? = nil) throws(NetlinkError) {
@@ -57,12 +56,7 @@ public final class ServiceProxy {
         let compilation = compiler.compile(map)
         let report = try sync.sync(to: compilation.ruleset)
         committed = .map(map)
-        setSizes = [:]
-        for table in compilation.ruleset.tables {
-            let sets = sync.knownTable(table.family, table.name)?.sets ?? []
-            setSizes[table.family] = Dictionary(sets.compactMap { set in set.size.map { (set.name, $0) } },
-                                                uniquingKeysWith: { first, _ in first })
-        }
+        setSizes = KernelSetSizes(compilation.ruleset.tables.compactMap { sync.knownTable($0.family, $0.name) })
         let deleted = report.operations > 0 ? try deleteStaleFlows(from: report.previous, to: compilation.ruleset) : 0
         return ApplyReport(warnings: compilation.warnings, sync: report, incremental: false, changedServices: [],
                            flowsDeleted: deleted)
@@ -79,33 +73,17 @@ public final class ServiceProxy {
         }
         committed = nil  // until the outcome is known
         let change = compiled.apply(map)
-        guard !outgrowsItsSets(change) else { return nil }
+        guard !setSizes.overflows(change) else { return nil }
         var transaction = Transaction()
         for (before, after) in zip(change.before.tables, change.after.tables) {
             transaction.append(contentsOf: TableDiff.transaction(from: before, to: after))
         }
         guard let report = try sync.commitChange(transaction) else { return nil }
         committed = .compiled(compiled)
-        for (before, after) in zip(change.before.tables, change.after.tables) {
-            let existed = Set(before.sets.map(\.name))
-            let exists = Set(after.sets.map(\.name))
-            for set in after.sets where !existed.contains(set.name) { setSizes[after.family, default: [:]][set.name] = set.size }
-            for name in existed.subtracting(exists) { setSizes[after.family]?[name] = nil }
-        }
+        setSizes.record(change)
         let deleted = report.operations > 0 ? try deleteStaleFlows(from: change.before, to: change.after) : 0
         return ApplyReport(warnings: change.warnings, sync: report, incremental: true,
                            changedServices: change.services, flowsDeleted: deleted)
-    }
-
-    /// Whether a set that exists in the kernel would hold more elements than its size allows.
-    private func outgrowsItsSets(_ change: RulesetChange) -> Bool {
-        zip(change.before.tables, change.after.tables).contains { before, after in
-            let existing = Set(before.sets.map(\.name))
-            return after.sets.contains { set in
-                guard existing.contains(set.name), let size = setSizes[after.family]?[set.name] else { return false }
-                return (change.counts[after.family]?[set.name] ?? 0) > size
-            }
-        }
     }
 
     private func deleteStaleFlows(from previous: Ruleset?, to current: Ruleset) throws(NetlinkError) -> Int {
