@@ -35,7 +35,8 @@ public struct RandomServices {
                                      nodePort: chance(40) ? UInt16(30000 + next(4)) : nil, endpoints: endpoints))
         }
         return Service(name: ServiceName(namespace: "ns", name: "svc-\(index)"), clusterIPs: clusterIPs,
-                       externalIPs: chance(20) ? [IPAddress("203.0.113.\(next(3) + 1)")!] : [],
+                       // Sometimes another service's ClusterIP: a conflict between kinds of frontend.
+                       externalIPs: chance(20) ? [IPAddress(chance(25) ? "198.18.0.\(next(8) + 1)" : "203.0.113.\(next(3) + 1)")!] : [],
                        loadBalancerIPs: chance(10) ? [IPAddress("2001:db8:203::\(next(2) + 1)")!] : [],
                        ports: ports)
     }
