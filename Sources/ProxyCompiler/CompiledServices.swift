@@ -42,8 +42,14 @@ public struct CompiledServices: Sendable {
     }
 
     /// Moves to `map` and returns what that changes in the tables (nothing: no changed services).
-    public mutating func apply(_ map: ServiceMap) -> RulesetChange {
-        let changes = Self.changes(from: services, to: map.services)
+    ///
+    /// - Parameter changed: the names of the services that may differ from the previous map,
+    ///   when the caller knows them (a daemon does, from its watch events); the others are
+    ///   then taken to be unchanged and not compared, so that the cost does not grow with the
+    ///   number of services at all. nil: compare every service.
+    public mutating func apply(_ map: ServiceMap, changed: Set<ServiceName>? = nil) -> RulesetChange {
+        let changes = changed.map { Self.changes(named: $0, from: services, to: map.services) }
+            ?? Self.changes(from: services, to: map.services)
         services = map.services
         var change = RulesetChange(before: Ruleset(tables: []), after: Ruleset(tables: []),
                                    services: changes.compactMap { ($0.new ?? $0.old)?.name }, warnings: [])
@@ -64,6 +70,24 @@ public struct CompiledServices: Sendable {
     /// Cheap when little changed: unchanged services usually share their storage with the
     /// previous map, and `==` of identical strings and arrays returns without looking inside
     /// (ordering names, which compares their characters, is only needed where they differ).
+    /// The named services that differ between two name-sorted lists, as (old, new) pairs,
+    /// found by binary search.
+    static func changes(named names: Set<ServiceName>, from old: [Service],
+                        to new: [Service]) -> [(old: Service?, new: Service?)] {
+        func find(_ name: ServiceName, in list: [Service]) -> Service? {
+            var low = 0, high = list.count
+            while low < high {
+                let middle = (low + high) / 2
+                if list[middle].name < name { low = middle + 1 } else { high = middle }
+            }
+            return low < list.count && list[low].name == name ? list[low] : nil
+        }
+        return names.sorted().compactMap { name in
+            let pair = (old: find(name, in: old), new: find(name, in: new))
+            return pair.old == pair.new ? nil : pair
+        }
+    }
+
     static func changes(from old: [Service], to new: [Service]) -> [(old: Service?, new: Service?)] {
         var result: [(old: Service?, new: Service?)] = []
         old.withUnsafeBufferPointer { old in

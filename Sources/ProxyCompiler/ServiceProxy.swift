@@ -49,9 +49,16 @@ public final class ServiceProxy {
         sync = RulesetSync(client: client)
     }
 
+    /// Brings the node's tables to `map`.
+    ///
+    /// - Parameter changed: the names of the services that may differ from the map of the
+    ///   previous apply, when the caller knows them (a daemon does, from its watch events):
+    ///   the others are not compared, so an incremental apply costs what changed whatever the
+    ///   number of services. A service left out although it changed is not updated until a
+    ///   full sync (the first apply of a new instance). nil: compare every service.
     @discardableResult
-    public func apply(_ map: ServiceMap) throws(NetlinkError) -> ApplyReport {
-        if let report = try applyIncrementally(map) { return report }
+    public func apply(_ map: ServiceMap, changed: Set<ServiceName>? = nil) throws(NetlinkError) -> ApplyReport {
+        if let report = try applyIncrementally(map, changed: changed) { return report }
         committed = nil
         let compilation = compiler.compile(map)
         let report = try sync.sync(to: compilation.ruleset)
@@ -64,7 +71,7 @@ public final class ServiceProxy {
 
     /// Compiles and commits only what changed since the last apply; nil when the kernel is
     /// not in the state that apply left (or there was none).
-    private func applyIncrementally(_ map: ServiceMap) throws(NetlinkError) -> ApplyReport? {
+    private func applyIncrementally(_ map: ServiceMap, changed: Set<ServiceName>?) throws(NetlinkError) -> ApplyReport? {
         var compiled: CompiledServices
         switch committed {
         case nil: return nil
@@ -72,7 +79,7 @@ public final class ServiceProxy {
         case .compiled(let state)?: compiled = state
         }
         committed = nil  // until the outcome is known
-        let change = compiled.apply(map)
+        let change = compiled.apply(map, changed: changed)
         guard !setSizes.overflows(change) else { return nil }
         var transaction = Transaction()
         for (before, after) in zip(change.before.tables, change.after.tables) {

@@ -60,6 +60,29 @@ final class CompiledServicesTests: XCTestCase {
         }
     }
 
+    func testNamingTheChangedServicesGivesTheSameChangeAsComparingAll() {
+        for seed in 1...20 {
+            var random = RandomServices(seed: UInt64(seed))
+            var map = random.map(size: 10)
+            var comparing = CompiledServices(node: Fixtures.node, map: map)
+            var told = comparing
+            for _ in 0..<20 {
+                let next = random.mutate(map, size: 12)
+                let old = Dictionary(uniqueKeysWithValues: map.services.map { ($0.name, $0) })
+                let new = Dictionary(uniqueKeysWithValues: next.services.map { ($0.name, $0) })
+                var changed = Set(old.keys).union(new.keys).filter { old[$0] != new[$0] }
+                // Naming an unchanged service too is harmless.
+                if let unchanged = next.services.first(where: { !changed.contains($0.name) }) { changed.insert(unchanged.name) }
+                let expected = comparing.apply(next)
+                let change = told.apply(next, changed: changed)
+                XCTAssertEqual(change.services, expected.services)
+                XCTAssertEqual(change.before, expected.before)
+                XCTAssertEqual(change.after, expected.after)
+                map = next
+            }
+        }
+    }
+
     func testAnEndpointChangeTouchesOnlyThatServicesElements() throws {
         var web = Fixtures.echoServer
         let map = ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])

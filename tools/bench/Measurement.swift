@@ -37,8 +37,9 @@ struct Measurement {
             nodes: workload.nodes,
             namespace: namespace, ruleset: size, generate: generate, compile: compile,
             fullSync: synced.fullSync, unchangedSync: synced.unchangedSync,
-            changes: synced.changes, commits: commits,
-            changeStats: ChangeStats(synced.changes), commitStats: ChangeStats(commits),
+            changes: synced.changes, namedChanges: synced.namedChanges, commits: commits,
+            changeStats: ChangeStats(synced.changes), namedChangeStats: ChangeStats(synced.namedChanges),
+            commitStats: ChangeStats(commits),
             readBack: restart.readBack, readBackElements: restart.readBackElements,
             restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
             memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
@@ -55,9 +56,11 @@ struct Measurement {
 
     /// From scratch through `ServiceProxy` (compile + sync), the same map again (the first
     /// incremental apply, which builds the per-service index), then single-endpoint changes
-    /// through that proxy, as the daemon applies them. The proxy is dropped on return.
+    /// through that proxy, as the daemon applies them: given the whole map, then given the
+    /// name of the changed service as well. The proxy is dropped on return.
     private func program(editor: inout Editor) throws
-        -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample]) {
+        -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample],
+            namedChanges: [ChangeSample]) {
         let proxy = try ServiceProxy(node: Workload.node, networkNamespace: namespace)
         let (fullReport, fullTiming) = try Timing.measure { try proxy.apply(editor.map) }
         let fullSync = SyncSample(fullReport.sync, fullTiming, batchBytes: Self.batchBytes(proxy.client))
@@ -75,7 +78,17 @@ struct Measurement {
             }
             changes.append(ChangeSample(edit, apply: SyncSample(report.sync, timing)))
         }
-        return (fullSync, afterFullSync, SyncSample(unchangedReport.sync, unchangedTiming), changes)
+        // As many again with the changed service named, as the daemon can: nothing is compared.
+        var namedChanges: [ChangeSample] = []
+        for _ in 0..<samples {
+            let edit = editor.replaceNextEndpoint()
+            let (report, timing) = try Timing.measure { try proxy.apply(editor.map, changed: [edit.service]) }
+            guard report.incremental, report.changedServices == [edit.service] else {
+                throw BenchError("a named single-endpoint change was not applied incrementally: \(report.changedServices)")
+            }
+            namedChanges.append(ChangeSample(edit, apply: SyncSample(report.sync, timing)))
+        }
+        return (fullSync, afterFullSync, SyncSample(unchangedReport.sync, unchangedTiming), changes, namedChanges)
     }
 
     /// Single-endpoint changes the other way: the whole map recompiled, planned with TableDiff

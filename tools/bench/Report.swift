@@ -107,20 +107,23 @@ struct Tables {
             One endpoint address of one service replaced; \(runs.first?.changeStats.count ?? 0) different services per row. \
             "ServiceProxy.apply" is the daemon's path: compare the new ServiceMap with the previous \
             one, compile the changed service, generation check, TableDiff of what it touched, encode, \
-            commit, stale-flow check. "first apply after the full sync" is the same proxy given the \
+            commit, stale-flow check. "… changed service named" is the same given the name of the \
+            changed service as well, as the daemon can from its watch events: no other service is \
+            compared. "first apply after the full sync" is the same proxy given the \
             unchanged map right after programming from scratch: it builds the per-service index \
             (once per process) and commits nothing. "commit alone" is `NftablesClient.commit` of \
             such a change (encode + kernel). The last two columns are the way around it, for \
             comparison: recompiling the whole map and TableDiff of the two full rulesets. \
             Median / p95 (max).
 
-            | services × endpoints | ServiceProxy.apply | operations | first apply after the full sync | commit alone | full recompile | TableDiff of full rulesets |
-            |---|---|---|---|---|---|---|
+            | services × endpoints | ServiceProxy.apply | … changed service named | operations | first apply after the full sync | commit alone | full recompile | TableDiff of full rulesets |
+            |---|---|---|---|---|---|---|---|
 
             """
         for r in runs {
-            let s = r.changeStats, c = r.commitStats
+            let s = r.changeStats, n = r.namedChangeStats, c = r.commitStats
             out += "| \(workload(r)) | **\(ms(s.apply.median))** / \(ms(s.apply.p95)) (\(ms(s.apply.max))) "
+                + "| **\(ms(n.apply.median))** / \(ms(n.apply.p95)) (\(ms(n.apply.max))) "
                 + "| \(Format.count(s.operations.median)) | \(ms(r.unchangedSync.timing.seconds)) "
                 + "| \(ms(c.apply.median)) / \(ms(c.apply.p95)) | \(ms(c.recompile.median)) / \(ms(c.recompile.p95)) "
                 + "| \(ms(c.plan.median)) / \(ms(c.plan.p95)) |\n"

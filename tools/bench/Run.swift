@@ -5,11 +5,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile and program N services x M endpoints into a private network namespace, then measure updates.",
         discussion: """
-            In order: compile; RulesetSync from scratch; the same sync again (must be 0 operations); \
-            --changes single-endpoint changes through that RulesetSync (one endpoint address of one \
-            service replaced, everything recompiled, synced); as many again planned with TableDiff and \
-            committed with NftablesClient alone; read-back of both tables alone; a fresh RulesetSync \
-            (a restart) applying one more change; a last fresh sync that must find nothing to do. \
+            In order: compile alone; ServiceProxy.apply from scratch; the same map again (must be 0 \
+            operations); --changes single-endpoint changes through that ServiceProxy (one endpoint \
+            address of one service replaced, the whole map given), as many giving the changed service's \
+            name too; as many again recompiled in full, planned with TableDiff and committed with \
+            NftablesClient alone; read-back of both tables alone; a fresh RulesetSync (a restart) \
+            applying one more change; a last fresh sync that must find nothing to do. \
             Times are CLOCK_MONOTONIC with the thread's user/system CPU time; memory is this process's \
             peak RSS. JSON on stdout, a summary on stderr. The namespace nftp-bench-<pid>-<random> is \
             created for the run and deleted afterwards, also on SIGINT, SIGTERM and SIGHUP. Run one N \
@@ -44,6 +45,7 @@ struct Run: ParsableCommand {
               compile + sync (ServiceProxy.apply) \(split(r.fullSync.timing)), \(r.fullSync.operations) operations, batch \(Format.bytes(r.fullSync.batchBytes))
               first apply after it, unchanged (builds the per-service index) \(split(r.unchangedSync.timing)), \(r.unchangedSync.operations) operations
               change via ServiceProxy.apply (\(r.changeStats.count)): \(stats(r.changeStats))
+              change via ServiceProxy.apply, changed service named (\(r.namedChangeStats.count)): \(stats(r.namedChangeStats))
               change the other way, commit alone (\(r.commitStats.count)): \(stats(r.commitStats))
               restart: read-back \(split(r.readBack)) (\(r.readBackElements) elements); fresh sync of one change \(split(r.restartSync.timing)), \(r.restartSync.operations) operations
               verify: fresh sync \(ms(r.verifySync.timing.seconds)), \(r.verifySync.operations) operations

@@ -25,12 +25,15 @@ struct RunResult: Codable {
     /// The same `ServiceProxy` again with the same map: its first incremental apply, which
     /// builds the per-service index; must commit nothing.
     var unchangedSync: SyncSample
-    /// Single-endpoint changes through that `ServiceProxy` (the daemon's path).
+    /// Single-endpoint changes through that `ServiceProxy` (the daemon's path), given the whole map.
     var changes: [ChangeSample]
+    /// As many more, given the name of the changed service too (nothing else is compared).
+    var namedChanges: [ChangeSample]
     /// Further single-endpoint changes, planned with `TableDiff` against the previous
     /// ruleset and committed with `NftablesClient.commit` alone: the kernel's share.
     var commits: [ChangeSample]
     var changeStats: ChangeStats
+    var namedChangeStats: ChangeStats
     var commitStats: ChangeStats
     /// `KernelReader.read` of both tables on a fresh socket: what a restart reads first.
     var readBack: Timing
