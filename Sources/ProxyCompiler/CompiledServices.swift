@@ -28,7 +28,7 @@ public struct RulesetChange: Sendable {
 public struct CompiledServices: Sendable {
     public let node: NodeConfig
     /// The services of the map last applied, sorted by name.
-    public private(set) var services: [Service]
+    private var services: [Service]
     private var families: [FamilyState]
 
     public init(node: NodeConfig, map: ServiceMap) {
@@ -45,12 +45,31 @@ public struct CompiledServices: Sendable {
     ///
     /// - Parameter changed: the names of the services that may differ from the previous map,
     ///   when the caller knows them (a daemon does, from its watch events); the others are
-    ///   then taken to be unchanged and not compared, so that the cost does not grow with the
-    ///   number of services at all. nil: compare every service.
+    ///   then taken to be unchanged and not compared, and the cost does not grow with the
+    ///   number of services: the named services are found by binary search and updated in
+    ///   this value's own list, which does not share the caller's. nil: compare every service.
     public mutating func apply(_ map: ServiceMap, changed: Set<ServiceName>? = nil) -> RulesetChange {
-        let changes = changed.map { Self.changes(named: $0, from: services, to: map.services) }
-            ?? Self.changes(from: services, to: map.services)
-        services = map.services
+        let changes: [(old: Service?, new: Service?)]
+        if let changed {
+            changes = changed.sorted().compactMap { name in
+                let pair = (old: Self.find(name, in: services).map { services[$0] },
+                            new: Self.find(name, in: map.services).map { map.services[$0] })
+                return pair.old == pair.new ? nil : pair
+            }
+            for (old, new) in changes {
+                guard let name = (new ?? old)?.name else { continue }
+                let index = Self.position(of: name, in: services)
+                switch (old, new) {
+                case (_?, let new?): services[index] = new
+                case (_?, nil): services.remove(at: index)
+                case (nil, let new?): services.insert(new, at: index)
+                case (nil, nil): break
+                }
+            }
+        } else {
+            changes = Self.changes(from: services, to: map.services)
+            services = map.services
+        }
         var change = RulesetChange(before: Ruleset(tables: []), after: Ruleset(tables: []),
                                    services: changes.compactMap { ($0.new ?? $0.old)?.name }, warnings: [])
         guard !changes.isEmpty else { return change }
@@ -65,29 +84,27 @@ public struct CompiledServices: Sendable {
         return change
     }
 
+    /// Where a service of this name is, or would go, in a name-sorted list.
+    static func position(of name: ServiceName, in list: [Service]) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let middle = (low + high) / 2
+            if list[middle].name < name { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// The index of the service of this name in a name-sorted list.
+    static func find(_ name: ServiceName, in list: [Service]) -> Int? {
+        let index = position(of: name, in: list)
+        return index < list.count && list[index].name == name ? index : nil
+    }
+
     /// Services that differ between two name-sorted lists, as (old, new) pairs.
     ///
     /// Cheap when little changed: unchanged services usually share their storage with the
     /// previous map, and `==` of identical strings and arrays returns without looking inside
     /// (ordering names, which compares their characters, is only needed where they differ).
-    /// The named services that differ between two name-sorted lists, as (old, new) pairs,
-    /// found by binary search.
-    static func changes(named names: Set<ServiceName>, from old: [Service],
-                        to new: [Service]) -> [(old: Service?, new: Service?)] {
-        func find(_ name: ServiceName, in list: [Service]) -> Service? {
-            var low = 0, high = list.count
-            while low < high {
-                let middle = (low + high) / 2
-                if list[middle].name < name { low = middle + 1 } else { high = middle }
-            }
-            return low < list.count && list[low].name == name ? list[low] : nil
-        }
-        return names.sorted().compactMap { name in
-            let pair = (old: find(name, in: old), new: find(name, in: new))
-            return pair.old == pair.new ? nil : pair
-        }
-    }
-
     static func changes(from old: [Service], to new: [Service]) -> [(old: Service?, new: Service?)] {
         var result: [(old: Service?, new: Service?)] = []
         old.withUnsafeBufferPointer { old in
