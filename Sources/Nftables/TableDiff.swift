@@ -20,13 +20,13 @@ public enum TableDiff {
         }
         let family = desired.family
         let table = desired.name
-        let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let currentChains = Dictionary(current.chains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let currentSets = byName(current.sets, \.name)
+        let currentChains = byName(current.chains, \.name)
         let desiredSetNames = Set(desired.sets.map(\.name))
         let desiredChainNames = Set(desired.chains.map(\.name))
 
         // Incompatible declarations: replace the table as a whole.
-        if needsReplacement(current, desired) {
+        if needsReplacement(currentSets, currentChains, desired) {
             transaction.replace(desired)
             return transaction
         }
@@ -74,12 +74,26 @@ public enum TableDiff {
 }
 
 extension TableDiff {
-    /// Whether `current` cannot become `desired` in place: a set changes its key or data
-    /// (the kernel cannot), a set has more elements than its size lets it hold (the kernel
-    /// cannot grow it), or a base chain changes its hook.
-    static func needsReplacement(_ current: Table, _ desired: Table) -> Bool {
-        let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let currentChains = Dictionary(current.chains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    /// The operations that turn every table of `current` into the table of the same family
+    /// and name in `desired`, table after table, in one transaction.
+    public static func transaction(from current: Ruleset, to desired: Ruleset) -> Transaction {
+        var transaction = Transaction()
+        for table in desired.tables {
+            transaction.append(contentsOf: self.transaction(from: current.table(table.family, table.name), to: table))
+        }
+        return transaction
+    }
+
+    /// Items by name; the first of a name wins.
+    private static func byName<Item>(_ items: [Item], _ name: KeyPath<Item, String>) -> [String: Item] {
+        Dictionary(items.map { ($0[keyPath: name], $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Whether the table holding `currentSets` and `currentChains` cannot become `desired`
+    /// in place: a set changes its key or data (the kernel cannot), a set has more elements
+    /// than its size lets it hold (the kernel cannot grow it), or a base chain changes its hook.
+    private static func needsReplacement(_ currentSets: [String: NamedSet], _ currentChains: [String: Chain],
+                                         _ desired: Table) -> Bool {
         let setRedeclared = desired.sets.contains { set in
             guard let existing = currentSets[set.name] else { return false }
             return existing.key != set.key || existing.data != set.data
@@ -94,11 +108,12 @@ extension TableDiff {
     /// What the kernel holds once `transaction(from: current, to: desired)` is committed:
     /// `desired`, except that sets kept from `current` keep the size they were created with.
     public static func result(from current: Table?, to desired: Table) -> Table {
-        guard let current, !needsReplacement(current, desired) else { return desired }
-        let sizes = Dictionary(current.sets.map { ($0.name, $0.size) }, uniquingKeysWith: { first, _ in first })
+        guard let current else { return desired }
+        let currentSets = byName(current.sets, \.name)
+        guard !needsReplacement(currentSets, byName(current.chains, \.name), desired) else { return desired }
         var table = desired
         for index in table.sets.indices {
-            if let size = sizes[table.sets[index].name] { table.sets[index].size = size }
+            if let existing = currentSets[table.sets[index].name] { table.sets[index].size = existing.size }
         }
         return table
     }

@@ -81,11 +81,9 @@ public final class ServiceProxy {
         committed = nil  // until the outcome is known
         let change = compiled.apply(map, changed: changed)
         guard !setSizes.overflows(change) else { return nil }
-        var transaction = Transaction()
-        for (before, after) in zip(change.before.tables, change.after.tables) {
-            transaction.append(contentsOf: TableDiff.transaction(from: before, to: after))
+        guard let report = try sync.commitChange(TableDiff.transaction(from: change.before, to: change.after)) else {
+            return nil
         }
-        guard let report = try sync.commitChange(transaction) else { return nil }
         committed = .compiled(compiled)
         setSizes.record(change)
         let deleted = report.operations > 0 ? try deleteStaleFlows(from: change.before, to: change.after) : 0

@@ -140,21 +140,12 @@ struct Measurement {
         -> (sample: ChangeSample, next: Ruleset, transaction: Transaction) {
         let edit = editor.replaceNextEndpoint()
         let (next, recompile) = Timing.measure { compiler.compile(editor.map).ruleset }
-        let (transaction, plan) = Timing.measure { Self.plan(from: previous, to: next) }
+        let (transaction, plan) = Timing.measure { TableDiff.transaction(from: previous, to: next) }
         var sample = ChangeSample(edit)
         sample.recompile = recompile
         sample.plan = plan
         sample.operations = transaction.operations.count
         return (sample, next, transaction)
-    }
-
-    /// The transaction that turns `previous` into `next`, table by table.
-    static func plan(from previous: Ruleset, to next: Ruleset) -> Transaction {
-        var transaction = Transaction()
-        for table in next.tables {
-            transaction.append(contentsOf: TableDiff.transaction(from: previous.table(table.family, table.name), to: table))
-        }
-        return transaction
     }
 
     /// Bytes of the largest batch committed on `client`'s socket so far, when above 1 MiB.
