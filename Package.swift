@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "nftproxy", targets: ["nftproxy"]),
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
+        .executable(name: "nftproxy-demo", targets: ["nftproxy-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,7 +37,15 @@ let package = Package(
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "Sandbox",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The echo-server NodePort demo in a sandbox of network namespaces (`nftproxy demo` runs it).
+        .executableTarget(
+            name: "nftproxy-demo",
+            dependencies: [
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
