@@ -32,12 +32,14 @@ let package = Package(
         .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
         // ServiceMap + NodeConfig -> Ruleset.
         .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
+        // Follows one packet through a Ruleset and says what happens to it (`nftproxy explain`).
+        .target(name: "PacketTrace", dependencies: ["Nftables", "ServiceModel", "ProxyCompiler"]),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "PacketTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
             resources: [.copy("Golden")]
         ),
+        .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
         .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel",
                                                      "ServiceTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
