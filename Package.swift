@@ -29,14 +29,20 @@ let package = Package(
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
         .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
-        // ServiceMap + NodeConfig -> Ruleset.
-        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
+        // ServiceMap + NodeConfig -> Ruleset, whole or per changed service: pure, no kernel access.
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
+        // The proxy engine: ServiceProxy (full and incremental applies, fallbacks, retries, set
+        // sizes, stale conntrack cleanup, reports) against the ProxyKernel protocol, and
+        // NetlinkKernel, that protocol over nf_tables and conntrack netlink.
+        .target(name: "ProxyEngine", dependencies: ["ProxyCompiler", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
+        // FakeKernel: a transactional in-memory ProxyKernel for tests (never linked by a product).
+        .target(name: "ProxyEngineTesting", dependencies: ["ProxyEngine", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "Sandbox",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,7 +51,7 @@ let package = Package(
         // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
         .executableTarget(
             name: "nftproxy-bench",
-            dependencies: ["ServiceModel", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
@@ -59,8 +65,14 @@ let package = Package(
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel",
-                                                     "ServiceTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
+        // The engine against FakeKernel: no root, no kernel.
+        .testTarget(
+            name: "ProxyEngineTests",
+            dependencies: ["ProxyEngine", "ProxyEngineTesting", "ProxyCompiler", "Nftables", "Conntrack", "Netlink",
+                           "ServiceModel", "ServiceTestSupport"]
+        ),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ProxyEngine",
+                                                     "ProxyEngineTesting", "ServiceModel", "ServiceTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables"]),
     ]
 )
