@@ -30,8 +30,14 @@ let package = Package(
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
         .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
-        // ServiceMap + NodeConfig -> Ruleset.
-        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
+        // ServiceMap + NodeConfig -> Ruleset, whole or per changed service: pure, no kernel access.
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
+        // The proxy engine: ServiceProxy (full and incremental applies, fallbacks, retries, set
+        // sizes, stale conntrack cleanup, reports) against the ProxyKernel protocol, and
+        // NetlinkKernel, that protocol over nf_tables and conntrack netlink.
+        .target(name: "ProxyEngine", dependencies: ["ProxyCompiler", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
+        // FakeKernel: a transactional in-memory ProxyKernel for tests (never linked by a product).
+        .target(name: "ProxyEngineTesting", dependencies: ["ProxyEngine", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
         // Follows one packet through a Ruleset and says what happens to it (`nftproxy explain`).
         .target(name: "PacketTrace", dependencies: ["Nftables", "ServiceModel", "ProxyCompiler"]),
         // Network-namespace topology for end-to-end tests and the demo.
@@ -39,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "PacketTrace",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Conntrack", "PacketTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "nftproxy-demo",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Sandbox",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,7 +62,7 @@ let package = Package(
         // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
         .executableTarget(
             name: "nftproxy-bench",
-            dependencies: ["ServiceModel", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
@@ -71,8 +77,14 @@ let package = Package(
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
-        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel",
-                                                     "ServiceTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
+        // The engine against FakeKernel: no root, no kernel.
+        .testTarget(
+            name: "ProxyEngineTests",
+            dependencies: ["ProxyEngine", "ProxyEngineTesting", "ProxyCompiler", "Nftables", "Conntrack", "Netlink",
+                           "ServiceModel", "ServiceTestSupport"]
+        ),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ProxyEngine",
+                                                     "ProxyEngineTesting", "ServiceModel", "ServiceTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables"]),
     ]
 )

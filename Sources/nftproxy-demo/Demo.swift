@@ -3,6 +3,7 @@ import Foundation
 import KubeObjects
 import Nftables
 import ProxyCompiler
+import ProxyEngine
 import Sandbox
 import ServiceModel
 #if canImport(Glibc)
@@ -160,7 +161,7 @@ struct Demo: ParsableCommand {
             (\(report.elementsAdded) set elements) into node-1's namespace.
             """)
         for warning in decodeWarnings + applied.warnings { say("   warning: \(warning)") }
-        if let table = proxy.compiler.compile(services).ruleset.table(.ip, RulesetLayout.tableName) {
+        if let table = Compiler(node: node).compile(services).ruleset.table(.ip, RulesetLayout.tableName) {
             say("   From table ip nftproxy (`ip netns exec \(topology.node1.namespace) nft list table ip nftproxy` shows all of it):")
             say(Self.excerpt(of: table))
         }

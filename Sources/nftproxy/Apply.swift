@@ -1,6 +1,6 @@
 import ArgumentParser
 import Nftables
-import ProxyCompiler
+import ProxyEngine
 
 /// `nftproxy apply`: program the ruleset over netlink in one transaction.
 struct Apply: ParsableCommand {
