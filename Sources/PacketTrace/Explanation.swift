@@ -93,6 +93,7 @@ public struct Explanation: Hashable, Sendable {
 public struct PacketExplainer: Sendable {
     private let walker: RulesetWalker
     private let services: ServiceMap?
+    private let owners: FrontendOwners?
 
     private typealias Chains = RulesetLayout.ChainName
     private typealias Sets = RulesetLayout.SetName
@@ -102,6 +103,7 @@ public struct PacketExplainer: Sendable {
     public init(ruleset: Ruleset, node: NodeFacts, services: ServiceMap? = nil) {
         walker = RulesetWalker(ruleset: ruleset, node: node)
         self.services = services
+        owners = services.map(FrontendOwners.init)
     }
 
     /// Follows `packet` entering at `origin` and says what happens to it.
@@ -167,53 +169,22 @@ public struct PacketExplainer: Sendable {
     }
 
     private func frontend(key: [Value], chainHint: Verdict?, packet: Packet) -> MatchedFrontend? {
-        var address: IPAddress?
-        var values = key[...]
-        if case .address(let found)? = values.first {
-            address = found
-            values = values.dropFirst()
-        }
-        guard values.count == 2, case .proto(let number) = values.first, case .port(let port) = values.last,
-              let transport = TransportProtocol.allCases.first(where: { $0.number == number }) else { return nil }
+        guard let parsed = ProgrammedFrontend.Key(elementKey: key, family: packet.family) else { return nil }
+        let (address, transport, port) = (parsed.address, parsed.transport, parsed.port)
         var frontend = MatchedFrontend(kind: address == nil ? .nodePort : .serviceAddress, address: address,
                                        port: port, transport: transport)
-        if let address {
-            if case .goto(let chain)? = chainHint {
-                frontend.kind = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) ? .externalIP : .clusterIP
+        if let address, case .goto(let chain)? = chainHint {
+            frontend.kind = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) ? .externalIP : .clusterIP
+        }
+        if let owner = owners?[parsed], let service = services?.services.first(where: { $0.name == owner.service }) {
+            frontend.service = owner.service
+            frontend.portName = owner.portName
+            if let address {
+                frontend.kind = service.clusterIPs.contains(address) ? .clusterIP
+                    : service.externalIPs.contains(address) ? .externalIP : .loadBalancerIP
             }
-            if let (service, servicePort, kind) = serviceClaiming(address: address, port: port, transport: transport) {
-                frontend.service = service.name
-                frontend.portName = servicePort.name
-                frontend.kind = kind
-            }
-        } else if let (service, servicePort) = serviceClaiming(nodePort: port, transport: transport) {
-            frontend.service = service.name
-            frontend.portName = servicePort.name
         }
         return frontend
-    }
-
-    /// The first Service (in name order, as conflicts are resolved) that serves `address:port`.
-    private func serviceClaiming(address: IPAddress, port: UInt16, transport: TransportProtocol)
-        -> (Service, ServicePort, FrontendKind)? {
-        for service in services?.services ?? [] {
-            guard let servicePort = service.ports.first(where: { $0.port == port && $0.transport == transport }) else {
-                continue
-            }
-            if service.clusterIPs.contains(address) { return (service, servicePort, .clusterIP) }
-            if service.externalIPs.contains(address) { return (service, servicePort, .externalIP) }
-            if service.loadBalancerIPs.contains(address) { return (service, servicePort, .loadBalancerIP) }
-        }
-        return nil
-    }
-
-    private func serviceClaiming(nodePort: UInt16, transport: TransportProtocol) -> (Service, ServicePort)? {
-        for service in services?.services ?? [] {
-            if let port = service.ports.first(where: { $0.nodePort == nodePort && $0.transport == transport }) {
-                return (service, port)
-            }
-        }
-        return nil
     }
 
     private func nodeName(of packet: Packet, frontend: MatchedFrontend?) -> String? {

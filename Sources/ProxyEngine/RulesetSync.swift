@@ -100,6 +100,18 @@ public final class RulesetSync {
         throw .generationChanged
     }
 
+    /// What `sync(to:)` would commit now, without committing: reads our tables back (a
+    /// consistent snapshot, as a first sync does) and plans the transaction against them.
+    ///
+    /// - Returns: the transaction, and the tables as the kernel holds them.
+    public func preview(_ desired: Ruleset) throws(NetlinkError) -> (transaction: Transaction, current: Ruleset) {
+        try readBack(desired)
+        let current = Ruleset(tables: desired.tables.compactMap {
+            (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
+        })
+        return (plan(desired), current)
+    }
+
     /// What became of a change committed with `commitChange(_:)`.
     public enum ChangeOutcome: Sendable {
         /// Committed (or nothing to commit).

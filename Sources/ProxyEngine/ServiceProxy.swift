@@ -78,6 +78,16 @@ public final class ServiceProxy {
         }
     }
 
+    /// What applying `map` would change, without committing anything: the kernel
+    /// operations a full sync would commit now (our tables are read back, as a new process's
+    /// first apply does), and the frontends they add, remove or re-balance.
+    public func plan(_ map: ServiceMap) throws(NetlinkError) -> ApplyPlan {
+        let compilation = compiler.compile(map)
+        let (transaction, current) = try sync.preview(compilation.ruleset)
+        return ApplyPlan(warnings: compilation.warnings, transaction: transaction,
+                         frontendChanges: FrontendChange.changes(from: current, to: compilation.ruleset))
+    }
+
     private func applyIncrementallyOrInFull(_ map: ServiceMap, changed: Set<ServiceName>?) throws(NetlinkError)
         -> ApplyReport {
         let reason: ApplyReport.FullSyncReason
