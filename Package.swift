@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Conntrack", "PacketTrace",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "PacketTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
