@@ -98,7 +98,8 @@ let package = Package(
         ),
         // The daemon's parts against FakeKernel and on loopback: no root.
         .testTarget(name: "ProxyDaemonTests", dependencies: ["ProxyDaemon", "ProxyEngine", "ProxyEngineTesting", "Netlink",
-                                                          "Nftables", "Conntrack", "ServiceModel"]),
+                                                          "Nftables", "Conntrack", "ServiceModel",
+                                                          .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
         // The engine against FakeKernel: no root, no kernel.
         .testTarget(
