@@ -51,6 +51,7 @@ let package = Package(
             name: "ProxyDaemon",
             dependencies: [
                 "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
