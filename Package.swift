@@ -10,7 +10,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C: libnftnl + libmnl + linux/netfilter headers.
@@ -25,10 +24,16 @@ let package = Package(
         .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
         .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        // libyaml's event parser (Debian libyaml-dev), read by KubeObjects' YAMLReader.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         // Kubernetes-free model of what must be served.
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
-        .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KubeObjects", dependencies: ["ServiceModel", "CYAML"]),
         // ServiceMap + NodeConfig -> Ruleset.
         .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
         // Network-namespace topology for end-to-end tests and the demo.

@@ -42,7 +42,29 @@ public struct KubeObjectDecoder: Sendable {
     /// - Throws: ``InputError`` for a syntax error or an invalid object; nothing of this input
     ///   is kept then.
     public mutating func add(contents: String, source: String) throws(InputError) {
-        let documents = try DocumentParser.parse(contents, source: source)
+        var text = contents
+        var outcome: Result<Void, InputError> = .success(())
+        text.withUTF8 { bytes in
+            outcome = Result { () throws(InputError) in try add(bytes: bytes, source: source) }
+        }
+        try outcome.get()
+    }
+
+    /// Parses one input (JSON or YAML) given as bytes and records the Services and
+    /// EndpointSlices in it; the same as ``add(contents:source:)`` without a `String` of the
+    /// whole input. Invalid UTF-8 is an error.
+    public mutating func add(bytes: [UInt8], source: String) throws(InputError) {
+        var outcome: Result<Void, InputError> = .success(())
+        bytes.withUnsafeBufferPointer { buffer in
+            outcome = Result { () throws(InputError) in try add(bytes: buffer, source: source) }
+        }
+        try outcome.get()
+    }
+
+    /// Parses one input (JSON or YAML) from a byte buffer, which is only read during the call;
+    /// see ``add(contents:source:)``.
+    public mutating func add(bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) {
+        let documents = try DocumentParser.parse(bytes, source: source)
         var collector = Collector(source: source)
         for (index, document) in documents.enumerated() {
             try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
