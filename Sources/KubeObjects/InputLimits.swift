@@ -9,8 +9,10 @@ public enum InputLimits {
     public static let maxAliases = 10_000
     /// Most nodes that the YAML aliases of one input may stand for in total.
     public static let maxAliasExpansion = 1_000_000
-    /// Longest literal quoted in an error message; longer ones end in `…`.
+    /// Longest number or other literal shown in an error message; longer ones end in `…`.
     static let maxQuotedLength = 40
+    /// Longest string (in Unicode scalars) shown in an error message; longer ones end in `…`.
+    static let maxQuotedCharacters = 256
 }
 
 /// Line and column (both from 1, columns in characters) of a byte offset, for messages.

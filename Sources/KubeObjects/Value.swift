@@ -24,10 +24,10 @@ enum Value: Equatable, Sendable {
 }
 
 /// `"text"` with quotes and control characters escaped, for messages; text beyond
-/// ``maxQuotedCharacters`` is cut and marked with `…`.
+/// ``InputLimits/maxQuotedCharacters`` is cut and marked with `…`.
 func quoted(_ text: String) -> String {
     var out = "\""
-    var remaining = maxQuotedCharacters
+    var remaining = InputLimits.maxQuotedCharacters
     for scalar in text.unicodeScalars {
         remaining -= 1
         if remaining < 0 {
@@ -49,9 +49,6 @@ func quoted(_ text: String) -> String {
     }
     return out + "\""
 }
-
-/// Longest text ``quoted(_:)`` shows whole (in Unicode scalars).
-let maxQuotedCharacters = 256
 
 /// The object a field belongs to, for error messages: source, kind and name as far as known.
 struct ObjectRef: Sendable {
