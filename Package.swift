@@ -31,10 +31,16 @@ let package = Package(
         .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
         .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        // libyaml's event parser (Debian libyaml-dev), read by KubeObjects' YAMLReader.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         // Kubernetes-free model of what must be served.
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
-        .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KubeObjects", dependencies: ["ServiceModel", "CYAML"]),
         // ServiceMap + NodeConfig -> Ruleset, whole or per changed service: pure, no kernel access.
         .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
         // The proxy engine: ServiceProxy (full and incremental applies, fallbacks, retries, set

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages nftproxy builds against and its tests use (Debian, as root).
-# libnftnl/libmnl are linked; nftables, iproute2 and conntrack are for tests and dumps only.
+# libnftnl/libmnl and libyaml (YAML input) are linked; nftables, iproute2 and conntrack are for tests and dumps only.
 set -euo pipefail
-packages=(libnftnl-dev libmnl-dev nftables iproute2 conntrack pkg-config)
+packages=(libnftnl-dev libmnl-dev libyaml-dev nftables iproute2 conntrack pkg-config)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
