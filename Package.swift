@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "ProxyDaemon",
             dependencies: [
-                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel",
+                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,8 +105,9 @@ let package = Package(
         ),
         // The daemon's parts against FakeKernel and on loopback: no root.
         .testTarget(name: "ProxyDaemonTests", dependencies: ["ProxyDaemon", "ProxyEngine", "ProxyEngineTesting", "Netlink",
-                                                          "Nftables", "Conntrack", "ServiceModel",
-                                                          .product(name: "NIOCore", package: "swift-nio")]),
+                                                          "Nftables", "Conntrack", "ServiceModel", "KubeObjects",
+                                                          .product(name: "NIOCore", package: "swift-nio"),
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
         // The engine against FakeKernel: no root, no kernel.
         .testTarget(
