@@ -34,7 +34,9 @@ public struct SyncSettings: Sendable, Equatable {
 /// Nothing is programmed before the source has its first complete lists; `health` says
 /// unhealthy until the first sync succeeded and whenever a change waits too long.
 public actor SyncLoop {
-    private let proxy: ServiceProxy
+    private let kernel: any ProxyKernel
+    /// The engine for the current node configuration; nil until the node is known.
+    private var proxy: ServiceProxy?
     private let source: any ServiceSnapshotSource
     private let health: ProxyHealth
     private let metrics: ProxyMetrics?
@@ -55,19 +57,40 @@ public actor SyncLoop {
     /// How many syncs failed.
     public private(set) var failureCount = 0
 
-    /// A loop over `proxy` (which it owns from now on) and `source`.
-    public init(proxy: sending ServiceProxy, source: any ServiceSnapshotSource, health: ProxyHealth,
-                metrics: ProxyMetrics? = nil, settings: SyncSettings = SyncSettings(),
+    /// A loop programming `kernel` (which it owns from now on) from `source`. With no
+    /// `node` yet (its addresses come from the Node object), nothing is programmed until
+    /// `setNode(_:)` gives one.
+    public init(node: NodeConfig?, kernel: sending any ProxyKernel, source: any ServiceSnapshotSource,
+                health: ProxyHealth, metrics: ProxyMetrics? = nil, settings: SyncSettings = SyncSettings(),
                 logger: Logger = Logger(label: "nftproxy.sync")) {
-        self.proxy = proxy
+        self.kernel = kernel
         self.source = source
         self.health = health
         self.metrics = metrics
         self.settings = settings
         self.logger = logger
         nextFullSync = ContinuousClock().now + settings.syncPeriod
-        if let metrics { proxy.observer = metrics }
+        if let node { proxy = Self.makeProxy(node, kernel: kernel, metrics: metrics) }
     }
+
+    private static func makeProxy(_ node: NodeConfig, kernel: any ProxyKernel, metrics: ProxyMetrics?) -> ServiceProxy {
+        let proxy = ServiceProxy(node: node, kernel: kernel)
+        if let metrics { proxy.observer = metrics }
+        return proxy
+    }
+
+    /// The node's configuration changed (its addresses or zone, from the Node object): a
+    /// new engine for it adopts what the kernel holds with a full sync, without a flush.
+    public func setNode(_ node: NodeConfig) {
+        guard proxy?.node != node else { return }
+        proxy = Self.makeProxy(node, kernel: kernel, metrics: metrics)
+        fullSyncRequested.store(true, ordering: .relaxed)
+        health.queuedUpdate()
+        doorbell.ring()
+    }
+
+    /// The node configuration the loop programs for; nil until known.
+    public var node: NodeConfig? { proxy?.node }
 
     /// Changes arrived at the source: a sync is due (after the minimum sync period).
     public nonisolated func changesArrived() {
@@ -93,21 +116,24 @@ public actor SyncLoop {
             if pending || fullDue {
                 let earliest = max(lastSyncStart.map { $0 + settings.minSyncPeriod } ?? now, retryAt ?? now)
                 if earliest <= now {
-                    sync(full: fullDue)
-                    continue
+                    if sync(full: fullDue) { continue }
+                    // Not ready (no complete lists, or no node yet): wait for a ring.
+                } else {
+                    deadline = min(deadline, earliest)
                 }
-                deadline = min(deadline, earliest)
             }
             _ = await doorbell.wait(timeout: now.duration(to: deadline))
         }
     }
 
-    private func sync(full: Bool) {
-        guard let snapshot = source.takeSnapshot() else {
-            // Not ready yet: the source rings when its first lists are complete.
+    /// Syncs once; false when nothing could be synced because the source has no complete
+    /// lists yet or the node is not known (the source rings when its first lists are
+    /// complete, `setNode` when the node is known).
+    private func sync(full: Bool) -> Bool {
+        guard let proxy, let snapshot = source.takeSnapshot() else {
             retryAt = nil
             if full { nextFullSync = clock.now + settings.syncPeriod }
-            return
+            return false
         }
         if full {
             fullSyncRequested.store(false, ordering: .relaxed)
@@ -140,6 +166,7 @@ public actor SyncLoop {
                 "error": "\(error)", "attempt": "\(failures)", "retryIn": "\(delay)",
             ])
         }
+        return true
     }
 
     private func log(_ report: ApplyReport, services: Int) {

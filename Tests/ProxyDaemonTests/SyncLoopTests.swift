@@ -82,7 +82,7 @@ final class SyncLoopTests: XCTestCase {
         let kernel = FakeKernel()
         let source = ManualSource()
         let health = ProxyHealth(healthTimeout: .seconds(3600))
-        let loop = SyncLoop(proxy: ServiceProxy(node: node, kernel: kernel), source: source, health: health,
+        let loop = SyncLoop(node: node, kernel: kernel, source: source, health: health,
                             settings: SyncSettings(minSyncPeriod: .zero))
         let task = Task { await loop.run() }
         defer { task.cancel() }
@@ -114,7 +114,7 @@ final class SyncLoopTests: XCTestCase {
         let source = ManualSource()
         source.makeReady()
         source.set(service("a", 1))
-        let loop = SyncLoop(proxy: ServiceProxy(node: node, kernel: kernel), source: source,
+        let loop = SyncLoop(node: node, kernel: kernel, source: source,
                             health: ProxyHealth(healthTimeout: .seconds(3600)),
                             settings: SyncSettings(minSyncPeriod: .seconds(600)))
         let task = Task { await loop.run() }
@@ -157,7 +157,7 @@ final class SyncLoopTests: XCTestCase {
         source.set(service("a", 1))
         let kernel = SwitchableKernel()
         let failNext = UnsafeTransfer(kernel)
-        let loop = SyncLoop(proxy: ServiceProxy(node: node, kernel: kernel), source: source,
+        let loop = SyncLoop(node: node, kernel: kernel, source: source,
                             health: ProxyHealth(healthTimeout: .seconds(3600)),
                             settings: SyncSettings(minSyncPeriod: .zero, maximumRetryDelay: .milliseconds(200)))
         let task = Task { await loop.run() }
@@ -182,7 +182,7 @@ final class SyncLoopTests: XCTestCase {
         let source = ManualSource()
         source.makeReady()
         source.set(service("a", 1))
-        let loop = SyncLoop(proxy: ServiceProxy(node: node, kernel: kernel), source: source,
+        let loop = SyncLoop(node: node, kernel: kernel, source: source,
                             health: ProxyHealth(healthTimeout: .seconds(3600)),
                             settings: SyncSettings(minSyncPeriod: .zero))
         let task = Task { await loop.run() }
@@ -193,5 +193,31 @@ final class SyncLoopTests: XCTestCase {
         let full = await loop.reports[1]
         XCTAssertEqual(full.fullSyncReason, .requested)
         XCTAssertTrue(full.sync.readBack)
+    }
+
+    func testNothingIsProgrammedUntilTheNodeIsKnownAndANewNodeSyncsInFull() async throws {
+        let kernel = FakeKernel()
+        let source = ManualSource()
+        source.makeReady()
+        source.set(service("a", 1))
+        let loop = SyncLoop(node: nil, kernel: kernel, source: source, health: ProxyHealth(healthTimeout: .seconds(3600)),
+                            settings: SyncSettings(minSyncPeriod: .zero))
+        let task = Task { await loop.run() }
+        defer { task.cancel() }
+        loop.changesArrived()
+        try await Task.sleep(for: .milliseconds(200))
+        let none = await loop.reports.count
+        XCTAssertEqual(none, 0, "programmed before the node's addresses were known")
+
+        await loop.setNode(node)
+        await eventually("the first sync") { await loop.reports.count == 1 }
+        var moved = node
+        moved.nodeIPs = [IPAddress("192.0.2.11")!]
+        await loop.setNode(moved)
+        await eventually("the sync for the new node") { await loop.reports.count == 2 }
+        let second = await loop.reports[1]
+        XCTAssertEqual(second.fullSyncReason, .requested, "a new node is synced in full, adopting the kernel's tables")
+        XCTAssertTrue(second.sync.readBack)
+        XCTAssertEqual(second.sync.elementsAdded, 0, "the new node's addresses change no element here")
     }
 }
