@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "nftproxy", targets: ["nftproxy"]),
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
         .executable(name: "nftproxy-demo", targets: ["nftproxy-demo"]),
+        .executable(name: "nftproxy-apiserver", targets: ["nftproxy-apiserver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C: libnftnl + libmnl + linux/netfilter headers.
@@ -67,6 +70,33 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Kubernetes API client: kubeconfig / in-cluster configuration, paged lists and watches.
+        .target(
+            name: "KubeClient",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The project's stand-in Kubernetes API server (tests, tools, benchmarks).
+        .target(
+            name: "KubeAPIStandIn",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .executableTarget(
+            name: "nftproxy-apiserver",
+            dependencies: ["KubeAPIStandIn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
@@ -97,6 +127,9 @@ let package = Package(
         .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
+        // The stand-in checked with kubectl and the Python client, and KubeClient against it (no root).
+        .testTarget(name: "KubeAPIStandInTests", dependencies: ["KubeAPIStandIn", "KubeClient"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
         .testTarget(
             name: "ProxyCompilerTests",
