@@ -21,6 +21,11 @@ public final class NftablesClient {
     ///   changed since that generation (`NetlinkError.generationChanged`).
     public func commit(_ transaction: Transaction, generationID: UInt32? = nil) throws(NetlinkError) {
         guard !transaction.isEmpty else { return }
+        try socket.commit(Self.batch(for: transaction, generationID: generationID))
+    }
+
+    /// The netlink batch that commits `transaction`.
+    static func batch(for transaction: Transaction, generationID: UInt32?) -> NetlinkBatch {
         let encoder = MessageEncoder(transaction: transaction)
         var batch = NetlinkBatch(generationID: generationID)
         for operation in transaction.operations {
@@ -29,6 +34,6 @@ public final class NftablesClient {
                 encoder.encode(operation, into: message)
             }
         }
-        try socket.commit(batch)
+        return batch
     }
 }
