@@ -19,12 +19,15 @@ let package = Package(
             pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
         ),
-        // Sockets, netns, batches, ACKs: the only module that touches C pointers.
+        // The wire layer, and the only module that imports CNetfilter: sockets, netns,
+        // batches, ACKs, the attribute reader/writer shared by nf_tables and conntrack,
+        // typed nf_tables objects and expressions (owned libnftnl wrappers inside), and
+        // the kernel's numbers by name.
         .target(name: "Netlink", dependencies: ["CNetfilter"]),
-        // Conntrack list/delete over nfnetlink_conntrack (no `conntrack` binary).
-        .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
-        // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
-        .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        // Conntrack list/delete over nfnetlink_conntrack (no `conntrack` binary), through Netlink.
+        .target(name: "Conntrack", dependencies: ["Netlink", "ServiceModel"]),
+        // Ruleset IR, nft text renderer, IR <-> wire encoder/decoder, diff, sync.
+        .target(name: "Nftables", dependencies: ["Netlink", "ServiceModel"]),
         // Kubernetes-free model of what must be served.
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
@@ -53,6 +56,9 @@ let package = Package(
         .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
+        // Tests that need neither root nor a kernel, one target per module.
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        .testTarget(name: "ConntrackTests", dependencies: ["Conntrack", "Netlink", "ServiceModel"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
         .testTarget(
             name: "ProxyCompilerTests",

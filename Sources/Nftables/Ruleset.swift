@@ -1,10 +1,12 @@
+import Netlink
+
 /// An nftables address family nftproxy programs (one table per family).
 public enum TableFamily: String, Hashable, Sendable, CaseIterable {
     case ip
     case ip6
 
     /// NFPROTO_IPV4 / NFPROTO_IPV6.
-    public var protocolFamily: UInt8 { self == .ip ? 2 : 10 }
+    public var protocolFamily: UInt8 { self == .ip ? NetfilterFamily.ipv4 : NetfilterFamily.ipv6 }
     /// Length of an address of this family in bytes.
     public var addressLength: Int { self == .ip ? 4 : 16 }
     /// The address datatype of this family.
@@ -41,16 +43,16 @@ public struct Table: Hashable, Sendable {
 /// The hook of a base chain.
 public struct BaseChain: Hashable, Sendable {
     public enum ChainType: String, Hashable, Sendable { case filter, nat }
-    public enum Hook: String, Hashable, Sendable {
+    public enum Hook: String, Hashable, Sendable, CaseIterable {
         case prerouting, input, forward, output, postrouting
         /// NF_INET_* hook number.
         public var number: UInt32 {
             switch self {
-            case .prerouting: return 0
-            case .input: return 1
-            case .forward: return 2
-            case .output: return 3
-            case .postrouting: return 4
+            case .prerouting: return NetfilterHook.prerouting
+            case .input: return NetfilterHook.input
+            case .forward: return NetfilterHook.forward
+            case .output: return NetfilterHook.output
+            case .postrouting: return NetfilterHook.postrouting
             }
         }
     }

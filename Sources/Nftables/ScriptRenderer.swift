@@ -144,16 +144,13 @@ public struct ScriptRenderer: Sendable {
         case .address(let address):
             return address.description
         case .proto(let number):
-            switch number {
-            case 6: return "tcp"
-            case 17: return "udp"
-            case 132: return "sctp"
-            default: return String(number)
-            }
+            return TransportProtocol.allCases.first { $0.number == number }?.rawValue ?? String(number)
         case .port(let port):
             return String(port)
         case .integer(let number):
-            if type == .fibAddressType, number == 2 { return "local" }
+            if type == .fibAddressType, let name = FibAddressType.names.first(where: { $0.0 == number })?.1 {
+                return name
+            }
             if type == .mark { return hex(number) }
             return String(number)
         }
@@ -162,13 +159,9 @@ public struct ScriptRenderer: Sendable {
     private func render(_ value: Value) -> String { render(value, as: nil) }
 
     private func flagName(_ selector: Selector, _ mask: UInt32) -> String? {
-        switch (selector, mask) {
-        case (.ctState, 0x01): return "invalid"
-        case (.ctState, 0x02): return "established"
-        case (.ctState, 0x04): return "related"
-        case (.ctState, 0x08): return "new"
-        case (.ctStatus, 0x10): return "snat"
-        case (.ctStatus, 0x20): return "dnat"
+        switch selector {
+        case .ctState: return CtStateFlag.names.first { $0.0 == mask }?.1
+        case .ctStatus: return CtStatusFlag.names.first { $0.0 == mask }?.1
         default: return nil
         }
     }
