@@ -71,10 +71,11 @@ struct MessageEncoder {
         }
     }
 
-    /// Key and data types, lengths, flags, size, id and userdata, as nft declares them.
+    /// Key and data types, lengths, flags, size, id, timeout, userdata and the `counter`
+    /// of every element, as nft declares them.
     func declaration(of set: NamedSet, family: TableFamily, table: String) -> NftSet {
         var wire = NftSet(family: family.protocolFamily, table: table, name: set.name)
-        wire.flags = set.isMap ? NftSetFlag.map : 0
+        wire.flags = Self.wireFlags(of: set)
         wire.keyType = concatenatedTypeID(set.key.dataTypes)
         wire.keyLength = UInt32(SetLayout.length(of: set.key))
         switch set.data {
@@ -89,13 +90,23 @@ struct MessageEncoder {
         }
         wire.size = set.size.map { UInt32(clamping: $0) }
         wire.id = setIDs[family]?[set.name]
+        wire.timeout = set.timeout
         wire.userData = SetUserData.encode(set)
+        if set.counter { wire.expressions = [.counter(packets: 0, bytes: 0)] }
         return wire
+    }
+
+    /// The kernel's set flags for `set`.
+    static func wireFlags(of set: NamedSet) -> UInt32 {
+        var flags: UInt32 = set.isMap ? NftSetFlag.map : 0
+        if set.flags.contains(.timeout) { flags |= NftSetFlag.timeout }
+        if set.flags.contains(.dynamic) { flags |= NftSetFlag.dynamic }
+        return flags
     }
 
     /// The wire form of one element.
     static func wireElement(_ element: SetElement) -> NftSetElement {
-        var wire = NftSetElement(key: SetLayout.bytes(of: element.key))
+        var wire = NftSetElement(key: SetLayout.bytes(of: element.key), timeout: element.timeout)
         switch element.data {
         case nil:
             break

@@ -120,8 +120,14 @@ struct RuleDecoder {
                 statements.append(.counter)
             case .nat:
                 throw fail("nat without a map lookup")
-            case .dynset(_, let set, _, _, _, _):
-                throw fail("dynset of \(set)")
+            case .dynset(let operation, let set, _, let keyRegister, let timeout, let nested):
+                guard operation == .update, nested.isEmpty, keyRegister == .slot(0), !loads.isEmpty, pendingBitwise == nil,
+                      zip(loads, loadedBytes).allSatisfy({ $0.dataType.size == $1 }) else {
+                    throw fail("dynset \(operation) of \(set)")
+                }
+                // The kernel dumps "no timeout" as a timeout of 0.
+                statements.append(.updateSet(loads, set: set, timeout: timeout == 0 ? nil : timeout))
+                loads = []; loadedBytes = []
             case .unknown(let name):
                 throw fail("expression \(name)")
             }

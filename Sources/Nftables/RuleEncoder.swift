@@ -84,6 +84,12 @@ struct RuleEncoder {
 
         case .counter:
             return [.counter(packets: 0, bytes: 0)]
+
+        case .updateSet(let selectors, let set, let timeout):
+            return loadConcatenation(selectors) + [
+                .dynset(operation: .update, set: set, setID: setIDs[set], keyRegister: .slot(0), timeout: timeout,
+                        expressions: []),
+            ]
         }
     }
 

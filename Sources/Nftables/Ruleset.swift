@@ -104,6 +104,20 @@ public enum SetData: Hashable, Sendable {
     case fields(SetFields)
 }
 
+/// Flags of a set declaration beyond what its key and data imply.
+public struct SetFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `flags timeout`: elements can expire (implied by a set timeout).
+    public static let timeout = SetFlags(rawValue: 1 << 0)
+    /// `flags dynamic`: rules add and update elements from the packet path (`update @set`).
+    public static let dynamic = SetFlags(rawValue: 1 << 1)
+
+    /// nft's names, in the order nft lists them.
+    static let names: [(SetFlags, String)] = [(.dynamic, "dynamic"), (.timeout, "timeout")]
+}
+
 /// A named set (no `data`) or map (with `data`), with its elements.
 public struct NamedSet: Hashable, Sendable {
     public var name: String
@@ -112,23 +126,64 @@ public struct NamedSet: Hashable, Sendable {
     /// `size N`: the most elements the set can hold. With a size the kernel uses a hash
     /// table of fixed size rather than one that grows while elements are added, which makes
     /// large loads much cheaper; but adding beyond it fails (ENFILE), and a set's size cannot
-    /// change: a set that outgrows it must be created anew (`TableDiff` does).
+    /// change: a set that outgrows it must be created anew (`TableDiff` does). A dynamic set
+    /// should have one: without it the kernel gives it 65535 and reads back differently.
     public var size: Int?
+    /// `flags …`; ``SetFlags/timeout`` is added when ``timeout`` is set.
+    public var flags: SetFlags
+    /// `timeout T`: the default timeout of elements, in milliseconds.
+    public var timeout: UInt64?
+    /// `counter`: every element counts the packets and bytes that matched it.
+    public var counter: Bool
     public var elements: [SetElement]
 
-    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, elements: [SetElement] = []) {
-        self.name = name; self.key = key; self.data = data; self.size = size; self.elements = elements
+    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, flags: SetFlags = [],
+                timeout: UInt64? = nil, counter: Bool = false, elements: [SetElement] = []) {
+        self.name = name; self.key = key; self.data = data; self.size = size
+        self.flags = timeout == nil ? flags : flags.union(.timeout)
+        self.timeout = timeout; self.counter = counter; self.elements = elements
     }
 
     public var isMap: Bool { data != nil }
 }
 
 /// One element of a set or map.
+///
+/// Equality and hashing cover what nftproxy writes (key, data, timeout), not ``observed``.
 public struct SetElement: Hashable, Sendable {
     public var key: [Value]
     public var data: ElementData?
+    /// `timeout T` of this element, in milliseconds, when it differs from the set's.
+    public var timeout: UInt64?
+    /// What the kernel reported about the element when it was read back.
+    public var observed: ObservedElement?
 
-    public init(key: [Value], data: ElementData? = nil) { self.key = key; self.data = data }
+    public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil) {
+        self.key = key; self.data = data; self.timeout = timeout
+    }
+
+    public static func == (lhs: SetElement, rhs: SetElement) -> Bool {
+        lhs.key == rhs.key && lhs.data == rhs.data && lhs.timeout == rhs.timeout
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(data)
+        hasher.combine(timeout)
+    }
+}
+
+/// The kernel's state of a set element: when it expires and what it counted.
+public struct ObservedElement: Hashable, Sendable {
+    /// Milliseconds until the element expires (elements of timeout sets).
+    public var expiresIn: UInt64?
+    /// Packets and bytes counted (elements of sets declared with `counter`).
+    public var packets: UInt64?
+    public var bytes: UInt64?
+
+    public init(expiresIn: UInt64? = nil, packets: UInt64? = nil, bytes: UInt64? = nil) {
+        self.expiresIn = expiresIn; self.packets = packets; self.bytes = bytes
+    }
 }
 
 /// The value side of a map element.

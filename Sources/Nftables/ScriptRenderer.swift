@@ -38,6 +38,10 @@ public struct ScriptRenderer: Sendable {
         var out = "\t\(set.isMap ? "map" : "set") \(set.name) {\n"
         out += "\t\t\(declaration(of: set))\n"
         if let size = set.size { out += "\t\tsize \(size)\n" }
+        let flags = SetFlags.names.filter { set.flags.contains($0.0) }.map(\.1)
+        if !flags.isEmpty { out += "\t\tflags \(flags.joined(separator: ","))\n" }
+        if let timeout = set.timeout { out += "\t\ttimeout \(NftDuration.text(milliseconds: timeout))\n" }
+        if set.counter { out += "\t\tcounter\n" }
         if !set.elements.isEmpty {
             out += "\t\telements = { "
             out += set.elements.map(render).joined(separator: ",\n\t\t\t     ")
@@ -70,6 +74,7 @@ public struct ScriptRenderer: Sendable {
 
     public func render(_ element: SetElement) -> String {
         var text = element.key.map(render).joined(separator: " . ")
+        if let timeout = element.timeout { text += " timeout \(NftDuration.text(milliseconds: timeout))" }
         switch element.data {
         case nil: break
         case .verdict(let verdict): text += " : " + render(verdict)
@@ -125,6 +130,9 @@ public struct ScriptRenderer: Sendable {
             return "reject"
         case .counter:
             return "counter"
+        case .updateSet(let selectors, let set, let timeout):
+            let key = selectors.map(\.nftText).joined(separator: " . ")
+            return "update @\(set) { \(key)\(timeout.map { " timeout \(NftDuration.text(milliseconds: $0))" } ?? "") }"
         }
     }
 
@@ -169,5 +177,20 @@ public struct ScriptRenderer: Sendable {
     private func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+    }
+}
+
+/// Durations as nft writes them: `3h`, `1h30m`, `30s`, `250ms`.
+enum NftDuration {
+    static func text(milliseconds: UInt64) -> String {
+        guard milliseconds > 0 else { return "0s" }
+        let units: [(UInt64, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")]
+        var rest = milliseconds
+        var text = ""
+        for (size, name) in units where rest >= size {
+            text += "\(rest / size)\(name)"
+            rest %= size
+        }
+        return text
     }
 }

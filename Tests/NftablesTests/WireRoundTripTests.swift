@@ -12,7 +12,7 @@ import ServiceModel
 final class WireRoundTripTests: XCTestCase {
     enum StatementKind: CaseIterable {
         case compare, prefix, bitTest, lookup, verdictMap, setMarkBits, toggleMarkBits, verdict, dnatMap, masquerade
-        case reject, counter
+        case reject, counter, updateSet
 
         init(_ statement: Statement) {
             switch statement {
@@ -28,6 +28,7 @@ final class WireRoundTripTests: XCTestCase {
             case .masquerade: self = .masquerade
             case .reject: self = .reject
             case .counter: self = .counter
+            case .updateSet: self = .updateSet
             }
         }
     }
@@ -91,6 +92,8 @@ final class WireRoundTripTests: XCTestCase {
             .masquerade(fullyRandom: false), .masquerade(fullyRandom: true),
             .reject(.tcpReset), .reject(.portUnreachable),
             .counter,
+            .updateSet([.address(.source, family)], set: "affinity", timeout: nil),
+            .updateSet([.address(.source, family), daddr, .transportDestinationPort], set: "affinity", timeout: 10_800_000),
         ]
         return result
     }
@@ -130,7 +133,11 @@ final class WireRoundTripTests: XCTestCase {
             [.metaLoad(key: .mark, destination: reg1)],
             [.verdict(code: VerdictCode.continue, chain: nil)],
             [.masquerade(flags: 0x40)],
-            [.dynset(operation: .update, set: "affinity", setID: nil, keyRegister: reg1, timeout: 10_800_000, expressions: [])],
+            [.payload(base: .network, offset: 12, length: 4, destination: reg1),
+             .dynset(operation: .add, set: "affinity", setID: nil, keyRegister: reg1, timeout: nil, expressions: [])],
+            [.payload(base: .network, offset: 12, length: 4, destination: reg1),
+             .dynset(operation: .update, set: "affinity", setID: nil, keyRegister: reg1, timeout: nil,
+                     expressions: [.counter(packets: 0, bytes: 0)])],
         ]
         for expressions in foreign {
             XCTAssertThrowsError(try decoder.decode(expressions), "\(expressions)") { error in
@@ -151,6 +158,11 @@ final class WireRoundTripTests: XCTestCase {
                      data: .fields(.typeOf([.address(.destination, .ip), .transportDestinationPort])),
                      elements: [SetElement(key: [.address(IPAddress("198.18.0.1")!), .proto(17), .port(53), .integer(1)],
                                            data: .values([.address(IPAddress("198.19.1.11")!), .port(5353)]))]),
+            NamedSet(name: "affinity", key: .types([.ipv4Address, .ipv4Address, .inetService]), size: 1024,
+                     flags: [.dynamic], timeout: 10_800_000),
+            NamedSet(name: "endpoint-counters", key: .types([.ipv4Address, .inetService]), flags: [.timeout], counter: true,
+                     elements: [SetElement(key: [.address(IPAddress("198.19.1.11")!), .port(8080)]),
+                                SetElement(key: [.address(IPAddress("198.19.1.12")!), .port(8080)], timeout: 30_000)]),
         ]
         let decoder = SetDecoder(family: .ip)
         for set in sets {
@@ -164,14 +176,22 @@ final class WireRoundTripTests: XCTestCase {
             }
             let parsed = try NetlinkMessageView.parse(declaration) { (view) throws(NetlinkError) in try NftSet(parsing: view) }
             var read = try decoder.declaration(of: parsed)
+            XCTAssertEqual(read, set.withoutElements)
+            // The kernel dumps no element message for an empty set.
+            guard !set.elements.isEmpty else { continue }
 
-            let elements = NetlinkMessageWriter.message(subsystem: .nftables, message: NftMessage.newElements,
-                                                        family: NetfilterFamily.ipv4) { message in
-                let wire = NftSet(table: "nftproxy", name: set.name, elements: set.elements.map(MessageEncoder.wireElement))
-                do { try message.putElements(wire) } catch { XCTFail("\(error)") }
-            }
-            let parsedElements = try NetlinkMessageView.parse(elements) { (view) throws(NetlinkError) in
-                try NftSet(parsingElements: view).elements
+            // One message per element: libnftnl numbers the element nests of a message it
+            // writes (the kernel ignores their type) but parses only nests of type 1.
+            var parsedElements: [NftSetElement] = []
+            for element in set.elements {
+                let message = NetlinkMessageWriter.message(subsystem: .nftables, message: NftMessage.newElements,
+                                                           family: NetfilterFamily.ipv4) { message in
+                    let wire = NftSet(table: "nftproxy", name: set.name, elements: [MessageEncoder.wireElement(element)])
+                    do { try message.putElements(wire) } catch { XCTFail("\(error)") }
+                }
+                parsedElements += try NetlinkMessageView.parse(message) { (view) throws(NetlinkError) in
+                    try NftSet(parsingElements: view).elements
+                }
             }
             read.elements = try parsedElements.map { try XCTUnwrap(decoder.element($0, of: read)) }
             XCTAssertEqual(read, set)
