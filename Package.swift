@@ -60,6 +60,8 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         .testTarget(name: "ConntrackTests", dependencies: ["Conntrack", "Netlink", "ServiceModel"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
+        // The `nftproxy` command line run as a user does (`dump` needs no privileges).
+        .testTarget(name: "CommandLineTests", dependencies: ["Sandbox"]),
         .testTarget(
             name: "ProxyCompilerTests",
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],

@@ -271,20 +271,6 @@ final class NetlinkTests: XCTestCase {
         // Nothing of the abandoned dump is left to confuse the next exchange.
         XCTAssertNoThrow(try socket.generationID())
     }
-
-    // MARK: Batch value semantics
-
-    func testBatchCopiesAreIndependent() throws {
-        var first = NetlinkBatch()
-        try TestMessages.addTable(&first, "a")
-        let snapshot = first
-        try TestMessages.addTable(&first, "b")
-        XCTAssertEqual(snapshot.operationCount, 1)
-        XCTAssertEqual(first.operationCount, 2)
-        XCTAssertGreaterThan(first.byteCount, snapshot.byteCount)
-        XCTAssertEqual(NetlinkBatch().byteCount, 2 * (16 + 4))
-        XCTAssertEqual(NetlinkBatch(generationID: 7).byteCount, 2 * (16 + 4) + 8)
-    }
 }
 
 // MARK: Degraded receive buffers
