@@ -52,14 +52,15 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
-        // Service maps for tests of several modules (not part of any product).
-        .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
+        // Service maps and sample tables for tests of several modules (not part of any product).
+        .target(name: "ServiceTestSupport", dependencies: ["ServiceModel", "Nftables"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
         // Tests that need neither root nor a kernel, one target per module.
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         .testTarget(name: "ConntrackTests", dependencies: ["Conntrack", "Netlink", "ServiceModel"]),
-        .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
+        .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel", "ServiceTestSupport"],
+                    exclude: ["Golden"]),
         // The `nftproxy` command line run as a user does (`dump` needs no privileges).
         .testTarget(name: "CommandLineTests", dependencies: ["Sandbox"]),
         .testTarget(

@@ -60,6 +60,18 @@ extension NetlinkSocket {
     /// - Throws: ``NetlinkError/malformed(_:)`` when a dumped element message cannot be parsed.
     public func elements(family: UInt8, table: String, set: String) throws(NetlinkError) -> [NftSetElement] {
         var elements: [NftSetElement] = []
+        try forEachElement(family: family, table: table, set: set) { elements.append($0) }
+        return elements
+    }
+
+    /// Calls `body` with each element of set `set` of table `table`, without collecting
+    /// them: large sets are read back element by element.
+    ///
+    /// - Throws: ``NetlinkError/malformed(_:)`` when a dumped element message cannot be
+    ///   parsed, and what `body` throws (as ``dump(subsystem:type:family:build:each:)`` does).
+    public func forEachElement(
+        family: UInt8, table: String, set: String, _ body: (NftSetElement) throws -> Void
+    ) throws(NetlinkError) {
         try dump(type: NftMessage.getElements, family: family, build: { (message) throws(NetlinkError) in
             let filter = try NftnlSet()
             defer { withExtendedLifetime(filter) {} }
@@ -67,8 +79,7 @@ extension NetlinkSocket {
             nftnl_set_set_str(filter.object, UInt16(NFTNL_SET_NAME.rawValue), set)
             nftnl_set_elems_nlmsg_build_payload(message.header, filter.object)
         }) { message in
-            elements += try NftSet(parsingElements: message).elements
+            try NftSet.forEachElement(parsing: message, body)
         }
-        return elements
     }
 }

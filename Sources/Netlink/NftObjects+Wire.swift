@@ -90,7 +90,7 @@ extension NftSet {
         }
         for expression in expressions { object.add(try expression.makeNftnl()) }
         if withElements {
-            for element in elements { object.add(try element.makeNftnl()) }
+            for element in elements { try element.add(to: object) }
         }
         return object
     }
@@ -131,10 +131,12 @@ extension NftSet {
 }
 
 extension NftSetElement {
-    func makeNftnl() throws(NetlinkError) -> NftnlSetElement {
-        let object = try NftnlSetElement()
-        defer { withExtendedLifetime(object) {} }
-        let e = object.object
+    /// Allocates a libnftnl element, hands it to `set` at once (the set frees it from then
+    /// on, also when filling it fails) and fills it. No wrapper per element: sets hold
+    /// hundreds of thousands.
+    func add(to set: NftnlSet) throws(NetlinkError) {
+        guard let e = nftnl_set_elem_alloc() else { throw .allocationFailed(object: "nftnl_set_elem") }
+        nftnl_set_elem_add(set.object, e)
         func data(_ attribute: Int, _ bytes: [UInt8]) {
             bytes.withUnsafeBytes { _ = nftnl_set_elem_set(e, UInt16(attribute), $0.baseAddress, UInt32($0.count)) }
         }
@@ -144,8 +146,7 @@ extension NftSetElement {
         if let value = self.data { data(NFTNL_SET_ELEM_DATA, value) }
         if let timeout { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_TIMEOUT), timeout) }
         if let expiration { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_EXPIRATION), expiration) }
-        for expression in expressions { object.add(try expression.makeNftnl()) }
-        return object
+        for expression in expressions { nftnl_set_elem_add_expr(e, try expression.makeNftnl().release()) }
     }
 
     /// Reads an element a parsed libnftnl set owns.
@@ -249,6 +250,22 @@ extension NftSet {
             throw .malformed("set message libnftnl cannot parse")
         }
         self.init(reading: object.object, elements: false)
+    }
+
+    /// Calls `body` with each element of a dumped element message, without collecting them.
+    static func forEachElement(parsing message: NetlinkMessageView, _ body: (NftSetElement) throws -> Void) throws {
+        let object = try NftnlSet()
+        defer { withExtendedLifetime(object) {} }
+        guard nftnl_set_elems_nlmsg_parse(message.header, object.object) >= 0 else {
+            throw NetlinkError.malformed("set element message libnftnl cannot parse")
+        }
+        guard let iterator = nftnl_set_elems_iter_create(object.object) else {
+            throw NetlinkError.allocationFailed(object: "nftnl_set_elems_iter")
+        }
+        defer { nftnl_set_elems_iter_destroy(iterator) }
+        while let element = nftnl_set_elems_iter_next(iterator) {
+            try body(NftSetElement(reading: element))
+        }
     }
 
     /// Reads a dumped element message (`NFT_MSG_NEWSETELEM` form): the set's name and its elements.

@@ -1,8 +1,9 @@
 import CNetfilter
 
 // Owned libnftnl objects: each wrapper allocates its object in a throwing initializer
-// and frees it in `deinit`, unless a container took it over (an element added to a set,
-// an expression added to a rule or an element). Only the wire layer sees them.
+// and frees it in `deinit`, unless a container took it over (an expression added to a
+// rule, set or element). Set elements have no wrapper: a set takes each one over as
+// soon as it is allocated (`NftSetElement.add(to:)`). Only the wire layer sees them.
 
 /// An `nftnl_table`.
 final class NftnlTable {
@@ -48,37 +49,9 @@ final class NftnlSet {
     }
     deinit { nftnl_set_free(object) }
 
-    /// Adds `element`; the set frees it from now on.
-    func add(_ element: NftnlSetElement) {
-        nftnl_set_elem_add(object, element.release())
-    }
-
     /// Adds a set-level expression (the template of per-element expressions); the set frees it.
     func add(_ expression: NftnlExpression) {
         nftnl_set_add_expr(object, expression.release())
-    }
-}
-
-/// An `nftnl_set_elem`, owned until a set takes it.
-final class NftnlSetElement {
-    private(set) var object: OpaquePointer
-    private var owned = true
-    init() throws(NetlinkError) {
-        guard let object = nftnl_set_elem_alloc() else { throw .allocationFailed(object: "nftnl_set_elem") }
-        self.object = object
-    }
-    deinit { if owned { nftnl_set_elem_free(object) } }
-
-    /// Adds an expression (a per-element `counter`); the element frees it from now on.
-    func add(_ expression: NftnlExpression) {
-        nftnl_set_elem_add_expr(object, expression.release())
-    }
-
-    /// Gives up ownership to a container.
-    func release() -> OpaquePointer {
-        precondition(owned, "nftnl_set_elem handed to two containers")
-        owned = false
-        return object
     }
 }
 

@@ -53,9 +53,10 @@ public struct KernelReader {
                 continue
             }
             var set = declaration
-            for element in try socket.elements(family: protocolFamily, table: name, set: wire.name) {
+            try socket.forEachElement(family: protocolFamily, table: name, set: wire.name) { element in
                 guard let decoded = decoder.element(element, of: declaration) else {
-                    throw .malformed("set \(wire.name) of table \(family.rawValue) \(name) holds elements nftproxy cannot read")
+                    throw NetlinkError.malformed(
+                        "set \(wire.name) of table \(family.rawValue) \(name) holds elements nftproxy cannot read")
                 }
                 set.elements.append(decoded)
             }

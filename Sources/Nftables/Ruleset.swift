@@ -150,26 +150,53 @@ public struct NamedSet: Hashable, Sendable {
 /// One element of a set or map.
 ///
 /// Equality and hashing cover what nftproxy writes (key, data, timeout), not ``observed``.
+/// The rarely used timeout and observed state live in one shared box, so that an element
+/// without them (nearly all: sets hold hundreds of thousands) stays as small as its key and data.
 public struct SetElement: Hashable, Sendable {
     public var key: [Value]
     public var data: ElementData?
-    /// `timeout T` of this element, in milliseconds, when it differs from the set's.
-    public var timeout: UInt64?
-    /// What the kernel reported about the element when it was read back.
-    public var observed: ObservedElement?
+    /// Timeout and observed state, when either is set.
+    private var extras: Extras?
 
     public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil) {
-        self.key = key; self.data = data; self.timeout = timeout
+        self.key = key; self.data = data
+        self.extras = timeout.map { Extras(timeout: $0, observed: nil) }
+    }
+
+    /// `timeout T` of this element, in milliseconds, when it differs from the set's.
+    public var timeout: UInt64? {
+        get { extras?.timeout }
+        set { extras = Extras.make(timeout: newValue, observed: observed) }
+    }
+
+    /// What the kernel reported about the element when it was read back.
+    public var observed: ObservedElement? {
+        get { extras?.observed }
+        set { extras = Extras.make(timeout: timeout, observed: newValue) }
     }
 
     public static func == (lhs: SetElement, rhs: SetElement) -> Bool {
-        lhs.key == rhs.key && lhs.data == rhs.data && lhs.timeout == rhs.timeout
+        lhs.key == rhs.key && lhs.data == rhs.data
+            && ((lhs.extras == nil && rhs.extras == nil) || lhs.timeout == rhs.timeout)
     }
 
+    /// Key and data only: elements that differ in timeout alone share a hash, which
+    /// equality still tells apart.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(key)
         hasher.combine(data)
-        hasher.combine(timeout)
+    }
+
+    /// Immutable, so shared between copies of an element.
+    private final class Extras: Sendable {
+        let timeout: UInt64?
+        let observed: ObservedElement?
+
+        init(timeout: UInt64?, observed: ObservedElement?) { self.timeout = timeout; self.observed = observed }
+
+        static func make(timeout: UInt64?, observed: ObservedElement?) -> Extras? {
+            timeout == nil && observed == nil ? nil : Extras(timeout: timeout, observed: observed)
+        }
     }
 }
 

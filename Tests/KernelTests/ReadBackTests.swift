@@ -2,6 +2,7 @@ import Foundation
 import Netlink
 @testable import Nftables
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// Sets with timeouts, dynamic sets updated from rules and per-element counters: what our
@@ -62,14 +63,33 @@ final class ReadBackTests: XCTestCase {
     }
 
     func testTimeoutsDynamicSetsAndCountersAgreeWithNftAndReadBack() throws {
-        let desired = table
-        let ours = try namespace("rb-ours")
+        for (label, readBack) in try checkAgreementAndReadBack(table, label: "set-options") {
+            let counters = try XCTUnwrap(readBack.table.sets.first { $0.name == "endpoint-counters" })
+            for element in counters.elements {
+                XCTAssertEqual(element.observed?.packets, 0, "\(label) \(element.key)")
+                XCTAssertEqual(element.observed?.bytes, 0, "\(label) \(element.key)")
+            }
+            let timed = try XCTUnwrap(counters.elements.first { $0.timeout == 30_000 })
+            XCTAssertLessThanOrEqual(try XCTUnwrap(timed.observed?.expiresIn), 30_000, label)
+        }
+    }
+
+    /// The table whose encoded bytes `EncodedBytesTests` pins.
+    func testTheTableWithEveryStatementAgreesWithNftAndReadsBack() throws {
+        try checkAgreementAndReadBack(SampleTables.everyStatementAndSetOption, label: "every-statement")
+    }
+
+    /// Commits `desired` into one namespace and loads its rendering with `nft -f` into
+    /// another; checks both agree and read back to `desired`, and returns the read-backs.
+    @discardableResult
+    private func checkAgreementAndReadBack(_ desired: Table, label: String) throws -> [(String, TableReadBack)] {
+        let ours = try namespace("rb-ours-\(label)")
         let client = try NftablesClient(networkNamespace: ours.name)
         var transaction = Transaction()
         transaction.create(desired)
         try client.commit(transaction)
 
-        let reference = try namespace("rb-nft")
+        let reference = try namespace("rb-nft-\(label)")
         let script = ScriptRenderer().render(Ruleset(tables: [desired]))
         let loaded = try reference.run(["nft", "-f", "-"], input: script)
         XCTAssertTrue(loaded.succeeded, "nft -f of our rendering failed: \(loaded)\n\(script)")
@@ -79,22 +99,17 @@ final class ReadBackTests: XCTestCase {
         XCTAssertEqual(try ours.canonicalBytecode(), try reference.canonicalBytecode(),
                        "bytecode after our commit differs from nft -f of the rendering")
 
-        for (label, namespace) in [("ours", ours), ("nft", reference)] {
+        var readBacks: [(String, TableReadBack)] = []
+        for (label, namespace) in [("\(label) ours", ours), ("\(label) nft", reference)] {
             let reader = KernelReader(socket: try NetlinkSocket(namespace: try NetworkNamespace(named: namespace.name)))
             let readBack = try XCTUnwrap(try reader.read(.ip, "nftproxy"), label)
             XCTAssertEqual(readBack.problems, [], label)
             XCTAssertEqual(readBack.unreadableSets, [], label)
             XCTAssertEqual(readBack.untrustedChains, [], label)
             XCTAssertEqual(sorted(readBack.table), sorted(desired), "\(label): reads back differently")
-
-            let counters = try XCTUnwrap(readBack.table.sets.first { $0.name == "endpoint-counters" })
-            for element in counters.elements {
-                XCTAssertEqual(element.observed?.packets, 0, "\(label) \(element.key)")
-                XCTAssertEqual(element.observed?.bytes, 0, "\(label) \(element.key)")
-            }
-            let timed = try XCTUnwrap(counters.elements.first { $0.timeout == 30_000 })
-            XCTAssertLessThanOrEqual(try XCTUnwrap(timed.observed?.expiresIn), 30_000, label)
+            readBacks.append((label, readBack))
         }
+        return readBacks
     }
 
     func testAForeignRuleAndSetAreReportedWithTheirReason() throws {
