@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "ProxyDaemon",
             dependencies: [
-                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects",
+                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects", "KubeClient",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -106,7 +106,10 @@ let package = Package(
             name: "nftproxy",
             dependencies: [
                 "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "PacketTrace",
+                "ProxyDaemon", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The echo-server NodePort demo in a sandbox of network namespaces (`nftproxy demo` runs it).
