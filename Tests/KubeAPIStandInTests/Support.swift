@@ -133,6 +133,8 @@ final class ChildProcess: @unchecked Sendable {
             process.terminate()
             finished.wait()
         }
+        // Leave the semaphore signalled: the process stays exited for later calls.
+        finished.signal()
         // Let the readability handlers take the last bytes.
         Thread.sleep(forTimeInterval: 0.05)
         return process.terminationStatus
