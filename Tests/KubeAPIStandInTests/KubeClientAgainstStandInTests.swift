@@ -180,7 +180,8 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         let other = try SharedCertificates.other.get()
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)
         connection.certificateAuthorityPEM = Array(try Data(contentsOf: URL(fileURLWithPath: other.caCertificatePath)))
-        let untrusting = try KubeAPIClient(connection: connection)
+        // The connection pool retries a failed handshake until the connect timeout, then reports it.
+        let untrusting = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
         defer { Task { try? await untrusting.shutdown() } }
         do throws(KubeClientError) {
             _ = try await untrusting.list("/api/v1/services", query: ListQuery())
