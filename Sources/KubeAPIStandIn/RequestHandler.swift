@@ -140,6 +140,10 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let registration = shared.store.watch(filter, from: from, bookmarks: bookmarks) { delivery in
             eventLoop.execute { bound.value.deliver(delivery) }
         }
+        if registration.id == nil, shared.watchExpiryAsResponse,
+           case .expired(let message) = registration.backlog.first {
+            return send(status: .gone, Responses.status(code: 410, reason: "Expired", message: message), head: head)
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Transfer-Encoding", value: "chunked")

@@ -173,6 +173,13 @@ public final class StandInAPIServer: Sendable {
         shared.store.endWatches(with: .drop)
     }
 
+    /// Whether a watch from a compacted resourceVersion gets a 410 response (true) or, as by
+    /// default, a 200 stream whose only event is an ERROR with a 410 Status.
+    public var watchExpiryAsResponse: Bool {
+        get { shared.watchExpiryAsResponse }
+        set { shared.watchExpiryAsResponse = newValue }
+    }
+
     /// Sends a BOOKMARK at the current resourceVersion to every watch that allows them.
     public func sendBookmarks() {
         shared.store.sendBookmarks()

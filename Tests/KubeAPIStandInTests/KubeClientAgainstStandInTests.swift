@@ -100,6 +100,23 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertEqual(seen, ["listed default/web @2", "added default/db 3", "relisting expired", "listed default/db,default/web @3"])
     }
 
+    func testWatchFromACompactedResourceVersionIsExpiredInTheStreamOrAsAResponse() async throws {
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        try fixture.server.put(.services, object: Objects.service("default", "web", port: 81))
+        fixture.server.compact()
+        for asResponse in [false, true] {
+            fixture.server.watchExpiryAsResponse = asResponse
+            do throws(KubeClientError) {
+                try await client.watch("/api/v1/services", query: WatchQuery(resourceVersion: "2", timeoutSeconds: 5)) { _ in }
+                XCTFail("a watch from a compacted resourceVersion must fail")
+            } catch {
+                guard case .expired(let request, let message) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(request.verb, "watch")
+                XCTAssertEqual(message, "too old resource version: 2 (3)")
+            }
+        }
+    }
+
     func testDroppedStreamReconnectsFromTheLastResourceVersionWithoutRelisting() async throws {
         let events = EventLog()
         let task = events.follow(reflector())
