@@ -18,6 +18,8 @@ public struct RecordedRequest: Sendable, Equatable {
 final class SharedState: Sendable {
     let store: ObjectStore
     let bookmarkInterval: TimeAmount?
+    /// Whether verified client certificates authenticate requests.
+    let clientCertificates: Bool
     private let tokens: NIOLockedValueBox<Set<String>>
     private let denied = NIOLockedValueBox<Set<String>>([])
     private let log = NIOLockedValueBox<[RecordedRequest]>([])
@@ -28,7 +30,8 @@ final class SharedState: Sendable {
     /// The identity named in 403 messages.
     let userName: String
 
-    init(store: ObjectStore, tokens: Set<String>, bookmarkInterval: TimeAmount?, userName: String) {
+    init(store: ObjectStore, tokens: Set<String>, bookmarkInterval: TimeAmount?, clientCertificates: Bool, userName: String) {
+        self.clientCertificates = clientCertificates
         self.store = store
         self.tokens = NIOLockedValueBox(tokens)
         self.bookmarkInterval = bookmarkInterval

@@ -193,6 +193,29 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertGreaterThan(bookmarks.value, 3)
     }
 
+    func testClientCertificateAuthenticatesWithoutAToken() async throws {
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        let connection = try Kubeconfig.load(path: try fixture.kubeconfigWithClientCertificate())
+        XCTAssertNil(connection.credentials.token)
+        XCTAssertNil(connection.credentials.tokenFile)
+        XCTAssertNotNil(connection.credentials.clientCertificatePEM)
+        let certified = try KubeAPIClient(connection: connection)
+        let page = try await certified.list("/api/v1/services", query: ListQuery())
+        try await certified.shutdown()
+        XCTAssertEqual(page.items.map(\.key), ["default/web"])
+        XCTAssertNil(fixture.server.requests.last?.token)
+        var anonymous = connection
+        anonymous.credentials = Credentials()
+        let bare = try KubeAPIClient(connection: anonymous)
+        do throws(KubeClientError) {
+            _ = try await bare.list("/api/v1/services", query: ListQuery())
+            XCTFail("neither token nor certificate must be 401")
+        } catch {
+            XCTAssertEqual(error.statusCode, 401, "\(error)")
+        }
+        try await bare.shutdown()
+    }
+
     func testWrongCertificateAuthorityIsRefused() async throws {
         let other = try SharedCertificates.other.get()
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)

@@ -9,6 +9,9 @@ enum SharedCertificates {
     static let server: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
         try TestCertificates.make(in: directory + "/pki")
     }
+    static let client: Result<(certificatePath: String, keyPath: String), StandInError> = Result {
+        () throws(StandInError) in try server.get().makeClientCertificate()
+    }
     static let other: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
         try TestCertificates.make(in: directory + "/other-pki", name: "unrelated-ca")
     }
@@ -34,6 +37,7 @@ final class StandInFixture: Sendable {
         try Data("token-1".utf8).write(to: URL(fileURLWithPath: tokenFile))
         server = try StandInAPIServer(configuration: .init(
             tls: (certificates.serverCertificatePath, certificates.serverKeyPath), tokens: ["token-1"],
+            clientCertificateAuthorityPath: certificates.caCertificatePath,
             bookmarkInterval: bookmarkInterval, historyLimit: historyLimit))
         try await server.start()
         try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
@@ -43,6 +47,14 @@ final class StandInFixture: Sendable {
     func shutdown() async {
         await server.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Writes a kubeconfig with the client certificate and no token, and returns its path.
+    func kubeconfigWithClientCertificate() throws -> String {
+        let path = directory + "/kubeconfig-certificate"
+        try KubeconfigFile.write(to: path, server: server.url, caPath: certificates.caCertificatePath,
+                                 clientCertificate: try SharedCertificates.client.get())
+        return path
     }
 
     /// Writes a kubeconfig with a fixed token into the fixture's directory and returns its path.
