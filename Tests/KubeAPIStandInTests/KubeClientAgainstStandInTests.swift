@@ -117,6 +117,26 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         }
     }
 
+    func testWatchEndedByTheServersTimeoutIsResumedWithoutRelisting() async throws {
+        let events = EventLog()
+        let task = events.follow(Reflector(client: client, options: .init(
+            path: ServedResource.services.collectionPath, watchTimeoutSeconds: 1,
+            backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))))
+        defer { task.cancel() }
+        await eventually(10, "watch open") { fixture.server.openWatchCount == 1 }
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        await eventually(10, "the watch ended by the server and resumed") {
+            events.all.map(Self.summary).contains("watch ended") && fixture.server.openWatchCount == 1
+        }
+        try fixture.server.put(.services, object: Objects.service("default", "db"))
+        await eventually(10, "added after resume") { events.all.map(Self.summary).contains("added default/db 3") }
+        XCTAssertEqual(events.all.map(Self.summary).filter { !$0.hasPrefix("watch ended") },
+                       ["listed  @1", "added default/web 2", "added default/db 3"])
+        let watches = fixture.server.requests.filter { $0.query["watch"] == "true" }
+        XCTAssertEqual(Array(watches.prefix(2).map { $0.query["resourceVersion"] ?? "" }), ["1", "2"])
+        XCTAssertTrue(watches.allSatisfy { ["1", "2"].contains($0.query["timeoutSeconds"] ?? "") })
+    }
+
     func testDroppedStreamReconnectsFromTheLastResourceVersionWithoutRelisting() async throws {
         let events = EventLog()
         let task = events.follow(reflector())
