@@ -49,10 +49,10 @@ struct StoredObject: Sendable {
         self.uid = uid
         self.creationTimestamp = creationTimestamp
         do {
-            json = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            json = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
             object["kind"] = nil
             object["apiVersion"] = nil
-            itemJSON = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            itemJSON = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
         } catch {
             throw StandInError.badObject("\(resource.kind) \(name) cannot be serialised: \(error)")
         }
