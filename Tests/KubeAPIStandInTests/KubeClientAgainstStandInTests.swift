@@ -236,6 +236,26 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         try await bare.shutdown()
     }
 
+    func testInsecureSkipTLSVerifyConnectsWithoutTheCA() async throws {
+        var connection = try Kubeconfig.load(path: fixture.kubeconfig)
+        connection.certificateAuthorityPEM = nil
+        connection.insecureSkipTLSVerify = true
+        let insecure = try KubeAPIClient(connection: connection)
+        let page = try await insecure.list("/api/v1/services", query: ListQuery())
+        try await insecure.shutdown()
+        XCTAssertEqual(page.resourceVersion, "1")
+        // Without the CA and without the flag, the system trust store does not know the test CA.
+        connection.insecureSkipTLSVerify = false
+        let verifying = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
+        do throws(KubeClientError) {
+            _ = try await verifying.list("/api/v1/services", query: ListQuery())
+            XCTFail("an unknown CA must be refused")
+        } catch {
+            guard case .tls = error else { return XCTFail("expected a TLS error, got \(error)") }
+        }
+        try await verifying.shutdown()
+    }
+
     func testWrongCertificateAuthorityIsRefused() async throws {
         let other = try SharedCertificates.other.get()
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)
