@@ -6,7 +6,28 @@
 /// else is a YAML stream of one or more `---` separated documents (``YAMLReader``). Empty
 /// documents are dropped. Both readers build only what the decoders read (``Keep``).
 enum DocumentParser {
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) -> [Value] {
+    /// The documents of the input.
+    ///
+    /// With `itemSink`, the `items` of a top-level JSON object are handed to it one by one as
+    /// they are parsed and left out of the returned document (its `items` is empty), so that a
+    /// big List need not be held whole; `itemsStreamed` then says that this happened. Items
+    /// may reach the sink before a later syntax error is found.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String,
+                      itemSink: ((Value, Int) -> Void)?) throws(InputError) -> (documents: [Value], itemsStreamed: Bool) {
+        var streamed = false
+        let sink: ((Value, Int) -> Void)? = itemSink.map { sink in
+            { value, index in
+                streamed = true
+                sink(value, index)
+            }
+        }
+        var readAsJSON = false
+        let documents = try parse(bytes, source: source, sink: sink, readAsJSON: &readAsJSON)
+        return (documents, streamed && readAsJSON)
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String, sink: ((Value, Int) -> Void)?,
+                              readAsJSON: inout Bool) throws(InputError) -> [Value] {
         guard bytes.count <= InputLimits.maxInputBytes else {
             throw InputError(source: source, problem: "input larger than \(InputLimits.maxInputBytes) bytes")
         }
@@ -19,7 +40,9 @@ enum DocumentParser {
         if bytes[first] == UInt8(ascii: "{") || bytes[first] == UInt8(ascii: "[") {
             let keep: Keep = bytes[first] == UInt8(ascii: "[") ? .list(.kubernetesObject) : .kubernetesObject
             do throws(ParseFailure) {
-                switch try JSONReader.parse(bytes, from: start, keep: keep) {
+                let value = try JSONReader.parse(bytes, from: start, keep: keep, itemSink: keep.members == nil ? nil : sink)
+                readAsJSON = true
+                switch value {
                 case .null:
                     return []
                 case .list(let items):

@@ -110,7 +110,7 @@ struct Field {
 
     /// The member `key` of this object; absent if this field is absent or null.
     func field(_ key: String) throws(InputError) -> Field {
-        let childPath = path.isEmpty ? key : "\(path).\(key)"
+        let childPath = path.isEmpty ? key : path + "." + key
         switch value {
         case nil, .null?:
             return Field(value: nil, path: childPath, owner: owner)
@@ -127,7 +127,7 @@ struct Field {
         case nil, .null?:
             return []
         case .list(let items)?:
-            return items.enumerated().map { Field(value: $1, path: "\(path)[\($0)]", owner: owner) }
+            return items.enumerated().map { Field(value: $1, path: path + "[" + String($0) + "]", owner: owner) }
         default:
             throw typeError(expected: "a list")
         }
