@@ -1,0 +1,43 @@
+import KubeObjects
+import ServiceModel
+import XCTest
+
+/// The items of a JSON List are decoded while it is parsed; the outcome is the same as if the
+/// List had been parsed whole.
+final class StreamedListTests: XCTestCase {
+    private let badService = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"clusterIP": "198.18.0.1", "ports": [{"port": 0}]}}"#
+
+    func testASyntaxErrorAfterABadItemIsReported() {
+        assertInputError(#"{"apiVersion": "v1", "items": [\#(badService)], "kind": "List",, }"#,
+                         "test.json: invalid JSON: line 1, column 177: expected a string key, found ','", source: "test.json")
+        assertInputError(#"{"apiVersion": "v1", "items": [\#(badService)], "kind": "List"}"#,
+                         "test.json: Service default/a: spec.ports[0].port: 0 is not a valid port (1-65535)", source: "test.json")
+    }
+
+    func testTheListItselfIsCheckedFirst() {
+        assertInputError(#"{"items": [\#(badService)], "kind": "List"}"#, "test.json: List: apiVersion: missing", source: "test.json")
+    }
+
+    func testItemsOfAnObjectThatIsNoListAreNotRead() throws {
+        let decoded = try decode([("test.json", #"{"apiVersion": "v1", "items": [\#(badService)], "kind": "ConfigMap", "metadata": {"name": "c"}}"#)])
+        XCTAssertEqual(decoded.notices, ["test.json: skipping v1 ConfigMap c (not a Service or EndpointSlice)"])
+    }
+
+    func testTypedListItemsWithoutKindKeepTheirOrder() throws {
+        let list = """
+            {"apiVersion": "v1", "kind": "ServiceList", "items": [
+              {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d1"}},
+              {"metadata": {"name": "s"}, "spec": {"clusterIP": "198.18.0.2", "ports": [{"port": 80}]}},
+              {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d2"}},
+              {"metadata": {"name": "x"}, "spec": {"type": "ExternalName"}}
+            ]}
+            """
+        let decoded = try decode([("test.json", list)])
+        XCTAssertEqual(decoded.notices, [
+            "test.json: skipping apps/v1 Deployment d1 (not a Service or EndpointSlice)",
+            "test.json: skipping apps/v1 Deployment d2 (not a Service or EndpointSlice)",
+            "test.json: skipping Service default/x (type ExternalName)",
+        ])
+        XCTAssertEqual(decoded.map.services.map(\.name.name), ["s"])
+    }
+}
