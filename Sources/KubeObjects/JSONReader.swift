@@ -103,7 +103,7 @@ struct JSONReader {
         try enter()
         index += 1
         var members: [String: Value] = [:]
-        var skipped: [String] = []
+        var skipped = SeenKeys()
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -130,8 +130,7 @@ struct JSONReader {
                     throw .content(ParseProblem.duplicateKey(key), at: keyOffset)
                 }
             } else {
-                if skipped.contains(key) { throw .content(ParseProblem.duplicateKey(key), at: keyOffset) }
-                skipped.append(key)
+                if !skipped.insert(key) { throw .content(ParseProblem.duplicateKey(key), at: keyOffset) }
                 try skipValue()
             }
             skipWhitespace()

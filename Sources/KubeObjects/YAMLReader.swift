@@ -68,7 +68,7 @@ private struct YAMLBuilder {
         var items: [Value] = []
         var members: [String: Value] = [:]
         var merged: [[String: Value]] = []
-        var skippedKeys: [String] = []
+        var skippedKeys = SeenKeys()
         var expectingKey = true
         var pendingKey = ""
         var pendingMerge = false
@@ -179,12 +179,14 @@ private struct YAMLBuilder {
             stack[top].pendingKeep = .everything
             return
         }
-        if stack[top].members[key] != nil || stack[top].skippedKeys.contains(key) {
+        if stack[top].members[key] != nil {
             throw content(ParseProblem.duplicateKey(key), at: position)
         }
         if let schema = stack[top].memberSchema {
             stack[top].pendingKeep = schema[key]
-            if schema[key] == nil { stack[top].skippedKeys.append(key) }
+            if schema[key] == nil && !stack[top].skippedKeys.insert(key) {
+                throw content(ParseProblem.duplicateKey(key), at: position)
+            }
         } else {
             stack[top].pendingKeep = .everything
         }

@@ -58,7 +58,8 @@ enum YAMLScalar {
         if let form = integerForm(text) {
             switch form {
             case .integer(let radix, let negative, let digits):
-                if digits.isEmpty { return .string(string) }  // "0x_": no digits
+                // "0x_": no digits, a string (as before); "0_" is octal 0.
+                if !text[digits].contains(where: { $0 != UInt8(ascii: "_") }) { return .string(string) }
                 return .int(try integer(text, radix: radix, negative: negative, digits: digits))
             case .sexagesimal:
                 return .string(string)  // base 60 is YAML 1.1 only; Kubernetes reads it as a string
@@ -129,7 +130,7 @@ enum YAMLScalar {
             if second == UInt8(ascii: "o") {
                 return all(from: start + 2, radix: 8) ? .integer(radix: 8, negative: negative, digits: start + 2..<text.count) : nil
             }
-            return all(from: start + 1, radix: 8) ? .integer(radix: 8, negative: negative, digits: start + 1..<text.count) : nil
+            return all(from: start + 1, radix: 8) ? .integer(radix: 8, negative: negative, digits: start..<text.count) : nil
         }
         if lead == UInt8(ascii: "0") { return .integer(radix: 10, negative: negative, digits: start..<text.count) }
         guard isDigit(lead, radix: 10) else { return nil }

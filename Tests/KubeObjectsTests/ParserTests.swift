@@ -104,6 +104,8 @@ final class ParserTests: XCTestCase {
         assertInputError(yamlService(port: "\"80\""), field + #"expected an integer, found a string ("80")"#)
         assertInputError(yamlService(port: "80.0"), field + "expected an integer, found a number (80.0)")
         assertInputError(yamlService(port: "0x"), field + #"expected an integer, found a string ("0x")"#)
+        assertInputError(yamlService(port: "0x_"), field + #"expected an integer, found a string ("0x_")"#)
+        assertInputError(yamlService(port: "0_"), field + "0 is not a valid port (1-65535)")
         assertInputError(yamlService(port: "yes"), field + "expected an integer, found a boolean (true)")
     }
 
