@@ -321,7 +321,7 @@ struct JSONReader {
                 let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
                 let (next, overflowB) = negative ? shifted.subtractingReportingOverflow(digit)
                                                  : shifted.addingReportingOverflow(digit)
-                if overflowA || overflowB { throw .content(ParseProblem.integerOutOfRange(literal), at: start) }
+                if overflowA || overflowB { return .outOfRangeInteger(shortLiteral(literal)) }
                 value = next
             }
             return .int(value)

@@ -18,7 +18,7 @@ enum YAMLScalar {
             guard case .integer(let radix, let negative, let digits)? = integerForm(text) else {
                 throw .notA("integer", string)
             }
-            return .int(try integer(text, radix: radix, negative: negative, digits: digits))
+            return try integer(text, radix: radix, negative: negative, digits: digits)
         case tagPrefix + "float":
             if integerForm(text) == nil && !isFloat(text) { throw .notA("number", string) }
             return try float(text, string)
@@ -36,13 +36,11 @@ enum YAMLScalar {
     /// Why a scalar was refused.
     enum ScalarProblem: Error {
         case notA(String, String)
-        case integerOutOfRange(String)
         case numberOutOfRange(String)
 
         var message: String {
             switch self {
             case .notA(let what, let text): return "\(quoted(shortText(text))) is not a valid \(what)"
-            case .integerOutOfRange(let text): return ParseProblem.integerOutOfRange(Array(text.utf8))
             case .numberOutOfRange(let text): return ParseProblem.numberOutOfRange(Array(text.utf8))
             }
         }
@@ -60,7 +58,7 @@ enum YAMLScalar {
             case .integer(let radix, let negative, let digits):
                 // "0x_": no digits, a string (as before); "0_" is octal 0.
                 if !text[digits].contains(where: { $0 != UInt8(ascii: "_") }) { return .string(string) }
-                return .int(try integer(text, radix: radix, negative: negative, digits: digits))
+                return try integer(text, radix: radix, negative: negative, digits: digits)
             case .sexagesimal:
                 return .string(string)  // base 60 is YAML 1.1 only; Kubernetes reads it as a string
             }
@@ -150,7 +148,7 @@ enum YAMLScalar {
     }
 
     private static func integer(_ text: UnsafeBufferPointer<UInt8>, radix: Int, negative: Bool,
-                                digits: Range<Int>) throws(ScalarProblem) -> Int {
+                                digits: Range<Int>) throws(ScalarProblem) -> Value {
         var value = 0
         var any = false
         for byte in text[digits] where byte != UInt8(ascii: "_") {
@@ -163,11 +161,11 @@ enum YAMLScalar {
             let (shifted, overflowA) = value.multipliedReportingOverflow(by: radix)
             let (next, overflowB) = negative ? shifted.subtractingReportingOverflow(digit)
                                              : shifted.addingReportingOverflow(digit)
-            if overflowA || overflowB { throw .integerOutOfRange(String(decoding: text, as: UTF8.self)) }
+            if overflowA || overflowB { return .outOfRangeInteger(shortLiteral(text)) }
             value = next
         }
         if !any { throw .notA("integer", String(decoding: text, as: UTF8.self)) }
-        return value
+        return .int(value)
     }
 
     // MARK: Floats
