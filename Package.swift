@@ -7,9 +7,16 @@ let package = Package(
     products: [
         .executable(name: "nftproxy", targets: ["nftproxy"]),
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
+        .executable(name: "nftproxy-demo", targets: ["nftproxy-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C: libnftnl + libmnl + linux/netfilter headers.
@@ -34,14 +41,46 @@ let package = Package(
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
         .target(name: "KubeObjects", dependencies: ["ServiceModel", "CYAML"]),
-        // ServiceMap + NodeConfig -> Ruleset.
-        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables", "Conntrack", "Netlink"]),
+        // ServiceMap + NodeConfig -> Ruleset, whole or per changed service: pure, no kernel access.
+        .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
+        // The proxy engine: ServiceProxy (full and incremental applies, fallbacks, retries, set
+        // sizes, stale conntrack cleanup, reports) against the ProxyKernel protocol, and
+        // NetlinkKernel, that protocol over nf_tables and conntrack netlink.
+        .target(name: "ProxyEngine", dependencies: ["ProxyCompiler", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
+        // FakeKernel: a transactional in-memory ProxyKernel for tests (never linked by a product).
+        .target(name: "ProxyEngineTesting", dependencies: ["ProxyEngine", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
+        // Follows one packet through a Ruleset and says what happens to it (`nftproxy explain`).
+        .target(name: "PacketTrace", dependencies: ["Nftables", "ServiceModel", "ProxyCompiler"]),
+        // The `run` daemon's parts: sync loop, health (/healthz, /livez), Prometheus metrics,
+        // the HTTP endpoints serving them, configuration and logging.
+        .target(
+            name: "ProxyDaemon",
+            dependencies: [
+                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "Nftables", "Netlink", "Conntrack", "Sandbox",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "PacketTrace",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The echo-server NodePort demo in a sandbox of network namespaces (`nftproxy demo` runs it).
+        .executableTarget(
+            name: "nftproxy-demo",
+            dependencies: [
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,7 +89,7 @@ let package = Package(
         // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
         .executableTarget(
             name: "nftproxy-bench",
-            dependencies: ["ServiceModel", "ProxyCompiler", "Nftables", "Netlink", "Sandbox",
+            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
@@ -64,8 +103,20 @@ let package = Package(
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ServiceModel",
-                                                     "ServiceTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "Nftables"]),
+        // The daemon's parts against FakeKernel and on loopback: no root.
+        .testTarget(name: "ProxyDaemonTests", dependencies: ["ProxyDaemon", "ProxyEngine", "ProxyEngineTesting", "Netlink",
+                                                          "Nftables", "Conntrack", "ServiceModel", "KubeObjects",
+                                                          .product(name: "NIOCore", package: "swift-nio"),
+                                                          .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
+        // The engine against FakeKernel: no root, no kernel.
+        .testTarget(
+            name: "ProxyEngineTests",
+            dependencies: ["ProxyEngine", "ProxyEngineTesting", "ProxyCompiler", "Nftables", "Conntrack", "Netlink",
+                           "ServiceModel", "ServiceTestSupport"]
+        ),
+        .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ProxyEngine",
+                                                     "ProxyEngineTesting", "ServiceModel", "ServiceTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables"]),
     ]
 )

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 swift build -c release --product nftproxy >/dev/null
 swift build -c release --product nftproxy-echo >/dev/null
+swift build -c release --product nftproxy-demo >/dev/null
 exec "$(swift build -c release --show-bin-path)/nftproxy" demo "$@"

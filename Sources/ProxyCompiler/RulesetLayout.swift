@@ -2,7 +2,7 @@ import Nftables
 
 /// Names and fixed parts of the ruleset nftproxy programs. docs/ruleset.md explains the shape.
 ///
-/// The shape obeys the kernel's scaling rules (DESIGN.md): no anonymous sets, and every
+/// The shape obeys the kernel's scaling rules (docs/kernel.md): no anonymous sets, and every
 /// named map is referenced by a constant number of rules. Services differ only in set and
 /// map elements; rules and chains depend only on the node configuration and on which
 /// endpoint counts occur (one "bucket" chain + map per count).

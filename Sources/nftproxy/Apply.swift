@@ -1,6 +1,6 @@
 import ArgumentParser
 import Nftables
-import ProxyCompiler
+import ProxyEngine
 
 /// `nftproxy apply`: program the ruleset over netlink in one transaction.
 struct Apply: ParsableCommand {
@@ -15,6 +15,9 @@ struct Apply: ParsableCommand {
     @OptionGroup var node: NodeOptions
     @OptionGroup var namespace: NamespaceOptions
 
+    @Flag(name: [.customShort("v"), .long], help: "List the operations committed, as `nftproxy plan` lists them.")
+    var verbose = false
+
     func run() throws {
         let services = try loadServices(inputs)
         let config = try node.nodeConfig()
@@ -22,6 +25,7 @@ struct Apply: ParsableCommand {
             let proxy = try ServiceProxy(node: config, networkNamespace: namespace.networkNamespace)
             let report = try proxy.apply(services)
             report.warnings.forEach { printError("warning: \($0)") }
+            if verbose { report.sync.summaries.forEach { print("  " + $0) } }
             if report.sync.operations == 0 {
                 print("nftproxy: the kernel already holds this ruleset; nothing committed")
             } else {

@@ -6,6 +6,6 @@ struct Nftproxy: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nftproxy",
         abstract: "A kube-proxy replacement: Kubernetes Services as one atomic nftables ruleset.",
-        subcommands: [Dump.self, Apply.self, Cleanup.self, Demo.self]
+        subcommands: [Dump.self, Plan.self, Apply.self, Cleanup.self, Explain.self, Demo.self]
     )
 }

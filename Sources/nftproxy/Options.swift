@@ -84,9 +84,14 @@ struct NamespaceOptions: ParsableArguments {
 /// Reads the inputs into a ServiceMap; prints notices and warnings to stderr.
 /// Bad input ends the command with status 1 and a message naming the object and field.
 func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
+    try loadServices(files: inputs.file)
+}
+
+/// Reads the given files (`-` for stdin) into a ServiceMap, as `loadServices(_:)`.
+func loadServices(files: [String]) throws -> ServiceMap {
     var decoder = KubeObjectDecoder()
     do {
-        for path in inputs.file {
+        for path in files {
             try decoder.add(bytes: InputFile.read(path), source: path == "-" ? "<stdin>" : path)
         }
         let (map, warnings) = try decoder.serviceMap()

@@ -4,8 +4,8 @@ import Sandbox
 
 /// Services end to end: `nftproxy apply` programs node-1 of a sandbox topology, and real
 /// TCP/UDP connections from the external client, from pods and from node-1 itself show
-/// which pod answered and which source address it saw. One row of DESIGN.md's "Semantics
-/// to match" table (or one option of `apply`) per test.
+/// which pod answered and which source address it saw. One kind of traffic of docs/ruleset.md's
+/// "Packet paths" table (or one option of `apply`) per test.
 ///
 /// Expected sources: "kept" is the client's own address; "masqueraded" is node-1's address
 /// on the way to the endpoint: 198.19.1.1 / 2001:db8:1:1::1 (cbr0) for pods on node-1, its

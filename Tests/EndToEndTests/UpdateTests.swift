@@ -1,5 +1,5 @@
 import Foundation
-import ProxyCompiler
+import ProxyEngine
 import Sandbox
 import ServiceModel
 import XCTest

@@ -2,10 +2,13 @@ import Foundation
 import Netlink
 @testable import Nftables
 import ProxyCompiler
+import ProxyEngine
 import ServiceModel
 import XCTest
 
-/// The sync engine: read-back, smallest batches, no-op re-syncs, repair of foreign changes.
+/// The sync engine against the kernel: read-back fidelity, no-op re-syncs, repair of changes made
+/// with `nft`, and the kernel's refusal of stale batches (the engine's logic itself is tested
+/// against the in-memory kernel in ProxyEngineTests).
 final class SyncTests: XCTestCase {
     private var target: TestNamespace!
 
@@ -63,11 +66,11 @@ final class SyncTests: XCTestCase {
 
     func testSecondSyncOfUnchangedObjectsCommitsNothing() throws {
         let desired = compile(services(20))
-        let first = try RulesetSync(client: NftablesClient(networkNamespace: target.name)).sync(to: desired)
+        let first = try RulesetSync(kernel: NetlinkKernel(networkNamespace: target.name)).sync(to: desired)
         XCTAssertGreaterThan(first.operations, 0)
 
         // The same engine remembers; a fresh one (a new process) reads back and agrees.
-        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        let engine = RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name))
         let fresh = try engine.sync(to: desired)
         XCTAssertTrue(fresh.readBack)
         XCTAssertEqual(fresh.operations, 0, "\(fresh.summaries)")
@@ -76,28 +79,9 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(again.operations, 0)
     }
 
-    func testEndpointChangeTouchesOnlyThatServicesObjects() throws {
-        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
-        try engine.sync(to: compile(services(200)))
-
-        let report = try engine.sync(to: compile(services(200, replacing: (service: 42, endpoint: "198.19.9.99"))))
-        // svc-042's three numgen slots behind its ClusterIP and behind its NodePort are rewritten
-        // (the endpoints are numbered in sorted order, so one replacement renumbers them), and the
-        // new endpoint gets its hairpin entry. Its old endpoint 198.19.1.53 still serves svc-041.
-        XCTAssertEqual(report.summaries, [
-            "add element ip nftproxy hairpin-endpoints (1 elements, first { 198.19.9.99 . 198.19.9.99 })",
-            "delete element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.53 . 8080 })",
-            "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.54 . 8080 })",
-            "delete element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.53 . 8080 })",
-            "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.54 . 8080 })",
-        ])
-        XCTAssertEqual(report.elementsRemoved, 6)
-        XCTAssertEqual(report.elementsAdded, 7)
-    }
-
     func testForeignChangesAreDetectedAndRepaired() throws {
         let desired = compile(services(5))
-        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        let engine = RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name))
         try engine.sync(to: desired)
         let expected = try target.canonicalRuleset()
 
@@ -117,14 +101,14 @@ final class SyncTests: XCTestCase {
 
         // A fresh process repairs the same way.
         try target.run(["nft", "add", "element", "ip", "nftproxy", "cluster-ips", "{ 198.18.7.7 }"]).check()
-        let freshRepair = try RulesetSync(client: try NftablesClient(networkNamespace: target.name)).sync(to: desired)
+        let freshRepair = try RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name)).sync(to: desired)
         XCTAssertEqual(freshRepair.elementsRemoved, 1, "\(freshRepair.summaries)")
         XCTAssertEqual(try target.canonicalRuleset(), expected)
     }
 
     func testCommitAgainstAStaleGenerationIsRefusedAndTheEngineRereads() throws {
         let client = try NftablesClient(networkNamespace: target.name)
-        let engine = RulesetSync(client: client)
+        let engine = RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name))
         try engine.sync(to: compile(services(3)))
         let generation = try client.socket.generationID()
         // A commit computed against an old generation is refused as a whole...
@@ -142,42 +126,44 @@ final class SyncTests: XCTestCase {
 }
 
 extension SyncTests {
-    /// Lets another writer commit once, between the engine's planning and its commit.
-    private func interleaveWriter(into engine: RulesetSync, _ command: [String]) {
-        var pending = true
+    /// Lets another writer (`nft`, a process of its own) commit once, between the engine's
+    /// planning and its next commit.
+    private func interleave(_ command: [String], into kernel: InterleavingKernel) {
         let namespace: TestNamespace = target
-        engine.willCommit = {
-            guard pending else { return }
-            pending = false
+        kernel.beforeNextCommit = {
             do { _ = try namespace.run(command).check() } catch { XCTFail("the other writer failed: \(error)") }
         }
     }
 
     func testACommitOvertakenByAnotherWriterIsReplannedAndRetried() throws {
-        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        let kernel = InterleavingKernel(try NetlinkKernel(networkNamespace: target.name))
+        let engine = RulesetSync(kernel: kernel)
         try engine.sync(to: compile(services(3)))
         // The other writer lands after our plan; it also removes one of our elements.
-        interleaveWriter(into: engine, ["nft", "delete", "element", "ip", "nftproxy", "cluster-ips", "{ 198.18.0.1 }"])
+        interleave(["nft", "delete", "element", "ip", "nftproxy", "cluster-ips", "{ 198.18.0.1 }"], into: kernel)
 
         let report = try engine.sync(to: compile(services(4)))
         XCTAssertEqual(report.retries, 1, "\(report.summaries)")
         XCTAssertTrue(report.readBack)
         // The replanned batch restores what the other writer removed.
         XCTAssertTrue(report.summaries.contains { $0.hasPrefix("add element ip nftproxy cluster-ips") }, "\(report.summaries)")
-        let fresh = try RulesetSync(client: try NftablesClient(networkNamespace: target.name)).sync(to: compile(services(4)))
+        let fresh = try RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name)).sync(to: compile(services(4)))
         XCTAssertEqual(fresh.operations, 0, "\(fresh.summaries)")
     }
 
     func testAnIncrementalCommitOvertakenByAnotherWriterCommitsNothing() throws {
-        let engine = RulesetSync(client: try NftablesClient(networkNamespace: target.name))
+        let kernel = InterleavingKernel(try NetlinkKernel(networkNamespace: target.name))
+        let engine = RulesetSync(kernel: kernel)
         try engine.sync(to: compile(services(3)))
         let ourTable = ["nft", "list", "table", "ip", "nftproxy"]
         let before = try target.run(ourTable).check().stdout
-        interleaveWriter(into: engine, ["nft", "add", "table", "inet", "someone-else"])
+        interleave(["nft", "add", "table", "inet", "someone-else"], into: kernel)
 
         var transaction = Transaction()
         transaction.append(.flushChain(.ip, table: "nftproxy", chain: "services"))
-        XCTAssertNil(try engine.commitChange(transaction), "a change planned against an old generation must not land")
+        guard case .overtaken = try engine.commitChange(transaction) else {
+            return XCTFail("a change planned against an old generation must not land")
+        }
         XCTAssertEqual(try target.run(ourTable).check().stdout, before)
         // The caller then syncs in full, which reads back.
         XCTAssertTrue(try engine.sync(to: compile(services(3))).readBack)

@@ -18,7 +18,7 @@ final class CompilerTests: XCTestCase {
                        Compiler(node: Fixtures.node).compile(shuffled).ruleset)
     }
 
-    /// DESIGN.md rule 2: every named map is referenced from a constant number of rules,
+    /// docs/kernel.md, rule 2: every named map is referenced from a constant number of rules,
     /// however many services there are; rule 1: no per-service chain or set.
     func testRuleAndChainCountsDoNotGrowWithServices() {
         func services(_ count: Int) -> ServiceMap {

@@ -1,6 +1,7 @@
 import Netlink
 import Nftables
 import ProxyCompiler
+import ProxyEngine
 import ServiceModel
 
 /// The measurement procedure of `run`, step by step. Each phase is a function of its
@@ -61,9 +62,10 @@ struct Measurement {
     private func program(editor: inout Editor) throws
         -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample],
             namedChanges: [ChangeSample]) {
-        let proxy = try ServiceProxy(node: Workload.node, networkNamespace: namespace)
+        let kernel = try NetlinkKernel(networkNamespace: namespace)
+        let proxy = ServiceProxy(node: Workload.node, kernel: kernel)
         let (fullReport, fullTiming) = try Timing.measure { try proxy.apply(editor.map) }
-        let fullSync = SyncSample(fullReport.sync, fullTiming, batchBytes: Self.batchBytes(proxy.client))
+        let fullSync = SyncSample(fullReport.sync, fullTiming, batchBytes: Self.batchBytes(kernel.client))
         let afterFullSync = MemorySample.now()
         let (unchangedReport, unchangedTiming) = try Timing.measure { try proxy.apply(editor.map) }
         guard unchangedReport.sync.operations == 0, unchangedReport.incremental else {
@@ -130,7 +132,7 @@ struct Measurement {
 
     /// Times `body` on a RulesetSync with a new connection, which is dropped afterwards.
     private func fresh(_ body: (RulesetSync) throws -> SyncReport) throws -> SyncSample {
-        let sync = RulesetSync(client: try NftablesClient(networkNamespace: namespace))
+        let sync = RulesetSync(kernel: try NetlinkKernel(networkNamespace: namespace))
         let (report, timing) = try Timing.measure { try body(sync) }
         return SyncSample(report, timing)
     }

@@ -1,4 +1,5 @@
 import Nftables
+import ProxyEngine
 import ServiceModel
 
 /// What `nftproxy-bench run` measured (written as JSON; `report` turns it into tables).

@@ -1,20 +1,26 @@
 import Netlink
+import Nftables
 
-/// What one `RulesetSync.sync(to:)` did.
+/// What one `RulesetSync.sync(to:)` or `commitChange(_:)` did.
 public struct SyncReport: Sendable, Equatable {
-    /// Messages committed (0: the kernel already held the desired ruleset).
-    public var operations: Int = 0
+    /// The operations committed, in order (empty: the kernel already held the desired ruleset).
+    public var transaction = Transaction()
     public var elementsAdded: Int = 0
     public var elementsRemoved: Int = 0
     /// Whether our tables were read back from the kernel first.
     public var readBack: Bool = false
     /// Commits refused because someone else changed the ruleset meanwhile.
     public var retries: Int = 0
-    /// The operations committed, in order (their `summary`), for logs and tests.
-    public var summaries: [String] = []
     /// What our tables held before the commit (nil when nothing was committed); tables
     /// that did not exist are missing. Conntrack cleanup compares it with the new ruleset.
     public var previous: Ruleset?
+
+    public init() {}
+
+    /// Messages committed.
+    public var operations: Int { transaction.operations.count }
+    /// The operations committed, in nft words (`Operation.summary`), for logs and tests.
+    public var summaries: [String] { transaction.operations.map(\.summary) }
 }
 
 /// Keeps nftproxy's tables in the kernel equal to a desired ruleset, committing only differences.
@@ -26,7 +32,7 @@ public struct SyncReport: Sendable, Equatable {
 /// the generation it was computed against; if another writer got in between, the
 /// kernel refuses it and the sync reads back and tries again.
 public final class RulesetSync {
-    public let client: NftablesClient
+    public let kernel: any ProxyKernel
     /// How often a commit is retried after a concurrent change.
     public var maximumAttempts = 5
 
@@ -34,13 +40,10 @@ public final class RulesetSync {
 
     /// What the kernel holds in our tables, as far as we know; nil: read it back.
     private var known: [TableKey: TableReadBack?]?
-    private var generation: UInt32?
+    /// The generation our last commit or read-back left; nil: nothing synced yet.
+    public private(set) var generation: UInt32?
 
-    /// Runs after a transaction was planned, just before it is committed: where tests let a
-    /// concurrent writer in.
-    var willCommit: (() -> Void)?
-
-    public init(client: NftablesClient) { self.client = client }
+    public init(kernel: any ProxyKernel) { self.kernel = kernel }
 
     /// What the kernel holds in one of our tables, as far as this engine knows without
     /// asking (after a sync; nil after `commitChange`, which leaves the model to its caller).
@@ -51,12 +54,19 @@ public final class RulesetSync {
     /// Forgets what was committed: the next sync reads the kernel's state back.
     public func invalidate() { known = nil }
 
+    /// Whether the kernel is still in the state this engine's last sync or commit left
+    /// (nobody committed since), so that a change planned against that state may be committed.
+    public func isCurrent() throws(NetlinkError) -> Bool {
+        guard let generation else { return false }
+        return try kernel.generation() == generation
+    }
+
     /// Brings our tables in the kernel to `desired` with the smallest transaction.
     @discardableResult
     public func sync(to desired: Ruleset) throws(NetlinkError) -> SyncReport {
         var report = SyncReport()
         for _ in 0..<maximumAttempts {
-            let current = try client.socket.generationID()
+            let current = try kernel.generation()
             if known == nil || current != generation {
                 try readBack(desired)
                 report.readBack = true
@@ -67,8 +77,7 @@ public final class RulesetSync {
                 (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
             })
             do {
-                willCommit?()
-                try client.commit(transaction, generationID: generation)
+                try kernel.commit(transaction, expectedGeneration: generation)
             } catch .generationChanged {
                 known = nil
                 report.retries += 1
@@ -81,10 +90,9 @@ public final class RulesetSync {
             known = Dictionary(uniqueKeysWithValues: desired.tables.map { table in
                 let key = TableKey(family: table.family, name: table.name)
                 let current = (known?[key] ?? nil).flatMap { $0.unreadableSets.isEmpty ? $0.table : nil }
-                return (key, TableReadBack(table: TableDiff.result(from: current, to: table),
-                                           untrustedChains: [], unreadableSets: []))
+                return (key, TableReadBack(TableDiff.result(from: current, to: table)))
             })
-            generation = try client.socket.generationID()
+            generation = try kernel.generation()
             report.record(transaction)
             report.previous = previous
             return report
@@ -92,45 +100,66 @@ public final class RulesetSync {
         throw .generationChanged
     }
 
+    /// What `sync(to:)` would commit now, without committing: reads our tables back (a
+    /// consistent snapshot, as a first sync does) and plans the transaction against them.
+    ///
+    /// - Returns: the transaction, and the tables as the kernel holds them.
+    public func preview(_ desired: Ruleset) throws(NetlinkError) -> (transaction: Transaction, current: Ruleset) {
+        try readBack(desired)
+        let current = Ruleset(tables: desired.tables.compactMap {
+            (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
+        })
+        return (plan(desired), current)
+    }
+
+    /// What became of a change committed with `commitChange(_:)`.
+    public enum ChangeOutcome: Sendable {
+        /// Committed (or nothing to commit).
+        case committed(SyncReport)
+        /// Not committed: nothing was synced yet, or someone else committed since.
+        case notCurrent
+        /// Not committed: someone else committed between the check and the commit, and the
+        /// kernel refused the stale batch as a whole.
+        case overtaken
+    }
+
     /// Commits a transaction its caller planned against the state of our tables that this
     /// engine's last sync or commit left, provided nobody changed the ruleset since: the
     /// incremental path of a caller that keeps its own model of the tables (as
     /// `ServiceProxy` does), which costs what changed and nothing more.
     ///
-    /// Returns nil and commits nothing when that state is not current any more (another
-    /// writer committed, or nothing was synced yet): the caller then falls back to
-    /// `sync(to:)`, which reads our tables back and repairs them.
-    public func commitChange(_ transaction: Transaction) throws(NetlinkError) -> SyncReport? {
-        guard let expected = generation, try client.socket.generationID() == expected else { return nil }
+    /// When that state is not current any more (another writer committed, or nothing was
+    /// synced yet) nothing is committed: the caller then falls back to `sync(to:)`, which
+    /// reads our tables back and repairs them.
+    public func commitChange(_ transaction: Transaction) throws(NetlinkError) -> ChangeOutcome {
+        guard let expected = generation, try kernel.generation() == expected else { return .notCurrent }
         var report = SyncReport()
-        guard !transaction.isEmpty else { return report }
+        guard !transaction.isEmpty else { return .committed(report) }
         do {
-            willCommit?()
-            try client.commit(transaction, generationID: expected)
+            try kernel.commit(transaction, expectedGeneration: expected)
         } catch .generationChanged {
             known = nil
-            return nil
+            return .overtaken
         } catch {
             known = nil
             throw error
         }
         // Our own picture of the tables is out of date now: a later `sync(to:)` reads back.
         known = nil
-        generation = try client.socket.generationID()
+        generation = try kernel.generation()
         report.record(transaction)
-        return report
+        return .committed(report)
     }
 
     private func readBack(_ desired: Ruleset) throws(NetlinkError) {
-        let reader = KernelReader(socket: client.socket)
         // Read until the generation is the same before and after: a consistent snapshot.
         for _ in 0..<maximumAttempts {
-            let before = try client.socket.generationID()
+            let before = try kernel.generation()
             var tables: [TableKey: TableReadBack?] = [:]
             for table in desired.tables {
-                tables[TableKey(family: table.family, name: table.name)] = try reader.read(table.family, table.name)
+                tables[TableKey(family: table.family, name: table.name)] = try kernel.readTable(table.family, table.name)
             }
-            if try client.socket.generationID() == before {
+            if try kernel.generation() == before {
                 known = tables
                 generation = before
                 return
@@ -155,15 +184,14 @@ public final class RulesetSync {
 }
 
 extension SyncReport {
-    mutating func record(_ transaction: Transaction) {
-        operations = transaction.operations.count
-        for operation in transaction.operations {
+    mutating func record(_ committed: Transaction) {
+        transaction = committed
+        for operation in committed.operations {
             switch operation {
             case .addElements(_, _, _, let elements): elementsAdded += elements.count
             case .deleteElements(_, _, _, let elements): elementsRemoved += elements.count
             default: break
             }
-            summaries.append(operation.summary)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Conntrack
 import Nftables
+import ProxyCompiler
 import ServiceModel
 
 /// Which UDP conntrack entries to delete after a ruleset change, as kube-proxy does.

@@ -1,7 +1,8 @@
 import XCTest
 import Conntrack
+import ProxyCompiler
+import ProxyEngine
 import ServiceModel
-@testable import ProxyCompiler
 
 final class StaleFlowsTests: XCTestCase {
     private let ip = { (text: String) in IPAddress(text)! }

@@ -1,4 +1,5 @@
 import Nftables
+import ProxyCompiler
 
 /// The sizes nftproxy's sets have in the kernel, where they have one. A set cannot hold
 /// more elements than its size, and its size cannot change: a set that would outgrow it
@@ -17,15 +18,17 @@ struct KernelSetSizes {
         }
     }
 
-    /// Whether `change` would put more elements into a set that exists already than its size allows.
-    func overflows(_ change: RulesetChange) -> Bool {
-        zip(change.before.tables, change.after.tables).contains { before, after in
+    /// The first set that exists already and to which `change` would give more elements
+    /// than its size allows; nil when every set keeps within its size.
+    func overflow(_ change: RulesetChange) -> (family: TableFamily, set: String)? {
+        for (before, after) in zip(change.before.tables, change.after.tables) {
             let existing = Set(before.sets.map(\.name))
-            return after.sets.contains { set in
-                guard existing.contains(set.name), let size = sizes[after.family]?[set.name] else { return false }
-                return (change.counts[after.family]?[set.name] ?? 0) > size
+            for set in after.sets where existing.contains(set.name) {
+                guard let size = sizes[after.family]?[set.name] else { continue }
+                if (change.counts[after.family]?[set.name] ?? 0) > size { return (after.family, set.name) }
             }
         }
+        return nil
     }
 
     /// After `change` was committed: the sets it created have the size they were declared

@@ -1,0 +1,175 @@
+import Nftables
+import ServiceModel
+
+/// A service frontend as a table of nftproxy's layout holds it: read from the elements of
+/// the dispatch sets and backend maps, so a table read back from the kernel says which
+/// frontends it serves and where each one balances to, without the objects it came from.
+public struct ProgrammedFrontend: Hashable, Sendable {
+    /// What kind of address the frontend answers on.
+    public enum Kind: String, Hashable, Sendable {
+        /// A ClusterIP (its address is in `cluster-ips`).
+        case clusterIP
+        /// An externalIP or LoadBalancer IP (balanced with masquerading).
+        case external
+        /// A NodePort on the node's addresses.
+        case nodePort
+    }
+
+    /// Identifies a frontend: family, address (nil for a NodePort), protocol and port.
+    public struct Key: Hashable, Comparable, Sendable, CustomStringConvertible {
+        public var family: IPFamily
+        public var address: IPAddress?
+        public var transport: TransportProtocol
+        public var port: UInt16
+
+        public init(family: IPFamily, address: IPAddress?, transport: TransportProtocol, port: UInt16) {
+            self.family = family; self.address = address; self.transport = transport; self.port = port
+        }
+
+        /// The key of a dispatch or no-endpoint element: `address . protocol . port`, or
+        /// `protocol . port` for a NodePort; nil for anything else.
+        public init?(elementKey values: [Value], family: IPFamily) {
+            var rest = values[...]
+            var address: IPAddress?
+            if case .address(let found)? = rest.first { address = found; rest = rest.dropFirst() }
+            guard rest.count == 2, case .proto(let number)? = rest.first, case .port(let port)? = rest.last,
+                  let transport = TransportProtocol.allCases.first(where: { $0.number == number }) else { return nil }
+            self.init(family: family, address: address, transport: transport, port: port)
+        }
+
+        /// `198.18.0.10:80/tcp`, `[2001:db8::1]:80/tcp`, `NodePort 32000/tcp (IPv4)`.
+        public var description: String {
+            guard let address else { return "NodePort \(port)/\(transport) (\(family))" }
+            return (family == .v6 ? "[\(address)]" : "\(address)") + ":\(port)/\(transport)"
+        }
+
+        /// By family, then addresses before NodePorts, address, protocol and port.
+        public static func < (lhs: Key, rhs: Key) -> Bool {
+            if lhs.family != rhs.family { return lhs.family.rawValue < rhs.family.rawValue }
+            switch (lhs.address, rhs.address) {
+            case (let left?, let right?) where left != right: return left < right
+            case (nil, _?): return false
+            case (_?, nil): return true
+            default: return (lhs.transport, lhs.port) < (rhs.transport, rhs.port)
+            }
+        }
+    }
+
+    /// One endpoint's address and port, in its numgen slot's order.
+    public struct Target: Hashable, Comparable, Sendable, CustomStringConvertible {
+        public var address: IPAddress
+        public var port: UInt16
+
+        public init(address: IPAddress, port: UInt16) { self.address = address; self.port = port }
+
+        public var description: String { address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)" }
+        public static func < (lhs: Target, rhs: Target) -> Bool { (lhs.address, lhs.port) < (rhs.address, rhs.port) }
+    }
+
+    public var key: Key
+    public var kind: Kind
+    /// The endpoints it balances to, by slot; empty: refused (no endpoints).
+    public var targets: [Target]
+
+    public init(key: Key, kind: Kind, targets: [Target]) {
+        self.key = key; self.kind = kind; self.targets = targets
+    }
+
+    /// Every frontend the tables of `ruleset` serve, by key. Elements that do not fit the
+    /// layout (a foreign or damaged table) are left out.
+    public static func read(_ ruleset: Ruleset) -> [Key: ProgrammedFrontend] {
+        var frontends: [Key: ProgrammedFrontend] = [:]
+        for table in ruleset.tables where table.name == RulesetLayout.tableName {
+            for frontend in read(table) { frontends[frontend.key] = frontend }
+        }
+        return frontends
+    }
+
+    /// The frontends of one table.
+    public static func read(_ table: Table) -> [ProgrammedFrontend] {
+        typealias Sets = RulesetLayout.SetName
+        let family: IPFamily = table.family == .ip ? .v4 : .v6
+        let sets = Dictionary(table.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let clusterIPs = Set(sets[Sets.clusterIPs]?.elements.compactMap { element -> IPAddress? in
+            if case .address(let address)? = element.key.first { return address } else { return nil }
+        } ?? [])
+        // Backend maps: the frontend part of the key -> the targets by slot.
+        var backends: [String: [[Value]: [Int: Target]]] = [:]
+        for set in table.sets where set.name.hasPrefix(Sets.serviceBackendsPrefix) || set.name.hasPrefix(Sets.nodePortBackendsPrefix) {
+            var byFrontend: [[Value]: [Int: Target]] = [:]
+            for element in set.elements {
+                guard case .integer(let slot)? = element.key.last, case .values(let data)? = element.data,
+                      data.count == 2, case .address(let address) = data[0], case .port(let port) = data[1] else { continue }
+                byFrontend[Array(element.key.dropLast()), default: [:]][Int(slot)] = Target(address: address, port: port)
+            }
+            backends[set.name] = byFrontend
+        }
+
+        var frontends: [ProgrammedFrontend] = []
+        func key(_ values: [Value]) -> Key? { Key(elementKey: values, family: family) }
+        for setName in [Sets.serviceIPs, Sets.serviceNodePorts] {
+            for element in sets[setName]?.elements ?? [] {
+                guard let key = key(element.key), case .verdict(.goto(let chain))? = element.data,
+                      let (kind, count, map) = bucket(chain) else { continue }
+                let slots = backends[map]?[element.key] ?? [:]
+                let targets = (0..<count).compactMap { slots[$0] }
+                frontends.append(ProgrammedFrontend(key: key, kind: kind, targets: targets))
+            }
+        }
+        for setName in [Sets.noEndpointServices, Sets.noEndpointNodePorts] {
+            for element in sets[setName]?.elements ?? [] {
+                guard let key = key(element.key) else { continue }
+                let kind: Kind = key.address.map { clusterIPs.contains($0) ? .clusterIP : .external } ?? .nodePort
+                frontends.append(ProgrammedFrontend(key: key, kind: kind, targets: []))
+            }
+        }
+        return frontends
+    }
+
+    /// The kind, endpoint count and backends map of a bucket chain's name.
+    private static func bucket(_ chain: String) -> (Kind, Int, String)? {
+        typealias Chains = RulesetLayout.ChainName
+        typealias Sets = RulesetLayout.SetName
+        let prefixes: [(String, Kind, (Int) -> String)] = [
+            (String(Chains.serviceBalancer(0).dropLast()), .clusterIP, Sets.serviceBackends),
+            (String(Chains.externalBalancer(0).dropLast()), .external, Sets.serviceBackends),
+            (String(Chains.nodePortBalancer(0).dropLast()), .nodePort, Sets.nodePortBackends),
+        ]
+        for (prefix, kind, map) in prefixes where chain.hasPrefix(prefix) {
+            guard let count = Int(chain.dropFirst(prefix.count)), count > 0 else { return nil }
+            return (kind, count, map(count))
+        }
+        return nil
+    }
+}
+
+/// How one frontend differs between two rulesets.
+public struct FrontendChange: Hashable, Sendable {
+    public var key: ProgrammedFrontend.Key
+    /// The frontend before; nil when it is new.
+    public var before: ProgrammedFrontend?
+    /// The frontend after; nil when it goes.
+    public var after: ProgrammedFrontend?
+
+    /// Endpoints only the new frontend balances to.
+    public var addedTargets: [ProgrammedFrontend.Target] {
+        Array(Set(after?.targets ?? []).subtracting(before?.targets ?? [])).sorted()
+    }
+    /// Endpoints only the old frontend balanced to.
+    public var removedTargets: [ProgrammedFrontend.Target] {
+        Array(Set(before?.targets ?? []).subtracting(after?.targets ?? [])).sorted()
+    }
+
+    /// Every frontend that differs from `before` to `after` (endpoints compared as sets: a
+    /// renumbering of slots alone is no change), in key order.
+    public static func changes(from before: Ruleset, to after: Ruleset) -> [FrontendChange] {
+        let old = ProgrammedFrontend.read(before), new = ProgrammedFrontend.read(after)
+        var changes: [FrontendChange] = []
+        for key in Set(old.keys).union(new.keys).sorted() {
+            let previous = old[key], next = new[key]
+            if let previous, let next, previous.kind == next.kind, Set(previous.targets) == Set(next.targets) { continue }
+            changes.append(FrontendChange(key: key, before: previous, after: next))
+        }
+        return changes
+    }
+}

@@ -1,0 +1,32 @@
+import Conntrack
+import Netlink
+import Nftables
+import ServiceModel
+
+/// What the engine needs from a node's kernel, and nothing more: the seam between the proxy's
+/// logic and netlink.
+///
+/// `NetlinkKernel` is the real one (nf_tables and conntrack of a network namespace);
+/// `FakeKernel` (module ProxyEngineTesting) is an in-memory one with the same rules, so the
+/// engine's decisions can be tested without root. Errors are the kernel's, as `NetlinkError`:
+/// `.generationChanged` for a stale commit, `.rejected` with the errno for a refused operation.
+public protocol ProxyKernel: AnyObject {
+    /// The nf_tables ruleset generation: it moves on every commit, by anyone.
+    func generation() throws(NetlinkError) -> UInt32
+
+    /// Applies `transaction` as a whole or not at all.
+    ///
+    /// - Parameter expectedGeneration: when given, the commit is refused with
+    ///   `.generationChanged` (and nothing applied) if the generation is not this one any more.
+    func commit(_ transaction: Transaction, expectedGeneration: UInt32?) throws(NetlinkError)
+
+    /// One table as the kernel holds it (sets with their declared sizes and elements, chains
+    /// with their rules); nil when there is no such table.
+    func readTable(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack?
+
+    /// The conntrack entries of `family` (TCP, UDP and SCTP ones).
+    func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow]
+
+    /// Deletes every conntrack entry that matches at least one filter; returns how many went.
+    func deleteConntrackFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int
+}

@@ -1,0 +1,125 @@
+import Netlink
+import Nftables
+import ProxyCompiler
+import ProxyEngine
+import ProxyEngineTesting
+import ServiceModel
+import XCTest
+
+/// `RulesetSync` against the in-memory kernel: smallest batches, no-op re-syncs, repair after
+/// a foreign writer, retries when a writer overtakes a commit.
+final class RulesetSyncTests: XCTestCase {
+    private let node = NodeConfig(nodeName: "node-1", clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
+
+    private func compile(_ map: ServiceMap) -> Ruleset { EngineFixtures.compile(map, node: node) }
+    private func services(_ count: Int, replacing: (service: Int, endpoint: String)? = nil) -> ServiceMap {
+        EngineFixtures.threeEndpointServices(count, replacing: replacing)
+    }
+
+    func testSecondSyncOfTheSameRulesetCommitsNothing() throws {
+        let kernel = FakeKernel()
+        let desired = compile(services(20))
+        XCTAssertGreaterThan(try RulesetSync(kernel: kernel).sync(to: desired).operations, 0)
+        let engine = RulesetSync(kernel: kernel)
+        let fresh = try engine.sync(to: desired)
+        XCTAssertTrue(fresh.readBack)
+        XCTAssertEqual(fresh.operations, 0, "\(fresh.summaries)")
+        let again = try engine.sync(to: desired)
+        XCTAssertFalse(again.readBack)
+        XCTAssertEqual(again.operations, 0)
+    }
+
+    func testEndpointChangeTouchesOnlyThatServicesObjects() throws {
+        let engine = RulesetSync(kernel: FakeKernel())
+        try engine.sync(to: compile(services(200)))
+
+        let report = try engine.sync(to: compile(services(200, replacing: (service: 42, endpoint: "198.19.9.99"))))
+        // svc-042's three numgen slots behind its ClusterIP and behind its NodePort are rewritten
+        // (the endpoints are numbered in sorted order, so one replacement renumbers them), and the
+        // new endpoint gets its hairpin entry. Its old endpoint 198.19.1.53 still serves svc-041.
+        XCTAssertEqual(report.summaries, [
+            "add element ip nftproxy hairpin-endpoints (1 elements, first { 198.19.9.99 . 198.19.9.99 })",
+            "delete element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.53 . 8080 })",
+            "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.54 . 8080 })",
+            "delete element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.53 . 8080 })",
+            "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.54 . 8080 })",
+        ])
+        XCTAssertEqual(report.elementsRemoved, 6)
+        XCTAssertEqual(report.elementsAdded, 7)
+        XCTAssertNotNil(report.previous)
+    }
+
+    func testACommitOvertakenByAnotherWriterIsReplannedAndRetried() throws {
+        let kernel = FakeKernel()
+        let engine = RulesetSync(kernel: kernel)
+        try engine.sync(to: compile(services(3)))
+        // The other writer lands after our plan; it also removes one of our elements.
+        kernel.beforeNextCommit { kernel in
+            var other = Transaction()
+            other.append(.deleteElements(.ip, table: RulesetLayout.tableName,
+                                         set: NamedSet(name: RulesetLayout.SetName.clusterIPs, key: .types([.ipv4Address])),
+                                         [SetElement(key: [.address(IPAddress("198.18.0.1")!)])]))
+            try kernel.foreignCommit(other)
+        }
+        let report = try engine.sync(to: compile(services(4)))
+        XCTAssertEqual(report.retries, 1, "\(report.summaries)")
+        XCTAssertTrue(report.readBack)
+        // The replanned batch restores what the other writer removed.
+        XCTAssertTrue(report.summaries.contains { $0.hasPrefix("add element ip nftproxy cluster-ips") }, "\(report.summaries)")
+        XCTAssertEqual(try RulesetSync(kernel: kernel).sync(to: compile(services(4))).operations, 0)
+    }
+
+    func testAWriterThatNeverStopsMakesTheSyncGiveUp() throws {
+        let kernel = FakeKernel()
+        let engine = RulesetSync(kernel: kernel)
+        engine.maximumAttempts = 3
+        func interfere() { kernel.beforeNextCommit { $0.foreignCommitElsewhere(); interfere() } }
+        interfere()
+        XCTAssertThrowsError(try engine.sync(to: compile(services(2)))) { error in
+            guard case NetlinkError.generationChanged = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(kernel.commits, [])
+    }
+
+    func testAnIncrementalCommitOvertakenByAnotherWriterCommitsNothing() throws {
+        let kernel = FakeKernel()
+        let engine = RulesetSync(kernel: kernel)
+        try engine.sync(to: compile(services(3)))
+        let before = kernel.tables.table(.ip, RulesetLayout.tableName)
+        kernel.beforeNextCommit { $0.foreignCommitElsewhere() }
+
+        var transaction = Transaction()
+        transaction.append(.flushChain(.ip, table: RulesetLayout.tableName, chain: "services"))
+        guard case .overtaken = try engine.commitChange(transaction) else {
+            return XCTFail("a change planned against an old generation must not land")
+        }
+        XCTAssertEqual(kernel.tables.table(.ip, RulesetLayout.tableName), before)
+        guard case .notCurrent = try engine.commitChange(transaction) else { return XCTFail("the engine must know it is behind") }
+        // The caller then syncs in full, which reads back.
+        XCTAssertTrue(try engine.sync(to: compile(services(3))).readBack)
+    }
+}
+
+extension RulesetSyncTests {
+    func testAChainItCannotReadIsRewrittenAndASetItCannotReadReplacesTheTable() throws {
+        let kernel = FakeKernel()
+        let desired = compile(services(3))
+        try RulesetSync(kernel: kernel).sync(to: desired)
+
+        kernel.untrustedChains = [RulesetLayout.ChainName.services]
+        let rewritten = try RulesetSync(kernel: kernel).sync(to: desired)
+        XCTAssertEqual(rewritten.summaries.first, "flush chain ip nftproxy services", "\(rewritten.summaries)")
+        XCTAssertEqual(rewritten.transaction.operations.filter {
+            if case .addRule(.ip, _, RulesetLayout.ChainName.services, _) = $0 { return true } else { return false }
+        }.count, desired.table(.ip, RulesetLayout.tableName)?.chains.first { $0.name == RulesetLayout.ChainName.services }?.rules.count)
+
+        kernel.untrustedChains = []
+        kernel.unreadableSets = [RulesetLayout.SetName.clusterIPs]
+        let replaced = try RulesetSync(kernel: kernel).sync(to: desired)
+        // Both tables have such a set: each is replaced as a whole, nothing else is committed.
+        XCTAssertEqual(replaced.summaries.filter { $0.contains("table") },
+                       ["add table ip nftproxy", "delete table ip nftproxy", "add table ip nftproxy",
+                        "add table ip6 nftproxy", "delete table ip6 nftproxy", "add table ip6 nftproxy"])
+        XCTAssertFalse(replaced.summaries.contains { $0.hasPrefix("delete element") || $0.hasPrefix("flush") })
+    }
+}
