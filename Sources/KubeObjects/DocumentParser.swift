@@ -8,10 +8,11 @@
 enum DocumentParser {
     /// The documents of the input.
     ///
-    /// With `itemSink`, the `items` of a top-level JSON object are handed to it one by one as
-    /// they are parsed and left out of the returned document (its `items` is empty), so that a
-    /// big List need not be held whole; `itemsStreamed` then says that this happened. Items
-    /// may reach the sink before a later syntax error is found.
+    /// With `itemSink`, the `items` of a top-level object (JSON, or the first YAML document)
+    /// are handed to it one by one as they are parsed and left out of the returned document
+    /// (its `items` is empty), so that a big List need not be held whole; `itemsStreamed` then
+    /// says that this happened. Items may reach the sink before a later syntax error is found,
+    /// and then count for nothing (`itemsStreamed` is false).
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String,
                       itemSink: ((Value, Int) -> Void)?) throws(InputError) -> (documents: [Value], itemsStreamed: Bool) {
         var streamed = false
@@ -21,13 +22,13 @@ enum DocumentParser {
                 sink(value, index)
             }
         }
-        var readAsJSON = false
-        let documents = try parse(bytes, source: source, sink: sink, readAsJSON: &readAsJSON)
-        return (documents, streamed && readAsJSON)
+        var streamable = false
+        let documents = try parse(bytes, source: source, sink: sink, streamable: &streamable)
+        return (documents, streamed && streamable && documents.count == 1)
     }
 
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String, sink: ((Value, Int) -> Void)?,
-                              readAsJSON: inout Bool) throws(InputError) -> [Value] {
+                              streamable: inout Bool) throws(InputError) -> [Value] {
         guard bytes.count <= InputLimits.maxInputBytes else {
             throw InputError(source: source, problem: "input larger than \(InputLimits.maxInputBytes) bytes")
         }
@@ -41,7 +42,7 @@ enum DocumentParser {
             let keep: Keep = bytes[first] == UInt8(ascii: "[") ? .list(.kubernetesObject) : .kubernetesObject
             do throws(ParseFailure) {
                 let value = try JSONReader.parse(bytes, from: start, keep: keep, itemSink: keep.members == nil ? nil : sink)
-                readAsJSON = true
+                streamable = true
                 switch value {
                 case .null:
                     return []
@@ -53,12 +54,19 @@ enum DocumentParser {
                 }
             } catch {
                 let jsonError = InputError(source: source, problem: error.message(format: "JSON", input: bytes))
-                guard error.kind == .syntax, let documents = try? YAMLReader.parse(bytes) else { throw jsonError }
+                guard error.kind == .syntax, let documents = try? YAMLReader.parse(bytes, itemSink: nil) else {
+                    throw jsonError
+                }
                 return documents.filter { $0 != .null }
             }
         }
         do throws(ParseFailure) {
-            return try YAMLReader.parse(bytes).filter { $0 != .null }
+            if let sink, let documents = try YAMLReader.parse(bytes, itemSink: sink) {
+                streamable = true
+                return documents.filter { $0 != .null }
+            }
+            // No sink, or a second document followed a streamed first one: read it all.
+            return try YAMLReader.parse(bytes, itemSink: nil)?.filter { $0 != .null } ?? []
         } catch {
             throw InputError(source: source, problem: error.message(format: "YAML", input: bytes))
         }

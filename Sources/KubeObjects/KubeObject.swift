@@ -68,7 +68,7 @@ extension KubeObjectDecoder {
     }
 }
 
-/// Decodes the items of a big JSON List while it is parsed, so that their values need not be
+/// Decodes the items of a big List (JSON, or the first YAML document) while it is parsed, so that their values need not be
 /// held at once. An item that carries its own `kind` and `apiVersion` is decoded at once (its
 /// List's kind cannot change it); from the first item that does not, items are kept for
 /// ``Collector`` to decode once the List's kind is known. The first error is kept, and reported
