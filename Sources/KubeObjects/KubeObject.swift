@@ -36,10 +36,15 @@ extension KubeObjectDecoder {
     /// Decodes one input (JSON or YAML bytes: an object, a List page, a stream) without recording
     /// it; the checks and errors are those of ``add(bytes:source:)``.
     public static func decode(bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) -> DecodedObjects {
-        let documents = try DocumentParser.parse(bytes, source: source)
+        let stream = ItemStream(source: source)
+        let (documents, itemsStreamed) = try DocumentParser.parse(bytes, source: source, itemSink: stream.take)
         var collector = Collector(source: source)
-        for (index, document) in documents.enumerated() {
-            try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+        if itemsStreamed, let document = documents.first {
+            try collector.collect(document, location: nil, streamed: stream)
+        } else {
+            for (index, document) in documents.enumerated() {
+                try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+            }
         }
         let objects = collector.found.map { found -> KubeObject in
             switch found {
@@ -60,5 +65,35 @@ extension KubeObjectDecoder {
             outcome = Result { () throws(InputError) in try decode(bytes: buffer, source: source) }
         }
         return try outcome.get()
+    }
+}
+
+/// Decodes the items of a big List (JSON, or the first YAML document) while it is parsed, so that their values need not be
+/// held at once. An item that carries its own `kind` and `apiVersion` is decoded at once (its
+/// List's kind cannot change it); from the first item that does not, items are kept for
+/// ``Collector`` to decode once the List's kind is known. The first error is kept, and reported
+/// only if the input turns out to be a List without syntax errors, as without streaming.
+final class ItemStream {
+    var collector: Collector
+    var pending: [(index: Int, value: Value)] = []
+    var error: InputError?
+
+    init(source: String) {
+        collector = Collector(source: source)
+    }
+
+    func take(_ value: Value, index: Int) {
+        guard error == nil else { return }
+        guard pending.isEmpty, case .map(let members) = value,
+              case .string(let kind)? = members["kind"], !kind.isEmpty,
+              case .string(let apiVersion)? = members["apiVersion"], !apiVersion.isEmpty else {
+            pending.append((index, value))
+            return
+        }
+        do {
+            try collector.collect(value, location: "items[\(index)]")
+        } catch {
+            self.error = error
+        }
     }
 }
