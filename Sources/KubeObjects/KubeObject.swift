@@ -25,6 +25,19 @@ public struct EndpointSliceObject: Sendable {
     var key: String { "\(namespace)/\(name)" }
 }
 
+extension KubeObject {
+    /// The public value of what a Collector found.
+    init(_ found: Collector.Found) {
+        switch found {
+        case .service(let name, let service):
+            self = .service(name, service)
+        case .slice(let key, let slice):
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            self = .endpointSlice(EndpointSliceObject(namespace: parts.first ?? "", name: parts.last ?? "", slice: slice))
+        }
+    }
+}
+
 /// The objects of one input (one object, one page of a List, or a stream), in input order,
 /// with the notices about what was skipped.
 public struct DecodedObjects: Sendable {
@@ -46,16 +59,25 @@ extension KubeObjectDecoder {
                 try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
             }
         }
-        let objects = collector.found.map { found -> KubeObject in
-            switch found {
-            case .service(let name, let service):
-                return .service(name, service)
-            case .slice(let key, let slice):
-                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-                return .endpointSlice(EndpointSliceObject(namespace: parts.first ?? "", name: parts.last ?? "", slice: slice))
+        return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
+    }
+
+    /// Decodes one object that may lack `apiVersion` and `kind`, as the items of an API
+    /// server's list responses do: `apiVersion` and `kind` stand in for the missing fields.
+    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String)
+        throws(InputError) -> DecodedObjects {
+        var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
+        bytes.withUnsafeBufferPointer { buffer in
+            outcome = Result { () throws(InputError) in
+                let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
+                var collector = Collector(source: source)
+                for document in documents {
+                    try collector.collect(document, location: nil, inferred: (apiVersion: apiVersion, kind: kind))
+                }
+                return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
             }
         }
-        return DecodedObjects(objects: objects, notices: collector.notices)
+        return try outcome.get()
     }
 
     /// ``decode(bytes:source:)`` of an array.
