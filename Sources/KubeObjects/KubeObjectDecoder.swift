@@ -67,8 +67,9 @@ public struct KubeObjectDecoder: Sendable {
     /// Builds the ServiceMap from everything added so far.
     ///
     /// Endpoints are attached to service ports by (port name, protocol), deduplicated and
-    /// sorted; conflicting frontends between services are resolved in favour of the service
-    /// whose `namespace/name` sorts first, with a warning for each conflict.
+    /// sorted. A frontend (address, protocol, port) or NodePort claimed by two services is
+    /// reported with a warning naming the service that keeps it, by the rule of
+    /// ``ServiceModel/FrontendClaims`` that the compiler applies; the map keeps both claims.
     ///
     /// - Returns: the map, and warnings (redefined objects, conflicts) in a stable order.
     public func serviceMap() throws(InputError) -> (ServiceMap, warnings: [String]) {

@@ -81,9 +81,10 @@ struct NamespaceOptions: ParsableArguments {
     var networkNamespace: String?
 }
 
-/// Reads the inputs into a ServiceMap; prints notices and warnings to stderr.
+/// Reads the inputs into a ServiceMap; prints notices and warnings to stderr and returns the
+/// warnings, so that the compiler's report of the same frontend conflicts is not printed twice.
 /// Bad input ends the command with status 1 and a message naming the object and field.
-func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
+func loadServices(_ inputs: InputOptions) throws -> (ServiceMap, warnings: [String]) {
     var decoder = KubeObjectDecoder()
     do {
         for path in inputs.file {
@@ -101,7 +102,7 @@ func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
         let (map, warnings) = try decoder.serviceMap()
         decoder.notices.forEach { printError("notice: \($0)") }
         warnings.forEach { printError("warning: \($0)") }
-        return map
+        return (map, warnings)
     } catch let error as InputError {
         printError("nftproxy: error: \(error)")
         throw ExitCode(1)
