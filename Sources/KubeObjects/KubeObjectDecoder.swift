@@ -45,7 +45,7 @@ public struct KubeObjectDecoder: Sendable {
         let documents = try DocumentParser.parse(contents, source: source)
         var collector = Collector(source: source)
         for (index, document) in documents.enumerated() {
-            try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+            try collector.collect(document, location: "document \(index + 1)")
         }
         notices += collector.notices
         for found in collector.found {
@@ -94,16 +94,16 @@ private struct Collector {
 
     /// Decodes `value`, a Kubernetes object or list. `inferred` is the (apiVersion, kind) of the
     /// items of a typed list such as `ServiceList`, whose items may omit them.
-    mutating func collect(_ value: Value, location: String?,
+    mutating func collect(_ value: Value, location: String,
                           inferred: (apiVersion: String, kind: String)? = nil) throws(InputError) {
-        let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
         guard case .map = value else {
-            throw InputError(source: source, object: location, problem:
+            throw InputError(source: source, document: location, problem:
                                 "expected a Kubernetes object, found \(value.kindDescription)")
         }
+        let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
         let root = Field(root: value, owner: anonymous)
         guard let kind = try nonEmptyString(root.field("kind")) ?? inferred?.kind else {
-            throw InputError(source: source, object: location.map { "object at \($0)" }, field: "kind",
+            throw InputError(source: source, document: location, field: "kind",
                              problem: "missing (not a Kubernetes object)")
         }
         let typedRoot = Field(root: value, owner: ObjectRef(source: source, kind: kind, location: location))
@@ -115,7 +115,7 @@ private struct Collector {
             let itemType = kind == "List" ? nil : (apiVersion, String(kind.dropLast(4)))
             for item in try typedRoot.field("items").elements() {
                 // item.path is "items[3]"
-                let itemLocation = location.map { "\($0), \(item.path)" } ?? item.path
+                let itemLocation = "\(location), \(item.path)"
                 guard let itemValue = item.value else { continue }
                 try collect(itemValue, location: itemLocation, inferred: itemType)
             }
@@ -150,7 +150,7 @@ private struct Collector {
             var what = "\(apiVersion) \(kind)"
             if let name, !name.isEmpty {
                 what += " " + ((namespace?.isEmpty ?? true) ? name : "\(namespace ?? "")/\(name)")
-            } else if let location {
+            } else {
                 what += " at \(location)"
             }
             let reason = switch kind {
@@ -164,11 +164,18 @@ private struct Collector {
 
     /// Reads `metadata.namespace` (default `default`) and `metadata.name`, and returns the root
     /// again with an owner that names the object for later errors.
-    private func identify(_ root: Field, kind: String, location: String?)
+    private func identify(_ root: Field, kind: String, location: String)
         throws(InputError) -> (namespace: String, name: String, root: Field) {
         let metadata = try root.field("metadata")
-        let name = try metadata.field("name").requiredString()
-        let namespace = try metadata.field("namespace").optionalString().flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let nameField = try metadata.field("name")
+        let name = try nameField.requiredString()
+        switch kind {
+        case "Service": try nameField.requireSyntax(name, .dns1035Label, what: "Service name")
+        default: try nameField.requireSyntax(name, .dns1123Subdomain, what: "\(kind) name")
+        }
+        let namespaceField = try metadata.field("namespace")
+        let namespace = try namespaceField.optionalString().flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        try namespaceField.requireSyntax(namespace, .dns1123Label, what: "namespace")
         let owner = ObjectRef(source: source, kind: kind, namespace: namespace, name: name, location: location)
         return (namespace, name, Field(root: root.value ?? .null, owner: owner))
     }
