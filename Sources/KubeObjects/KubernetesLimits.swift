@@ -1,6 +1,6 @@
 /// The limits the Kubernetes API server applies to the objects nftproxy reads, so that
 /// nftproxy refuses what the API server would refuse, and no single object can make it build
-/// an unbounded number of set elements. docs/input.md lists them in prose.
+/// an unbounded number of set elements. docs/validation.md lists them in prose.
 enum KubernetesLimits {
     /// Entries of `endpoints` in one EndpointSlice.
     static let endpointsPerSlice = 1000
