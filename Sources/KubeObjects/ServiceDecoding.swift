@@ -72,7 +72,7 @@ enum ServiceDecoder {
         }
 
         let externallyAccessible = type == .nodePort || type == .loadBalancer
-        let ports = try decodePorts(spec.field("ports"), withNodePorts: externallyAccessible)
+        let ports = try decodePorts(spec.field("ports"), type: type)
 
         let externalIPs = try addresses(spec.field("externalIPs"))
         var loadBalancerIPs: [IPAddress] = []
@@ -183,7 +183,7 @@ enum ServiceDecoder {
         return .addresses(addresses)
     }
 
-    private static func decodePorts(_ portsField: Field, withNodePorts: Bool) throws(InputError) -> [ServicePort] {
+    private static func decodePorts(_ portsField: Field, type: ServiceType) throws(InputError) -> [ServicePort] {
         var ports: [ServicePort] = []
         var seenNumbers: [String: String] = [:]    // "80/TCP" -> path of its first use
         var seenNames: [String: String] = [:]      // "http" -> path of its first use
@@ -216,6 +216,10 @@ enum ServiceDecoder {
             }
             seenNumbers[numberKey] = entry.path
             if let nodePort {
+                // Only NodePort and LoadBalancer Services have NodePorts.
+                guard type == .nodePort || type == .loadBalancer else {
+                    throw nodePortField.fail("\(nodePort) is set, but only Services of type NodePort or LoadBalancer have a nodePort (type is \(type.rawValue))")
+                }
                 let nodePortKey = "\(nodePort)/\(transport.rawValue.uppercased())"
                 if let first = seenNodePorts[nodePortKey] {
                     throw nodePortField.fail("duplicate nodePort \(nodePortKey) (also \(first))")
@@ -223,8 +227,7 @@ enum ServiceDecoder {
                 seenNodePorts[nodePortKey] = entry.path
             }
 
-            ports.append(ServicePort(name: name, transport: transport, port: port,
-                                     nodePort: withNodePorts ? nodePort : nil))
+            ports.append(ServicePort(name: name, transport: transport, port: port, nodePort: nodePort))
         }
         return ports
     }

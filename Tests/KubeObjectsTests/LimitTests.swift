@@ -110,4 +110,10 @@ final class LimitTests: XCTestCase {
         assertInputError(sliceYAML("web-1", service: "web", body: "addressType: IPv4\nendpoints: [{addresses: [\"2001:DB8:0::1\"]}]"),
                          slicePrefix + #"endpoints[0].addresses[0]: "2001:DB8:0::1" is not an IPv4 address (addressType is IPv4)"#)
     }
+
+    /// The API server refuses a nodePort on a ClusterIP Service; before, it was dropped silently.
+    func testNodePortOnAClusterIPServiceIsRefused() {
+        assertInputError(serviceYAML("web", spec: "clusterIP: 198.18.0.1\nports: [{port: 80, nodePort: 30080}]"),
+                         prefix + "spec.ports[0].nodePort: 30080 is set, but only Services of type NodePort or LoadBalancer have a nodePort (type is ClusterIP)")
+    }
 }
