@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .executable(name: "nftproxy", targets: ["nftproxy"]),
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
+        // The input decoder and its model, for the fuzz target in tools/fuzz (a package of its own).
+        .library(name: "KubeObjects", targets: ["KubeObjects"]),
+        .library(name: "ServiceModel", targets: ["ServiceModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
