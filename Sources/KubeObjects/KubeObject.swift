@@ -53,10 +53,10 @@ extension KubeObjectDecoder {
         let (documents, itemsStreamed) = try DocumentParser.parse(bytes, source: source, itemSink: stream.take)
         var collector = Collector(source: source)
         if itemsStreamed, let document = documents.first {
-            try collector.collect(document, location: nil, streamed: stream)
+            try collector.collect(document, location: "document 1", streamed: stream)
         } else {
             for (index, document) in documents.enumerated() {
-                try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+                try collector.collect(document, location: "document \(index + 1)")
             }
         }
         return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
@@ -71,8 +71,9 @@ extension KubeObjectDecoder {
             outcome = Result { () throws(InputError) in
                 let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
                 var collector = Collector(source: source)
-                for document in documents {
-                    try collector.collect(document, location: nil, inferred: (apiVersion: apiVersion, kind: kind))
+                for (index, document) in documents.enumerated() {
+                    try collector.collect(document, location: "document \(index + 1)",
+                                          inferred: (apiVersion: apiVersion, kind: kind))
                 }
                 return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
             }
@@ -113,7 +114,7 @@ final class ItemStream {
             return
         }
         do {
-            try collector.collect(value, location: "items[\(index)]")
+            try collector.collect(value, location: "document 1, items[\(index)]")
         } catch {
             self.error = error
         }

