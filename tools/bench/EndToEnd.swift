@@ -57,6 +57,9 @@ struct EndToEnd: ParsableCommand {
     @Option(help: "Directory for the generated files (default: a new one under /tmp, removed afterwards).")
     var workDir: String?
 
+    @Option(help: "Also write the JSON to this file, rewritten after each input, so that an interrupted run keeps the rows it finished.")
+    var output: String?
+
     @Flag(help: "Keep the generated files.")
     var keepFiles = false
 
@@ -98,6 +101,13 @@ struct EndToEnd: ParsableCommand {
             memoryLimitKiB: memoryLimit > 0 ? memoryLimit * 1024 : nil, keepFiles: keepFiles || workDir != nil)
         let loadBefore = Self.loadAverage()
         let date = ISO8601DateFormatter().string(from: Date())
+        func result() -> EndToEndResult {
+            EndToEndResult(
+                date: date, cpus: ProcessInfo.processInfo.activeProcessorCount, loadBefore: loadBefore,
+                loadAfter: Self.loadAverage(), nftproxy: nftproxyPath, python: pythonPath, endpoints: endpoints, nodes: nodes,
+                seed: seed, repeats: repeats, timeoutSeconds: timeout, memoryLimitMiB: memoryLimit > 0 ? memoryLimit : nil,
+                nodeArguments: EndToEndRunner.nodeArguments, inputs: runner.inputs, rows: runner.rows)
+        }
         for count in serviceCounts.sorted() {
             for format in formatList {
                 if format == .yaml && count > yamlMaxServices {
@@ -105,13 +115,11 @@ struct EndToEnd: ParsableCommand {
                     continue
                 }
                 try runner.measure(format: format, services: count)
+                // What is finished so far, so that an interrupted run keeps it.
+                if let output { try Data((jsonText(result()) + "\n").utf8).write(to: URL(fileURLWithPath: output)) }
             }
         }
-        let result = EndToEndResult(
-            date: date, cpus: ProcessInfo.processInfo.activeProcessorCount, loadBefore: loadBefore,
-            loadAfter: Self.loadAverage(), nftproxy: nftproxyPath, python: pythonPath, endpoints: endpoints, nodes: nodes,
-            seed: seed, repeats: repeats, timeoutSeconds: timeout, memoryLimitMiB: memoryLimit > 0 ? memoryLimit : nil,
-            nodeArguments: EndToEndRunner.nodeArguments, inputs: runner.inputs, rows: runner.rows)
+        let result = result()
         writeOut(jsonText(result) + "\n")
         printErr("\n" + EndToEndTable(result: result).markdown)
     }

@@ -104,12 +104,18 @@ struct EndToEndTable {
             let s = row.seconds
             let spread = s.count > 1 ? " (\(Format.duration(s.min))–\(Format.duration(s.max)))" : ""
             let cpu = row.userSeconds.median + row.systemSeconds.median
-            return "**\(Format.duration(s.median))**\(spread), CPU \(Format.duration(cpu)), \(Int(row.maxRSSMiB.median.rounded())) MiB"
-        case .timedOut: return "> \(row.note ?? "\(Int(result.timeoutSeconds)) s") (timed out)"
-        case .memoryExceeded: return "killed above \(row.note ?? "\(Format.count(result.memoryLimitMiB ?? 0)) MiB")"
+            return "**\(Format.duration(s.median))**\(spread), CPU \(Format.duration(cpu)), \(Format.count(Int(row.maxRSSMiB.median.rounded()))) MiB"
+        case .timedOut: return "> \(row.note ?? "\(Int(result.timeoutSeconds)) s") (timed out\(soFar(row)))"
+        case .memoryExceeded: return "killed above \(row.note ?? "\(Format.count(result.memoryLimitMiB ?? 0)) MiB")\(soFar(row))"
         case .failed: return "failed" + (row.note.map { ": \($0)" } ?? "")
         case .notRun: return "not run" + (row.note.map { " (\($0))" } ?? "")
         }
+    }
+
+    /// "; CPU 75.2 s, 1,840 MiB until then": what a killed process had used.
+    private func soFar(_ row: EndToEndResult.Row) -> String {
+        guard let last = row.samples.last else { return "" }
+        return "; CPU \(Format.duration(last.cpu.user + last.cpu.system)), \(Format.count(last.maxRSSKiB / 1024)) MiB until then"
     }
 
     var markdown: String {
