@@ -167,7 +167,7 @@ if [[ $e2e != 0 ]]; then
     || echo "tools/benchmark.sh: the end-to-end run ended early; reporting the rows it finished" >&2
   {
     echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on this machine: $(machine). Load average before / after: $e2e_load / \
-$(cut -d' ' -f1-3 /proc/loadavg). $e2e_repeats runs per cell; timeout $e2e_timeout s, memory limit $e2e_memory MiB per process. \
+$(cut -d' ' -f1-3 /proc/loadavg). Runs per cell: $e2e_repeats; timeout $e2e_timeout s, memory limit $e2e_memory MiB per process. \
 The end-to-end run took $(( $(date +%s) - e2e_start )) s."
     echo
     nftproxy_bench e2e-report --file "$results/e2e.json"
