@@ -125,7 +125,7 @@ public final class ProxyMetrics: ServiceProxyObserver, Sendable {
         Metrics.Counter(label: Name.syncs, dimensions: dimensions, factory: factory).increment()
     }
 
-    public func serviceProxy(_ proxy: ServiceProxy, didFail error: NetlinkError, after duration: Duration) {
+    public func serviceProxy(_ proxy: ServiceProxy, didFail error: ApplyError, after duration: Duration) {
         syncFailures.increment()
     }
 

@@ -60,5 +60,5 @@ public protocol ServiceProxyObserver: AnyObject {
     /// An apply finished; `report` says what it did.
     func serviceProxy(_ proxy: ServiceProxy, didApply report: ApplyReport)
     /// An apply failed after `duration`; the next one syncs in full.
-    func serviceProxy(_ proxy: ServiceProxy, didFail error: NetlinkError, after duration: Duration)
+    func serviceProxy(_ proxy: ServiceProxy, didFail error: ApplyError, after duration: Duration)
 }

@@ -43,6 +43,8 @@ public final class RulesetSync {
 
     /// What the kernel holds in our tables, as far as we know; nil: read it back.
     private var known: [TableKey: TableReadBack?]?
+    /// The transaction of the latest commit attempt (for naming what a refusal concerns).
+    public private(set) var lastAttempt: Transaction?
     /// The generation our last commit or read-back left; nil: nothing synced yet.
     public private(set) var generation: UInt32?
 
@@ -81,6 +83,7 @@ public final class RulesetSync {
             let previous = Ruleset(tables: desired.tables.compactMap {
                 (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
             })
+            lastAttempt = transaction
             do {
                 try kernel.commit(transaction, expectedGeneration: generation)
             } catch .generationChanged {
@@ -140,6 +143,7 @@ public final class RulesetSync {
         guard let expected = generation, try kernel.generation() == expected else { return .notCurrent }
         var report = SyncReport()
         guard !transaction.isEmpty else { return .committed(report) }
+        lastAttempt = transaction
         do {
             try kernel.commit(transaction, expectedGeneration: expected)
         } catch .generationChanged {

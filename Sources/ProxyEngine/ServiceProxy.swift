@@ -63,8 +63,11 @@ public final class ServiceProxy {
     ///   the others are not compared, so an incremental apply costs what changed whatever the
     ///   number of services. A service left out although it changed is not updated until a
     ///   full sync (the first apply of a new instance). nil: compare every service.
+    ///
+    /// - Throws: ``ApplyError``: the kernel's error, naming the Services whose elements the
+    ///   refused operation carried. Nothing of the failed commit is applied.
     @discardableResult
-    public func apply(_ map: ServiceMap, changed: Set<ServiceName>? = nil) throws(NetlinkError) -> ApplyReport {
+    public func apply(_ map: ServiceMap, changed: Set<ServiceName>? = nil) throws(ApplyError) -> ApplyReport {
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -73,8 +76,9 @@ public final class ServiceProxy {
             observer?.serviceProxy(self, didApply: report)
             return report
         } catch {
-            observer?.serviceProxy(self, didFail: error, after: start.duration(to: clock.now))
-            throw error
+            let blamed = ApplyError.blaming(error, in: sync.lastAttempt, map: map)
+            observer?.serviceProxy(self, didFail: blamed, after: start.duration(to: clock.now))
+            throw blamed
         }
     }
 

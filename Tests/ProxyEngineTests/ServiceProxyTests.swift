@@ -175,7 +175,9 @@ final class ServiceProxyTests: XCTestCase {
         kernel.failNextCommit(with: .rejected(operation: "add element ip nftproxy service-ips", errno: ENOMEM, kernelMessage: nil))
         let map = EngineFixtures.threeEndpointServices(5)
         XCTAssertThrowsError(try proxy.apply(map)) { error in
-            guard case NetlinkError.rejected(_, let errno, _) = error else { return XCTFail("\(error)") }
+            guard let error = error as? ApplyError, case .rejected(_, let errno, _) = error.error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(errno, ENOMEM)
         }
         XCTAssertEqual(kernel.tables, before)
@@ -210,5 +212,5 @@ final class RecordingObserver: ServiceProxyObserver {
     var failures = 0
 
     func serviceProxy(_ proxy: ServiceProxy, didApply report: ApplyReport) { reports.append(report) }
-    func serviceProxy(_ proxy: ServiceProxy, didFail error: NetlinkError, after duration: Duration) { failures += 1 }
+    func serviceProxy(_ proxy: ServiceProxy, didFail error: ApplyError, after duration: Duration) { failures += 1 }
 }
