@@ -5,9 +5,10 @@ import XCTest
 /// The certificates of all tests in this process (openssl runs once), and a second CA that
 /// the server's certificate does not chain to.
 enum SharedCertificates {
-    /// One directory for every run (the certificates are made anew by each test process), so
+    /// One directory for every run of one user (the certificates are made anew by each test
+    /// process; root and other users get their own), so
     /// runs leave no new directories behind; each fixture removes its own subdirectory.
-    static let directory = NSTemporaryDirectory() + "nftproxy-standin-tests"
+    static let directory = NSTemporaryDirectory() + "nftproxy-standin-tests-\(getuid())"
     static let server: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
         try TestCertificates.make(in: directory + "/pki")
     }
