@@ -122,10 +122,12 @@ struct RuleDecoder {
                 loads.append(.randomNumber(modulus: modulus))
                 loadedBytes.append(4)
             case .fib(_, let result, let flags):
-                guard result == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue), flags == UInt32(NFTA_FIB_F_DADDR.rawValue) else {
-                    throw fail("fib result \(result) flags \(flags)")
+                guard result == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue) else { throw fail("fib result \(result)") }
+                switch flags {
+                case UInt32(NFTA_FIB_F_DADDR.rawValue): loads.append(.fibDestinationType)
+                case UInt32(NFTA_FIB_F_SADDR.rawValue): loads.append(.fibSourceType)
+                default: throw fail("fib result \(result) flags \(flags)")
                 }
-                loads.append(.fibDestinationType)
                 loadedBytes.append(4)
             case .ct(let key, _):
                 switch key {

@@ -154,6 +154,12 @@ struct RuleEncoder {
             nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_RESULT), UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
             nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_FLAGS), UInt32(NFTA_FIB_F_DADDR.rawValue))
             return fib
+        case .fibSourceType:
+            let fib = expression("fib")
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_DREG), register)
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_RESULT), UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_FLAGS), UInt32(NFTA_FIB_F_SADDR.rawValue))
+            return fib
         case .ctState:
             return ct(NFT_CT_STATE, into: register)
         case .ctStatus:

@@ -343,6 +343,8 @@ private struct Walk {
             return .integer(UInt32(choices[drawn]))
         case .fibDestinationType:
             return .integer(walker.node.isLocal(packet.destination) ? KernelValues.routeLocal : KernelValues.routeUnicast)
+        case .fibSourceType:
+            return .integer(walker.node.isLocal(packet.source) ? KernelValues.routeLocal : KernelValues.routeUnicast)
         case .ctState:
             return .integer(KernelValues.ctStateNew)
         case .ctStatus:

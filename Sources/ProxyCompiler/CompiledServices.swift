@@ -134,6 +134,7 @@ private struct FamilyState: Sendable {
     var clusterIPReferences: [IPAddress: Int] = [:]
     var localEndpointReferences: [IPAddress: Int] = [:]
     var bucketReferences: [Bucket: Int] = [:]
+    var shapeReferences: [LocalPolicyShape: Int] = [:]
     /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
@@ -152,7 +153,7 @@ private struct FamilyState: Sendable {
     /// Claims the frontends of services given in name order, and counts what the winners use.
     mutating func claimAll(_ services: [Service]) {
         for service in services {
-            for frontend in frontends(of: service, family: compiler.ipFamily) {
+            for frontend in frontends(of: service, family: compiler.ipFamily, node: compiler.node.nodeName) {
                 claims[frontend.key, default: []].append(frontend)
             }
         }
@@ -166,23 +167,28 @@ private struct FamilyState: Sendable {
             counts[key] = value == 0 ? nil : value
         }
         if frontend.kind == .clusterIP, let address = frontend.address { count(address, in: &clusterIPReferences) }
-        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint) {
-            count(endpoint.address, in: &localEndpointReferences)
+        for list in [frontend.endpoints, frontend.local ?? []] {
+            for endpoint in list where compiler.isPossiblyLocal(endpoint) {
+                count(endpoint.address, in: &localEndpointReferences)
+            }
         }
-        count(compiler.dispatchSet(for: frontend), in: &dispatchCounts)
-        if let bucket = compiler.bucket(for: frontend) {
+        let plan = compiler.plan(for: frontend)
+        for (set, _) in plan.dispatch { count(set, in: &dispatchCounts) }
+        for (bucket, endpoints) in plan.buckets {
             count(bucket, in: &bucketReferences)
-            backendCounts[bucket.mapName, default: 0] += delta * frontend.endpoints.count
+            backendCounts[bucket.mapName, default: 0] += delta * endpoints.count
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
         }
+        if let shape = plan.shape { count(shape, in: &shapeReferences) }
     }
 
     /// Applies service changes; returns the affected part of the table before and after,
     /// and the conflicts the changed services are part of.
     mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [String]) {
         let family = compiler.ipFamily
-        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family) } ?? [] }
-        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family) } ?? [] }
+        let node = compiler.node.nodeName
+        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family, node: node) } ?? [] }
+        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family, node: node) } ?? [] }
         var touched: [FrontendKey] = []
         var servedBefore: [FrontendKey: Frontend?] = [:]
         for frontend in removed + added where servedBefore.index(forKey: frontend.key) == nil {
@@ -190,6 +196,7 @@ private struct FamilyState: Sendable {
             servedBefore.updateValue(claims[frontend.key]?.first, forKey: frontend.key)
         }
         let bucketsBefore = Set(bucketReferences.keys)
+        let shapesBefore = Set(shapeReferences.keys)
         let countsBefore = setCounts
 
         for frontend in removed {
@@ -230,6 +237,8 @@ private struct FamilyState: Sendable {
         }
         before.buckets = bucketsBefore
         after.buckets = Set(bucketReferences.keys)
+        before.shapes = shapesBefore
+        after.shapes = Set(shapeReferences.keys)
         before.counts = countsBefore
         after.counts = setCounts
 
@@ -255,9 +264,10 @@ private struct SharedPresence {
         if frontend.kind == .clusterIP, let address = frontend.address, clusterIPs[address] == nil {
             clusterIPs[address] = counts[address] != nil
         }
-        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint)
-            && localEndpoints[endpoint.address] == nil {
-            localEndpoints[endpoint.address] = localCounts[endpoint.address] != nil
+        for list in [frontend.endpoints, frontend.local ?? []] {
+            for endpoint in list where compiler.isPossiblyLocal(endpoint) && localEndpoints[endpoint.address] == nil {
+                localEndpoints[endpoint.address] = localCounts[endpoint.address] != nil
+            }
         }
     }
 }

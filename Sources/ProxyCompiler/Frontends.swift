@@ -17,6 +17,9 @@ struct Frontend: Hashable {
     var service: ServiceName
     /// Endpoints chosen for this frontend, in a stable order.
     var endpoints: [Endpoint]
+    /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
+    /// otherwise): the endpoints on this node, chosen alike; nil with policy Cluster.
+    var local: [Endpoint]? = nil
 }
 
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
@@ -61,23 +64,25 @@ extension Frontend {
 /// The frontends one service claims in one family, in a stable order (ports in declaration
 /// order; per port its ClusterIPs, then externalIPs and LB IPs, then its NodePort).
 /// A service serves a family only if it has a ClusterIP of that family.
-func frontends(of service: Service, family: IPFamily) -> [Frontend] {
+/// `node` decides which endpoints are local for the traffic policies Local.
+func frontends(of service: Service, family: IPFamily, node: String? = nil) -> [Frontend] {
     guard service.clusterIPs.contains(where: { $0.family == family }) else { return [] }
     var result: [Frontend] = []
     for port in service.ports {
         let endpoints = usableEndpoints(port.endpoints, family: family)
         let proto = port.transport
+        let policy = LocalPolicyEndpoints(service: service, port: port, family: family, node: node)
         for ip in service.clusterIPs where ip.family == family {
             result.append(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
-                                   service: service.name, endpoints: endpoints))
+                                   service: service.name, endpoints: endpoints, local: policy.internal))
         }
         for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
             result.append(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
-                                   service: service.name, endpoints: endpoints))
+                                   service: service.name, endpoints: endpoints, local: policy.external))
         }
         if let nodePort = port.nodePort {
             result.append(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,
-                                   service: service.name, endpoints: endpoints))
+                                   service: service.name, endpoints: endpoints, local: policy.external))
         }
     }
     return result
@@ -90,13 +95,13 @@ func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String 
 
 /// All frontends of the service map in one family, with duplicates removed (first
 /// service by name wins) and a warning for each conflict.
-func frontends(of map: ServiceMap, family: IPFamily) -> (frontends: [Frontend], warnings: [String]) {
+func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
     var result: [Frontend] = []
     var warnings: [String] = []
     var owners: [FrontendKey: ServiceName] = [:]
     owners.reserveCapacity(map.services.count)
     for service in map.services {
-        for frontend in frontends(of: service, family: family) {
+        for frontend in frontends(of: service, family: family, node: node) {
             if let owner = owners[frontend.key] {
                 if owner != frontend.service { warnings.append(conflictWarning(frontend, keptBy: owner)) }
                 continue

@@ -41,6 +41,12 @@ final class GoldenTests: XCTestCase {
         try check("masquerade-all", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), node: node)
     }
 
+    func testTrafficPoliciesLocal() throws {
+        try check("traffic-policies", ServiceMap(services: [Fixtures.echoServer, Fixtures.localLoadBalancer, Fixtures.remoteOnly,
+                                                            Fixtures.rollingLocal, Fixtures.internalLocal,
+                                                            Fixtures.internalElsewhere]))
+    }
+
     func testNoServices() throws {
         try check("empty", ServiceMap(services: []), node: NodeConfig())
     }

@@ -38,7 +38,9 @@ public struct RandomServices {
                        // Sometimes another service's ClusterIP: a conflict between kinds of frontend.
                        externalIPs: chance(20) ? [IPAddress(chance(25) ? "198.18.0.\(next(8) + 1)" : "203.0.113.\(next(3) + 1)")!] : [],
                        loadBalancerIPs: chance(10) ? [IPAddress("2001:db8:203::\(next(2) + 1)")!] : [],
-                       ports: ports)
+                       ports: ports,
+                       externalTrafficPolicy: chance(30) ? .local : .cluster,
+                       internalTrafficPolicy: chance(20) ? .local : .cluster)
     }
 
     /// A map of up to `size` services.
@@ -58,7 +60,11 @@ public struct RandomServices {
             default:
                 guard var existing = services[name], !existing.ports.isEmpty else { services[name] = service(index); continue }
                 let port = next(existing.ports.count)
-                if !existing.ports[port].endpoints.isEmpty, chance(50) {
+                if chance(15) {
+                    existing.externalTrafficPolicy = existing.externalTrafficPolicy == .local ? .cluster : .local
+                } else if chance(10) {
+                    existing.internalTrafficPolicy = existing.internalTrafficPolicy == .local ? .cluster : .local
+                } else if !existing.ports[port].endpoints.isEmpty, chance(50) {
                     existing.ports[port].endpoints.remove(at: next(existing.ports[port].endpoints.count))
                 } else {
                     existing.ports[port].endpoints.append(endpoint(nodes: ["node-1", "node-2", nil]))

@@ -1,0 +1,184 @@
+import Nftables
+import ServiceModel
+
+// Traffic policies Local (externalTrafficPolicy, internalTrafficPolicy) in the bucket
+// layout. docs/ruleset.md describes the shape with a worked example.
+//
+// - internalTrafficPolicy Local: a ClusterIP frontend balances over this node's endpoints
+//   only, through the ordinary `service-lb-N` buckets; with none, its `service-ips`
+//   element is `drop`.
+// - externalTrafficPolicy Local: the dispatch element of an externalIP, LB IP or NodePort
+//   goes to one shared chain per kind (`external-local-policy`, `nodeport-local-policy`).
+//   That chain sends pods' traffic (source in a cluster CIDR) and the node's own traffic
+//   (`fib saddr type local`, masqueraded) through `short-circuit-ips` / `-nodeports` to every
+//   endpoint, and everything else through `local-policy-ips` / `-nodeports` to this node's
+//   endpoints (`local-lb-N`, `nodeport-local-lb-N`: source kept), or `drop` when the node
+//   has none.
+// Each of these maps is referenced by a number of rules fixed by the node's configuration.
+
+extension RulesetLayout.SetName {
+    /// externalIP / LB IP . protocol . port : goto `local-lb-N`, or drop (no local endpoint).
+    public static let localPolicyIPs = "local-policy-ips"
+    /// protocol . NodePort : goto `nodeport-local-lb-N`, or drop.
+    public static let localPolicyNodePorts = "local-policy-nodeports"
+    /// externalIP / LB IP . protocol . port : goto `service-lb-N` (pods and the node: every endpoint).
+    public static let shortCircuitIPs = "short-circuit-ips"
+    /// protocol . NodePort : goto `nodeport-direct-lb-N`.
+    public static let shortCircuitNodePorts = "short-circuit-nodeports"
+    public static let localBackendsPrefix = "local-backends-"
+    public static let nodePortLocalBackendsPrefix = "nodeport-local-backends-"
+    /// Frontend . index -> one of this node's endpoints, for frontends with `count` of them.
+    public static func localBackends(_ count: Int) -> String { localBackendsPrefix + String(count) }
+    /// protocol . NodePort . index -> one of this node's endpoints.
+    public static func nodePortLocalBackends(_ count: Int) -> String { nodePortLocalBackendsPrefix + String(count) }
+}
+
+extension RulesetLayout.ChainName {
+    /// externalTrafficPolicy Local for externalIPs and LB IPs: short-circuit or local endpoints.
+    public static let externalLocalPolicy = "external-local-policy"
+    /// externalTrafficPolicy Local for NodePorts.
+    public static let nodePortLocalPolicy = "nodeport-local-policy"
+    /// DNAT to one of `count` local endpoints of an externalIP / LB IP (source kept).
+    public static func localBalancer(_ count: Int) -> String { "local-lb-\(count)" }
+    /// DNAT to one of `count` local endpoints of a NodePort (source kept).
+    public static func nodePortLocalBalancer(_ count: Int) -> String { "nodeport-local-lb-\(count)" }
+    /// DNAT to one of a NodePort's `count` endpoints without masquerading (pods' short-circuit).
+    public static func nodePortDirectBalancer(_ count: Int) -> String { "nodeport-direct-lb-\(count)" }
+}
+
+/// A shared dispatch chain of externalTrafficPolicy Local, with its two maps.
+enum LocalPolicyShape: Hashable, CaseIterable {
+    /// `external-local-policy`, `short-circuit-ips`, `local-policy-ips`.
+    case external
+    /// `nodeport-local-policy`, `short-circuit-nodeports`, `local-policy-nodeports`.
+    case nodePort
+
+    var chainName: String {
+        switch self {
+        case .external: return RulesetLayout.ChainName.externalLocalPolicy
+        case .nodePort: return RulesetLayout.ChainName.nodePortLocalPolicy
+        }
+    }
+}
+
+/// A port's endpoints on this node, for the traffic policies that ask for them.
+struct LocalPolicyEndpoints {
+    /// internalTrafficPolicy Local: for the ClusterIP frontends.
+    var `internal`: [Endpoint]?
+    /// externalTrafficPolicy Local: for externalIP, LB IP and NodePort frontends.
+    var external: [Endpoint]?
+
+    /// The ready endpoints of `port` on node `node` or, when none of them is ready, its
+    /// serving-and-terminating ones there: decided apart from the cluster-wide list. An
+    /// endpoint is local only when both node names are known and equal.
+    init(service: Service, port: ServicePort, family: IPFamily, node: String?) {
+        let wantsInternal = service.internalTrafficPolicy == .local
+        let wantsExternal = service.externalTrafficPolicy == .local
+        guard wantsInternal || wantsExternal else { return }
+        let here = port.endpoints.filter { endpoint in node.map { endpoint.nodeName == $0 } ?? false }
+        let local = usableEndpoints(here, family: family)
+        if wantsInternal { self.internal = local }
+        if wantsExternal { self.external = local }
+    }
+}
+
+/// How one frontend is served: its dispatch elements (nil verdict: an element of a plain
+/// set) and the buckets it balances through, each with its endpoints by slot.
+struct FrontendPlan {
+    var dispatch: [(set: DispatchSet, verdict: Verdict?)]
+    var buckets: [(bucket: Bucket, endpoints: [Endpoint])] = []
+    var shape: LocalPolicyShape? = nil
+}
+
+extension FamilyCompiler {
+    /// Where `frontend`'s elements go and which buckets it uses.
+    func plan(for frontend: Frontend) -> FrontendPlan {
+        let isNodePort = frontend.kind == .nodePort || frontend.address == nil
+        let count = frontend.endpoints.count
+        guard count > 0 else {
+            return FrontendPlan(dispatch: [(isNodePort ? .noEndpointNodePorts : .noEndpointServices, nil)])
+        }
+        let dispatchSet: DispatchSet = isNodePort ? .serviceNodePorts : .serviceIPs
+        guard let local = frontend.local else {
+            let bucket: Bucket = isNodePort ? .nodePort(count) : frontend.kind == .external ? .external(count) : .service(count)
+            return FrontendPlan(dispatch: [(dispatchSet, .goto(bucket.chainName))], buckets: [(bucket, frontend.endpoints)])
+        }
+        if frontend.kind == .clusterIP {
+            // internalTrafficPolicy Local: every packet to a ClusterIP is internal traffic.
+            guard !local.isEmpty else { return FrontendPlan(dispatch: [(dispatchSet, .drop)]) }
+            let bucket = Bucket.service(local.count)
+            return FrontendPlan(dispatch: [(dispatchSet, .goto(bucket.chainName))], buckets: [(bucket, local)])
+        }
+        let shape: LocalPolicyShape = isNodePort ? .nodePort : .external
+        let direct: Bucket = isNodePort ? .nodePortDirect(count) : .service(count)
+        var plan = FrontendPlan(dispatch: [(dispatchSet, .goto(shape.chainName)),
+                                           (isNodePort ? .shortCircuitNodePorts : .shortCircuitIPs, .goto(direct.chainName))],
+                                buckets: [(direct, frontend.endpoints)], shape: shape)
+        let localSet: DispatchSet = isNodePort ? .localPolicyNodePorts : .localPolicyIPs
+        if local.isEmpty {
+            plan.dispatch.append((localSet, .drop))
+        } else {
+            let bucket: Bucket = isNodePort ? .nodePortLocal(local.count) : .local(local.count)
+            plan.dispatch.append((localSet, .goto(bucket.chainName)))
+            plan.buckets.append((bucket, local))
+        }
+        return plan
+    }
+
+    /// The maps and chains of the Local-policy buckets and shared chains in `contents`.
+    func localPolicyParts(_ contents: TableContents,
+                          sized: (String, SetFields, SetData?, [SetElement]) -> NamedSet) -> (sets: [NamedSet], chains: [Chain]) {
+        typealias Names = RulesetLayout.ChainName
+        typealias Sets = RulesetLayout.SetName
+        var sets: [NamedSet] = []
+        var chains: [Chain] = []
+        let data = RulesetLayout.endpointData(family)
+        let kinds: [(counts: [Int], map: (Int) -> String, chain: (Int) -> String, key: [Selector])] = [
+            (contents.buckets.compactMap { if case .local(let n) = $0 { n } else { nil } },
+             Sets.localBackends, Names.localBalancer, RulesetLayout.frontendKey(family)),
+            (contents.buckets.compactMap { if case .nodePortLocal(let n) = $0 { n } else { nil } },
+             Sets.nodePortLocalBackends, Names.nodePortLocalBalancer, RulesetLayout.nodePortKey),
+        ]
+        for kind in kinds {
+            for count in kind.counts.sorted() {
+                let key = kind.key + [.randomNumber(modulus: UInt32(count))]
+                let mapName = kind.map(count)
+                sets.append(sized(mapName, .typeOf(key), .fields(data), contents.backends[mapName] ?? []))
+                chains.append(Chain(name: kind.chain(count), rules: [Rule([.dnatMap(key, map: mapName, family: family)])]))
+            }
+        }
+        for shape in LocalPolicyShape.allCases where contents.shapes.contains(shape) {
+            let (key, keyTypes, shortCircuit, localPolicy): ([Selector], [DataType], DispatchSet, DispatchSet) = shape == .external
+                ? (RulesetLayout.frontendKey(family), [family.addressType, .inetProto, .inetService], .shortCircuitIPs, .localPolicyIPs)
+                : (RulesetLayout.nodePortKey, [.inetProto, .inetService], .shortCircuitNodePorts, .localPolicyNodePorts)
+            for set in [localPolicy, shortCircuit] {
+                sets.append(sized(set.setName, .types(keyTypes), .verdict, contents.dispatch[set] ?? []))
+            }
+            chains.append(Chain(name: shape.chainName, rules: localPolicyRules(key: key, shortCircuit: shortCircuit.setName,
+                                                                              local: localPolicy.setName)))
+        }
+        return (sets, chains)
+    }
+
+    /// The rules of a shared Local-policy chain: pods and the node short-circuit to every
+    /// endpoint (the node's traffic masqueraded, as kube-proxy does), the rest goes local.
+    private func localPolicyRules(key: [Selector], shortCircuit: String, local: String) -> [Rule] {
+        let fromNode = Statement.compare(.fibSourceType, negated: false, .integer(2))
+        var rules = node.clusterCIDRs.filter { $0.family == ipFamily }.map { cidr in
+            Rule([match(saddr, cidr, negated: false), .verdictMap(key, map: shortCircuit)])
+        }
+        rules.append(Rule([fromNode, .verdict(.jump(RulesetLayout.ChainName.markForMasquerade))]))
+        rules.append(Rule([fromNode, .verdictMap(key, map: shortCircuit)]))
+        rules.append(Rule([.verdictMap(key, map: local)]))
+        return rules
+    }
+
+    /// The nodePort-backends chains of one count: marking (Cluster policy) and direct (pods'
+    /// short-circuit of a Local NodePort), as `contents` needs them.
+    func nodePortDirectChain(_ count: Int, _ contents: TableContents) -> Chain? {
+        guard contents.buckets.contains(.nodePortDirect(count)) else { return nil }
+        let key = RulesetLayout.nodePortKey + [.randomNumber(modulus: UInt32(count))]
+        return Chain(name: RulesetLayout.ChainName.nodePortDirectBalancer(count),
+                     rules: [Rule([.dnatMap(key, map: RulesetLayout.SetName.nodePortBackends(count), family: family)])])
+    }
+}
