@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+import Sandbox
+
+/// Traffic policies Local end to end: `nftproxy apply` programs node-1 (pods 1-3 run there,
+/// pod-4 on node-2) and real connections from the external client, pods and node-1 show
+/// which pod answered and which source it saw. One behaviour per test.
+final class TrafficPolicyTests: XCTestCase {
+    override func setUpWithError() throws {
+        EndToEndSuite.enroll(self)
+        try requireRoot()
+    }
+
+    typealias Port = KubeYAML.Port
+    private static let web = [Port(name: "web", port: 80, targetPort: "8080")]
+    private static let slicePorts: [(name: String, proto: String, port: UInt16)] = [("web", "TCP", 8080)]
+    private static let clientIP = SandboxLayout.clientIPv4
+    private static let nodeIPv4 = SandboxLayout.node1.lanIPv4
+
+    /// A service as `KubeYAML.service` writes it, with the given traffic policies.
+    private static func service(_ name: String, type: String = "ClusterIP", clusterIP: String, nodePort: UInt16? = nil,
+                                loadBalancerIP: String? = nil, externalPolicy: String = "Cluster",
+                                internalPolicy: String = "Cluster") -> String {
+        let ports = [Port(name: "web", port: 80, targetPort: "8080", nodePort: nodePort)]
+        return KubeYAML.service(name, type: type, clusterIPs: [clusterIP], ports: ports,
+                                loadBalancerIngress: loadBalancerIP.map { [$0] } ?? [])
+            .replacingOccurrences(of: "  externalTrafficPolicy: Cluster\n", with: "  externalTrafficPolicy: \(externalPolicy)\n")
+            .replacingOccurrences(of: "spec:\n", with: "spec:\n  internalTrafficPolicy: \(internalPolicy)\n")
+    }
+
+    /// externalTrafficPolicy Local: the external client reaches only node-1's endpoint and it
+    /// sees the client's own address, through the LB IP and the NodePort; a service whose
+    /// only endpoint is on node-2 drops the client's traffic on node-1, while a pod (source
+    /// kept) and node-1 itself (masqueraded to its LAN address) still reach that endpoint.
+    func testExternalTrafficPolicyLocalKeepsTheClientAddressAndDropsWithoutLocalEndpoints() throws {
+        try ServiceSandbox.run { s in
+            let pod1 = s.pod(1), pod2 = s.pod(2), pod4 = s.pod(4)
+            try s.apply(KubeYAML.stream([
+                Self.service("local", type: "LoadBalancer", clusterIP: "198.18.1.10", nodePort: 32110,
+                             loadBalancerIP: "203.0.113.110", externalPolicy: "Local"),
+                KubeYAML.endpointSlice("local-x1", service: "local", ports: Self.slicePorts, pods: [pod2, pod4]),
+                Self.service("remote", type: "LoadBalancer", clusterIP: "198.18.1.11", nodePort: 32111,
+                             loadBalancerIP: "203.0.113.111", externalPolicy: "Local"),
+                KubeYAML.endpointSlice("remote-x1", service: "remote", ports: Self.slicePorts, pods: [pod4]),
+            ]))
+            let onlyPod2 = Array(repeating: EchoOutcome.reply(name: "pod-2", peer: Self.clientIP), count: 30)
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.110", port: 80, count: 30), onlyPod2,
+                           "client -> LB IP of a Local service: node-1's endpoint only, client address kept")
+            XCTAssertEqual(try s.request(from: s.client, to: Self.nodeIPv4, port: 32110, count: 30), onlyPod2,
+                           "client -> NodePort of a Local service: node-1's endpoint only, client address kept")
+            // Pods short-circuit to every endpoint, with their own address.
+            assertReplies(try s.request(from: pod1.host, to: "203.0.113.110", port: 80, count: 60),
+                          from: ["pod-2": pod1.ipv4, "pod-4": pod1.ipv4], "pod-1 -> LB IP of a Local service")
+
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.111", port: 80, count: 3),
+                           [.timeout, .timeout, .timeout], "client -> LB IP, no endpoint on node-1: dropped")
+            XCTAssertEqual(try s.request(from: s.client, to: Self.nodeIPv4, port: 32111, count: 3),
+                           [.timeout, .timeout, .timeout], "client -> NodePort, no endpoint on node-1: dropped")
+            XCTAssertEqual(try s.request(from: pod1.host, to: "203.0.113.111", port: 80, count: 5),
+                           Array(repeating: .reply(name: "pod-4", peer: pod1.ipv4), count: 5),
+                           "pod-1 -> LB IP, no endpoint on node-1: short-circuit to pod-4")
+            XCTAssertEqual(try s.request(from: pod1.host, to: Self.nodeIPv4, port: 32111, count: 5),
+                           Array(repeating: .reply(name: "pod-4", peer: pod1.ipv4), count: 5),
+                           "pod-1 -> NodePort, no endpoint on node-1: short-circuit to pod-4")
+            XCTAssertEqual(try s.request(from: s.node1, to: "203.0.113.111", port: 80, count: 5),
+                           Array(repeating: .reply(name: "pod-4", peer: Self.nodeIPv4), count: 5),
+                           "node-1 -> LB IP, no endpoint on node-1: short-circuit to pod-4, masqueraded")
+        }
+    }
+
+    /// internalTrafficPolicy Local: a pod and node-1 reach only node-1's endpoint of the
+    /// ClusterIP; with no endpoint on node-1 the ClusterIP's traffic is dropped.
+    func testInternalTrafficPolicyLocal() throws {
+        try ServiceSandbox.run { s in
+            let pod1 = s.pod(1), pod3 = s.pod(3), pod4 = s.pod(4)
+            try s.apply(KubeYAML.stream([
+                Self.service("node-local", clusterIP: "198.18.1.20", internalPolicy: "Local"),
+                KubeYAML.endpointSlice("node-local-x1", service: "node-local", ports: Self.slicePorts, pods: [pod3, pod4]),
+                Self.service("elsewhere", clusterIP: "198.18.1.21", internalPolicy: "Local"),
+                KubeYAML.endpointSlice("elsewhere-x1", service: "elsewhere", ports: Self.slicePorts, pods: [pod4]),
+            ]))
+            XCTAssertEqual(try s.request(from: pod1.host, to: "198.18.1.20", port: 80, count: 30),
+                           Array(repeating: .reply(name: "pod-3", peer: pod1.ipv4), count: 30),
+                           "pod-1 -> ClusterIP with internalTrafficPolicy Local: node-1's endpoint only")
+            XCTAssertEqual(try s.request(from: s.node1, to: "198.18.1.20", port: 80, count: 10),
+                           Array(repeating: .reply(name: "pod-3", peer: ServiceSandbox.masqueradedIPv4), count: 10),
+                           "node-1 -> ClusterIP with internalTrafficPolicy Local")
+            XCTAssertEqual(try s.request(from: pod1.host, to: "198.18.1.21", port: 80, count: 3),
+                           [.timeout, .timeout, .timeout], "pod-1 -> ClusterIP, no endpoint on node-1: dropped")
+        }
+    }
+
+    /// Terminating endpoints are a fallback decided per list. A Local service whose node-1
+    /// endpoint is terminating (still serving) while pod-4 is ready: external clients get the
+    /// terminating local one (no black hole during a rolling update), pods the ready one.
+    /// With both terminating, both lists fall back: pods reach both, the client node-1's.
+    func testTerminatingFallbackIsDecidedForTheClusterAndTheLocalList() throws {
+        try ServiceSandbox.run { s in
+            let pod1 = s.pod(1), pod2 = s.pod(2), pod4 = s.pod(4)
+            try s.apply(KubeYAML.stream([
+                Self.service("rolling", type: "LoadBalancer", clusterIP: "198.18.1.30", loadBalancerIP: "203.0.113.130",
+                             externalPolicy: "Local"),
+                KubeYAML.endpointSlice("rolling-x1", service: "rolling", ports: Self.slicePorts, pods: [pod2, pod4],
+                                       conditions: ["pod-2": .servingTerminating]),
+                Self.service("draining", type: "LoadBalancer", clusterIP: "198.18.1.31", loadBalancerIP: "203.0.113.131",
+                             externalPolicy: "Local"),
+                KubeYAML.endpointSlice("draining-x1", service: "draining", ports: Self.slicePorts, pods: [pod2, pod4],
+                                       conditions: ["pod-2": .servingTerminating, "pod-4": .servingTerminating]),
+            ]))
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.130", port: 80, count: 20),
+                           Array(repeating: .reply(name: "pod-2", peer: Self.clientIP), count: 20),
+                           "client -> Local LB IP: the local list falls back to its serving-terminating endpoint")
+            XCTAssertEqual(try s.request(from: pod1.host, to: "203.0.113.130", port: 80, count: 20),
+                           Array(repeating: .reply(name: "pod-4", peer: pod1.ipv4), count: 20),
+                           "pod-1 -> the same LB IP: the cluster-wide list has a ready endpoint")
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.131", port: 80, count: 20),
+                           Array(repeating: .reply(name: "pod-2", peer: Self.clientIP), count: 20),
+                           "client -> Local LB IP, all terminating: the local one")
+            assertReplies(try s.request(from: pod1.host, to: "203.0.113.131", port: 80, count: 60),
+                          from: ["pod-2": pod1.ipv4, "pod-4": pod1.ipv4],
+                          "pod-1 -> LB IP, all terminating: the cluster-wide list falls back to both")
+        }
+    }
+}
