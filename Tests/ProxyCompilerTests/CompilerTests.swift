@@ -42,6 +42,52 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(set(large, "service-ips")?.elements.count, 600)
     }
 
+    /// The same with traffic policies Local: a third of the services externalTrafficPolicy
+    /// Local (with a LB IP), a third internalTrafficPolicy Local, endpoints on this node and
+    /// another; every set and map is referenced by as many rules at 6 as at 600 services.
+    func testRuleAndChainCountsDoNotGrowWithServicesUnderLocalPolicies() {
+        func services(_ count: Int) -> ServiceMap {
+            let endpoints = Fixtures.endpoints(["198.19.1.11"], port: 8080)
+                + Fixtures.endpoints(["198.19.2.12", "198.19.2.13"], port: 8080, node: "node-2")
+            var list: [Service] = []
+            for index in 0..<count {
+                let address = IPAddress(bytes: [198, 18, UInt8(index / 250), UInt8(1 + index % 250)])!
+                let balancer = IPAddress(bytes: [203, 0, UInt8(index / 250), UInt8(1 + index % 250)])!
+                let port = ServicePort(name: "", transport: .tcp, port: 80, nodePort: UInt16(30000 + index),
+                                       endpoints: index % 6 == 0 ? [] : endpoints)
+                list.append(Service(name: ServiceName(namespace: "bulk", name: "svc-\(index)"),
+                                    clusterIPs: [address], loadBalancerIPs: index % 3 == 0 ? [balancer] : [],
+                                    ports: [port], externalTrafficPolicy: index % 3 == 0 ? .local : .cluster,
+                                    internalTrafficPolicy: index % 3 == 1 ? .local : .cluster))
+            }
+            return ServiceMap(services: list)
+        }
+        func references(_ table: Table) -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for rule in table.chains.flatMap(\.rules) {
+                for statement in rule.statements {
+                    switch statement {
+                    case .lookup(_, let name), .verdictMap(_, let name), .dnatMap(_, let name, _): counts[name, default: 0] += 1
+                    default: continue
+                    }
+                }
+            }
+            return counts
+        }
+        let small = table(.ip, services(6))
+        let large = table(.ip, services(600))
+        XCTAssertEqual(small.chains.map(\.name).sorted(), large.chains.map(\.name).sorted())
+        XCTAssertEqual(small.sets.map(\.name).sorted(), large.sets.map(\.name).sorted())
+        XCTAssertEqual(small.chains.flatMap(\.rules).count, large.chains.flatMap(\.rules).count)
+        XCTAssertEqual(references(small), references(large))
+        XCTAssertTrue(large.sets.allSatisfy { (references(large)[$0.name] ?? 0) <= 3 }, "\(references(large))")
+        XCTAssertEqual(set(large, "local-policy-ips")?.elements.count, 100, "the LB IPs of Local services with endpoints")
+        XCTAssertEqual(set(large, "local-backends-1")?.elements.count, 100)
+        XCTAssertTrue(large.chains.contains { $0.name == "external-local-policy" })
+        print("Local policies, ip table: \(large.chains.count) chains, \(large.chains.flatMap(\.rules).count) rules, "
+              + "\(large.sets.count) sets at 600 services (as at 6)")
+    }
+
     func testServiceWithoutEndpointsIsRejectedNotBalanced() {
         let ip = table(.ip, ServiceMap(services: [Fixtures.empty]))
         XCTAssertEqual(set(ip, "no-endpoint-services")?.elements,
