@@ -31,8 +31,13 @@ public struct KubeObjectDecoder: Sendable {
     /// `cluster.yaml: skipping apps/v1 Deployment default/echo (not a Service or EndpointSlice)`.
     public private(set) var notices: [String] = []
 
-    /// Creates an empty decoder.
-    public init() {}
+    /// With a name: only Services labelled `service.kubernetes.io/service-proxy-name` with
+    /// it are served (as by an alternative proxy started with `--service-proxy-name`). nil:
+    /// only Services without that label (kube-proxy's default).
+    public var serviceProxyName: String?
+
+    /// Creates an empty decoder; `serviceProxyName` selects the Services it serves.
+    public init(serviceProxyName: String? = nil) { self.serviceProxyName = serviceProxyName }
 
     /// Parses one input (JSON or YAML) and records the Services and EndpointSlices in it.
     ///
@@ -43,7 +48,7 @@ public struct KubeObjectDecoder: Sendable {
     ///   is kept then.
     public mutating func add(contents: String, source: String) throws(InputError) {
         let documents = try DocumentParser.parse(contents, source: source)
-        var collector = Collector(source: source)
+        var collector = Collector(source: source, serviceProxyName: serviceProxyName)
         for (index, document) in documents.enumerated() {
             try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
         }
@@ -88,6 +93,7 @@ private struct Collector {
     }
 
     let source: String
+    let serviceProxyName: String?
     var found: [Found] = []
     var notices: [String] = []
 
@@ -125,7 +131,7 @@ private struct Collector {
         case ("v1", "Service"):
             let (namespace, name, root) = try identify(typedRoot, kind: kind, location: location)
             let serviceName = ServiceName(namespace: namespace, name: name)
-            switch try ServiceDecoder.decode(root, name: serviceName) {
+            switch try ServiceDecoder.decode(root, name: serviceName, proxyName: serviceProxyName) {
             case .served(let service):
                 found.append(.service(serviceName, service))
             case .skipped(_, let reason):

@@ -12,6 +12,12 @@ struct InputOptions: ParsableArguments {
         valueName: "file"))
     var file: [String] = []
 
+    @Option(help: ArgumentHelp("""
+        Serve only Services labelled service.kubernetes.io/service-proxy-name=NAME (without it: only Services \
+        without that label, as kube-proxy).
+        """, valueName: "name"))
+    var serviceProxyName: String?
+
     func validate() throws {
         if file.isEmpty { throw ValidationError("give at least one input with -f FILE (or -f - for stdin)") }
     }
@@ -84,12 +90,12 @@ struct NamespaceOptions: ParsableArguments {
 /// Reads the inputs into a ServiceMap; prints notices and warnings to stderr.
 /// Bad input ends the command with status 1 and a message naming the object and field.
 func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
-    try loadServices(files: inputs.file)
+    try loadServices(files: inputs.file, serviceProxyName: inputs.serviceProxyName)
 }
 
 /// Reads the given files (`-` for stdin) into a ServiceMap, as `loadServices(_:)`.
-func loadServices(files: [String]) throws -> ServiceMap {
-    var decoder = KubeObjectDecoder()
+func loadServices(files: [String], serviceProxyName: String? = nil) throws -> ServiceMap {
+    var decoder = KubeObjectDecoder(serviceProxyName: serviceProxyName)
     do {
         for path in files {
             let contents: String

@@ -143,6 +143,26 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(decoded.warnings, [])
     }
 
+    /// `--service-proxy-name NAME`: only the Services labelled with NAME are served; the
+    /// unlabelled ones belong to the default proxy, the others to theirs.
+    func testServiceProxyNameSelectsTheServicesLabelledWithIt() throws {
+        let yaml = stream(
+            serviceYAML("ours", labels: ["service.kubernetes.io/service-proxy-name": "nftproxy"],
+                        spec: "clusterIP: 198.18.0.2\nports: [{port: 80}]"),
+            serviceYAML("theirs", labels: ["service.kubernetes.io/service-proxy-name": "other"],
+                        spec: "clusterIP: 198.18.0.3\nports: [{port: 80}]"),
+            serviceYAML("default", spec: "clusterIP: 198.18.0.4\nports: [{port: 80}]"))
+        var decoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
+        try decoder.add(contents: yaml, source: "test.yaml")
+        XCTAssertEqual(try decoder.serviceMap().0.services.map(\.name.name), ["ours"])
+        XCTAssertEqual(decoder.notices, [
+            "test.yaml: skipping Service default/theirs (label service.kubernetes.io/service-proxy-name=other: served by another proxy)",
+            "test.yaml: skipping Service default/default (no label service.kubernetes.io/service-proxy-name=nftproxy: "
+                + "served by the default proxy)",
+        ])
+        XCTAssertEqual(try decode(yaml).map.services.map(\.name.name), ["default"], "without a name: the unlabelled ones")
+    }
+
     func testSkippedServiceIsNotValidatedFurther() throws {
         // ExternalName services carry no ports to check.
         let yaml = serviceYAML("external", spec: "type: ExternalName\nexternalName: db.example\nports: [{port: 99999}]")
