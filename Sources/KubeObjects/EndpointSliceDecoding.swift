@@ -18,6 +18,8 @@ struct EndpointSlice: Sendable {
         var terminating: Bool
         var nodeName: String?
         var zone: String?
+        var zoneHints: [String] = []
+        var nodeHints: [String] = []
     }
 
     var namespace: String
@@ -81,7 +83,9 @@ enum EndpointSliceDecoder {
             members.append(EndpointSlice.Member(
                 address: address, ready: ready, serving: serving, terminating: terminating,
                 nodeName: nonEmpty(try entry.field("nodeName").optionalString()),
-                zone: nonEmpty(try entry.field("zone").optionalString())))
+                zone: nonEmpty(try entry.field("zone").optionalString()),
+                zoneHints: try hintNames(entry.field("hints").field("forZones")),
+                nodeHints: try hintNames(entry.field("hints").field("forNodes"))))
         }
 
         guard let serviceName = labels[WellKnown.serviceName], !serviceName.isEmpty else {
@@ -91,6 +95,15 @@ enum EndpointSliceDecoder {
             namespace: namespace, name: name, service: ServiceName(namespace: namespace, name: serviceName),
             family: family, ports: ports, endpoints: members))
     }
+}
+
+/// The `name`s of a hints list (`forZones` or `forNodes`); empty names are left out.
+private func hintNames(_ list: Field) throws(InputError) -> [String] {
+    var names: [String] = []
+    for hint in try list.elements() {
+        if let name = nonEmpty(try hint.field("name").optionalString()) { names.append(name) }
+    }
+    return names
 }
 
 /// nil for nil or "".

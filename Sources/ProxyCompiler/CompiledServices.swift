@@ -153,7 +153,7 @@ private struct FamilyState: Sendable {
     /// Claims the frontends of services given in name order, and counts what the winners use.
     mutating func claimAll(_ services: [Service]) {
         for service in services {
-            for frontend in frontends(of: service, family: compiler.ipFamily, node: compiler.node.nodeName) {
+            for frontend in frontends(of: service, family: compiler.ipFamily, node: compiler.node.nodeName, zone: compiler.node.zone) {
                 claims[frontend.key, default: []].append(frontend)
             }
         }
@@ -186,9 +186,9 @@ private struct FamilyState: Sendable {
     /// and the conflicts the changed services are part of.
     mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [String]) {
         let family = compiler.ipFamily
-        let node = compiler.node.nodeName
-        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family, node: node) } ?? [] }
-        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family, node: node) } ?? [] }
+        let (node, zone) = (compiler.node.nodeName, compiler.node.zone)
+        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family, node: node, zone: zone) } ?? [] }
+        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family, node: node, zone: zone) } ?? [] }
         var touched: [FrontendKey] = []
         var servedBefore: [FrontendKey: Frontend?] = [:]
         for frontend in removed + added where servedBefore.index(forKey: frontend.key) == nil {

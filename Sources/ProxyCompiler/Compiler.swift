@@ -20,7 +20,7 @@ public struct Compiler: Sendable {
         var warnings = map.services.flatMap(policyWarnings)
         var tables: [Table] = []
         for (family, ipFamily) in [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)] {
-            let (list, conflicts) = frontends(of: map, family: ipFamily, node: node.nodeName)
+            let (list, conflicts) = frontends(of: map, family: ipFamily, node: node.nodeName, zone: node.zone)
             // A NodePort conflict shows in both families: say it once.
             warnings += conflicts.filter { !warnings.contains($0) }
             tables.append(FamilyCompiler(family: family, ipFamily: ipFamily, node: node).table(for: list))

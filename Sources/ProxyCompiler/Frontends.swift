@@ -64,12 +64,13 @@ extension Frontend {
 /// The frontends one service claims in one family, in a stable order (ports in declaration
 /// order; per port its ClusterIPs, then externalIPs and LB IPs, then its NodePort).
 /// A service serves a family only if it has a ClusterIP of that family.
-/// `node` decides which endpoints are local for the traffic policies Local.
-func frontends(of service: Service, family: IPFamily, node: String? = nil) -> [Frontend] {
+/// `node` decides which endpoints are local for the traffic policies Local; `node` and
+/// `zone` which topology hints apply.
+func frontends(of service: Service, family: IPFamily, node: String? = nil, zone: String? = nil) -> [Frontend] {
     guard service.clusterIPs.contains(where: { $0.family == family }) else { return [] }
     var result: [Frontend] = []
     for port in service.ports {
-        let endpoints = usableEndpoints(port.endpoints, family: family)
+        let endpoints = preferringClose(usableEndpoints(port.endpoints, family: family), node: node, zone: zone)
         let proto = port.transport
         let policy = LocalPolicyEndpoints(service: service, port: port, family: family, node: node)
         for ip in service.clusterIPs where ip.family == family {
@@ -95,13 +96,14 @@ func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String 
 
 /// All frontends of the service map in one family, with duplicates removed (first
 /// service by name wins) and a warning for each conflict.
-func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
+func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil,
+               zone: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
     var result: [Frontend] = []
     var warnings: [String] = []
     var owners: [FrontendKey: ServiceName] = [:]
     owners.reserveCapacity(map.services.count)
     for service in map.services {
-        for frontend in frontends(of: service, family: family, node: node) {
+        for frontend in frontends(of: service, family: family, node: node, zone: zone) {
             if let owner = owners[frontend.key] {
                 if owner != frontend.service { warnings.append(conflictWarning(frontend, keptBy: owner)) }
                 continue

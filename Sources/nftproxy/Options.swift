@@ -47,6 +47,10 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Bit of the packet mark that asks for masquerading (0-31).")
     var masqueradeBit = 14
 
+    @Option(help: ArgumentHelp("This node's zone (topology.kubernetes.io/zone): EndpointSlice zone hints for it are followed.",
+                               valueName: "zone"))
+    var nodeZone: String?
+
     func nodeConfig() throws -> NodeConfig {
         func parseIP(_ text: String, _ option: String) throws -> IPAddress {
             guard let ip = IPAddress(text) else { throw ValidationError("\(option): \(text) is not an IP address") }
@@ -71,13 +75,15 @@ struct NodeOptions: ParsableArguments {
                 nodePortRanges.append(try parseCIDR(text, "--nodeport-addresses"))
             }
         }
-        return NodeConfig(
+        var config = NodeConfig(
             nodeName: nodeName,
             nodeIPs: nodeIPs,
             clusterCIDRs: try clusterCIDR.map { try parseCIDR($0, "--cluster-cidr") },
             nodePortAddresses: nodePortRanges,
             masqueradeAll: masqueradeAll,
             masqueradeBit: masqueradeBit)
+        config.zone = nodeZone.flatMap { $0.isEmpty ? nil : $0 }
+        return config
     }
 }
 

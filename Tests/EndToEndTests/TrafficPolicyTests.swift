@@ -121,4 +121,39 @@ final class TrafficPolicyTests: XCTestCase {
                           "pod-1 -> LB IP, all terminating: the cluster-wide list falls back to both")
         }
     }
+
+    /// Adds zone hints to the endpoints of `pods` in an EndpointSlice as `KubeYAML` writes it.
+    private static func hinting(_ slice: String, _ hints: [(pod: Pod, zone: String)]) -> String {
+        hints.reduce(slice) { yaml, hint in
+            yaml.replacingOccurrences(of: "      - \(hint.pod.ipv4)\n",
+                                      with: "      - \(hint.pod.ipv4)\n    hints: {forZones: [{name: \(hint.zone)}]}\n")
+        }
+    }
+
+    /// Topology-aware routing with `--node-zone zone-a`: zone hints on every endpoint are
+    /// followed (pod-2 and pod-3 for zone-a, pod-4 for zone-b: only pod-2 and pod-3 answer);
+    /// hints on only some endpoints are ignored (all three answer); without --node-zone,
+    /// complete hints are ignored too.
+    func testZoneHintsAreFollowedWhenCompleteAndIgnoredWhenPartial() throws {
+        try ServiceSandbox.run { s in
+            let pod1 = s.pod(1), pod2 = s.pod(2), pod3 = s.pod(3), pod4 = s.pod(4)
+            let objects = KubeYAML.stream([
+                Self.service("zoned", clusterIP: "198.18.1.40"),
+                Self.hinting(KubeYAML.endpointSlice("zoned-x1", service: "zoned", ports: Self.slicePorts, pods: [pod2, pod3, pod4]),
+                             [(pod2, "zone-a"), (pod3, "zone-a"), (pod4, "zone-b")]),
+                Self.service("partly", clusterIP: "198.18.1.41"),
+                Self.hinting(KubeYAML.endpointSlice("partly-x1", service: "partly", ports: Self.slicePorts, pods: [pod2, pod3, pod4]),
+                             [(pod2, "zone-a"), (pod4, "zone-b")]),
+            ])
+            XCTAssertNotEqual(objects.components(separatedBy: "hints:").count, 1, "no hint was written")
+            try s.apply(objects, options: ServiceSandbox.nodeOptions + ["--node-zone", "zone-a"])
+            assertReplies(try s.request(from: pod1.host, to: "198.18.1.40", port: 80, count: 40),
+                          from: ["pod-2": pod1.ipv4, "pod-3": pod1.ipv4], "complete zone hints, node in zone-a")
+            assertReplies(try s.request(from: pod1.host, to: "198.18.1.41", port: 80, count: 60),
+                          from: ["pod-2": pod1.ipv4, "pod-3": pod1.ipv4, "pod-4": pod1.ipv4], "partial zone hints: ignored")
+            try s.apply(objects)
+            assertReplies(try s.request(from: pod1.host, to: "198.18.1.40", port: 80, count: 60),
+                          from: ["pod-2": pod1.ipv4, "pod-3": pod1.ipv4, "pod-4": pod1.ipv4], "no --node-zone: hints ignored")
+        }
+    }
 }

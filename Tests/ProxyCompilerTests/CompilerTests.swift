@@ -88,6 +88,38 @@ final class CompilerTests: XCTestCase {
               + "\(large.sets.count) sets at 600 services (as at 6)")
     }
 
+    /// Topology hints: followed when every ready endpoint has one and one is for this zone
+    /// (node hints before zone hints); otherwise, without a zone, or for a fallback list of
+    /// terminating endpoints, every endpoint; never for the lists of a Local policy.
+    func testTopologyHintsAreFollowedOnlyWhenCompleteAndMatching() {
+        func endpoint(_ last: Int, zones: [String], ready: Bool = true, node: String = "node-2") -> Endpoint {
+            Endpoint(address: Fixtures.ip("198.19.2.\(last)"), port: 80, ready: ready, serving: true, terminating: !ready,
+                     nodeName: node, zoneHints: zones)
+        }
+        let complete = [endpoint(1, zones: ["zone-a"]), endpoint(2, zones: ["zone-b"]), endpoint(3, zones: ["zone-a", "zone-b"])]
+        XCTAssertEqual(preferringClose(complete, node: "node-1", zone: "zone-a").map(\.address.description),
+                       ["198.19.2.1", "198.19.2.3"])
+        XCTAssertEqual(preferringClose(complete, node: "node-1", zone: nil), complete, "no zone: no hint applies")
+        XCTAssertEqual(preferringClose(complete, node: "node-1", zone: "zone-c"), complete, "none for this zone")
+        let partial = complete + [endpoint(4, zones: [])]
+        XCTAssertEqual(preferringClose(partial, node: "node-1", zone: "zone-a"), partial, "one ready endpoint without a hint")
+        let terminating = complete.map { var copy = $0; copy.ready = false; copy.terminating = true; return copy }
+        XCTAssertEqual(preferringClose(terminating, node: "node-1", zone: "zone-a"), terminating)
+        var nodeHinted = complete
+        nodeHinted[1].nodeHints = ["node-1"]; nodeHinted[0].nodeHints = ["node-2"]; nodeHinted[2].nodeHints = ["node-3"]
+        XCTAssertEqual(preferringClose(nodeHinted, node: "node-1", zone: "zone-a").map(\.address.description), ["198.19.2.2"])
+
+        // A Local policy's list is the node's own, unfiltered.
+        var service = Service(name: ServiceName(namespace: "t", name: "local"), clusterIPs: [Fixtures.ip("198.18.0.5")],
+                              ports: [ServicePort(name: "", transport: .tcp, port: 80, endpoints: [
+                                endpoint(1, zones: ["zone-b"], node: "node-1"), endpoint(2, zones: ["zone-a"]),
+                              ])])
+        service.internalTrafficPolicy = .local
+        let clusterIP = frontends(of: service, family: .v4, node: "node-1", zone: "zone-a")[0]
+        XCTAssertEqual(clusterIP.endpoints.map(\.address.description), ["198.19.2.2"])
+        XCTAssertEqual(clusterIP.local?.map(\.address.description), ["198.19.2.1"])
+    }
+
     func testServiceWithoutEndpointsIsRejectedNotBalanced() {
         let ip = table(.ip, ServiceMap(services: [Fixtures.empty]))
         XCTAssertEqual(set(ip, "no-endpoint-services")?.elements,

@@ -97,6 +97,38 @@ enum Fixtures {
                             endpoints: endpoints(["198.19.2.91"], port: 80, node: "node-2"))],
         internalTrafficPolicy: .local)
 
-    static let node = NodeConfig(nodeName: "node-1", nodeIPs: [ip("192.0.2.10")],
-                                 clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
+    static let node: NodeConfig = {
+        var node = NodeConfig(nodeName: "node-1", nodeIPs: [ip("192.0.2.10")],
+                              clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
+        node.zone = "zone-a"
+        return node
+    }()
+
+    /// Zone hints on every endpoint: two for zone-a (this node's), one for zone-b.
+    static let zoned = Service(
+        name: ServiceName(namespace: "shop", name: "zoned"),
+        clusterIPs: [ip("198.18.0.40")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, endpoints: [
+            Endpoint(address: ip("198.19.1.91"), port: 8080, nodeName: "node-1", zone: "zone-a", zoneHints: ["zone-a"]),
+            Endpoint(address: ip("198.19.2.91"), port: 8080, nodeName: "node-2", zone: "zone-a", zoneHints: ["zone-a"]),
+            Endpoint(address: ip("198.19.3.91"), port: 8080, nodeName: "node-3", zone: "zone-b", zoneHints: ["zone-b"]),
+        ])])
+
+    /// Zone hints on only some endpoints: ignored, every endpoint used.
+    static let partlyZoned = Service(
+        name: ServiceName(namespace: "shop", name: "partly-zoned"),
+        clusterIPs: [ip("198.18.0.41")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, endpoints: [
+            Endpoint(address: ip("198.19.1.92"), port: 8080, nodeName: "node-1", zone: "zone-a", zoneHints: ["zone-a"]),
+            Endpoint(address: ip("198.19.3.92"), port: 8080, nodeName: "node-3", zone: "zone-b"),
+        ])])
+
+    /// Node hints (PreferSameNode) on every endpoint: the one for node-1.
+    static let sameNode = Service(
+        name: ServiceName(namespace: "shop", name: "same-node"),
+        clusterIPs: [ip("198.18.0.42")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, endpoints: [
+            Endpoint(address: ip("198.19.1.93"), port: 8080, nodeName: "node-1", zoneHints: ["zone-a"], nodeHints: ["node-1"]),
+            Endpoint(address: ip("198.19.2.93"), port: 8080, nodeName: "node-2", zoneHints: ["zone-a"], nodeHints: ["node-2"]),
+        ])])
 }

@@ -47,6 +47,10 @@ final class GoldenTests: XCTestCase {
                                                             Fixtures.internalElsewhere]))
     }
 
+    func testTopologyHints() throws {
+        try check("topology-hints", ServiceMap(services: [Fixtures.zoned, Fixtures.partlyZoned, Fixtures.sameNode]))
+    }
+
     func testNoServices() throws {
         try check("empty", ServiceMap(services: []), node: NodeConfig())
     }

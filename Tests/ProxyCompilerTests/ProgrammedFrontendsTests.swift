@@ -20,7 +20,7 @@ final class ProgrammedFrontendsTests: XCTestCase {
             Set(endpoints.map { ProgrammedFrontend.Target(address: $0.address, port: $0.port) })
         }
         for family in IPFamily.allCases {
-            for frontend in ProxyCompiler.frontends(of: map, family: family, node: node.nodeName).frontends {
+            for frontend in ProxyCompiler.frontends(of: map, family: family, node: node.nodeName, zone: node.zone).frontends {
                 let key = ProgrammedFrontend.Key(family: family, address: frontend.address, transport: frontend.transport,
                                                  port: frontend.port)
                 switch (frontend.kind, frontend.local) {

@@ -19,8 +19,12 @@ public struct RandomServices {
     public mutating func endpoint(nodes: [String?]) -> Endpoint {
         let v6 = chance(20)
         let address = v6 ? IPAddress("2001:db8:1::\(next(12) + 1)")! : IPAddress("198.19.\(next(2) + 1).\(next(12) + 1)")!
-        return Endpoint(address: address, port: UInt16(8080 + next(2)), ready: !chance(10),
-                        serving: true, terminating: chance(10), nodeName: nodes[next(nodes.count)])
+        var endpoint = Endpoint(address: address, port: UInt16(8080 + next(2)), ready: !chance(10),
+                                serving: true, terminating: chance(10), nodeName: nodes[next(nodes.count)])
+        // Topology hints on most endpoints, so that some ports have them complete and some not.
+        if chance(80) { endpoint.zoneHints = [["zone-a", "zone-b"][next(2)]] }
+        if chance(30) { endpoint.nodeHints = [["node-1", "node-2"][next(2)]] }
+        return endpoint
     }
 
     public mutating func service(_ index: Int) -> Service {
