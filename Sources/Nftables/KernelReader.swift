@@ -29,7 +29,7 @@ public struct KernelReader {
                 continue
             }
             sets.append(NamedSet(name: set.name, key: set.key, data: set.data, size: set.size,
-                                 elements: try readElements(family, name, set)))
+                                 elements: try readElements(family, name, set), interval: set.interval))
         }
         var chains = try readChains(family, name)
         let rules = try readRules(family, name)
@@ -152,7 +152,9 @@ public struct KernelReader {
         func u32(_ attribute: nftnl_set_attr) -> UInt32 { nftnl_set_get_u32(set, UInt16(attribute.rawValue)) }
         let flags = u32(NFTNL_SET_FLAGS)
         let isMap = flags & UInt32(NFT_SET_MAP.rawValue) != 0
-        guard flags & ~UInt32(NFT_SET_MAP.rawValue) == 0 else { return nil }
+        let interval = flags & UInt32(NFT_SET_INTERVAL.rawValue) != 0
+        let known = UInt32(NFT_SET_MAP.rawValue) | UInt32(NFT_SET_INTERVAL.rawValue) | UInt32(NFT_SET_CONCAT.rawValue)
+        guard flags & ~known == 0 else { return nil }
         var userData: [UInt8] = []
         var length: UInt32 = 0
         if let pointer = nftnl_set_get_data(set, UInt16(NFTNL_SET_USERDATA.rawValue), &length) {
@@ -175,7 +177,7 @@ public struct KernelReader {
         }
         let size = nftnl_set_is_set(set, UInt16(NFTNL_SET_DESC_SIZE.rawValue))
             ? Int(u32(NFTNL_SET_DESC_SIZE)) : nil
-        let candidate = NamedSet(name: name, key: key, data: data, size: size)
+        let candidate = NamedSet(name: name, key: key, data: data, size: size, interval: interval)
         // Only a declaration that encodes to the same kernel attributes is the one we read.
         guard concatenatedTypeID(key.dataTypes) == u32(NFTNL_SET_KEY_TYPE),
               SetLayout.length(of: key) == Int(u32(NFTNL_SET_KEY_LEN)),
@@ -219,6 +221,13 @@ public struct KernelReader {
         guard let keyBytes = bytes(NFTNL_SET_ELEM_KEY), let key = SetLayout.values(keyBytes, declaration.key.dataTypes) else {
             return nil
         }
+        var keyEnd: [Value]?
+        if declaration.interval {
+            guard let endBytes = bytes(NFTNL_SET_ELEM_KEY_END),
+                  let end = SetLayout.values(endBytes, declaration.key.dataTypes) else { return nil }
+            keyEnd = end
+        }
+        if declaration.data == nil { return SetElement(key: key, keyEnd: keyEnd) }
         switch declaration.data {
         case nil:
             return SetElement(key: key)

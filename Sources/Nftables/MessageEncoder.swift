@@ -116,7 +116,12 @@ struct MessageEncoder {
 
     /// Key and data types, lengths, flags, size, id and userdata, as nft declares them.
     private func describe(_ set: NamedSet, into nftSet: OpaquePointer, family: TableFamily) {
-        nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_FLAGS.rawValue), set.isMap ? UInt32(NFT_SET_MAP.rawValue) : 0)
+        var flags = set.isMap ? UInt32(NFT_SET_MAP.rawValue) : 0
+        if set.interval {
+            flags |= UInt32(NFT_SET_INTERVAL.rawValue)
+            if set.key.dataTypes.count > 1 { flags |= UInt32(NFT_SET_CONCAT.rawValue) }
+        }
+        nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_FLAGS.rawValue), flags)
         nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_KEY_TYPE.rawValue), concatenatedTypeID(set.key.dataTypes))
         nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_KEY_LEN.rawValue), UInt32(SetLayout.length(of: set.key)))
         switch set.data {
@@ -132,6 +137,13 @@ struct MessageEncoder {
         if let size = set.size {
             nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_DESC_SIZE.rawValue), UInt32(clamping: size))
         }
+        if set.interval, set.key.dataTypes.count > 1 {
+            // The length of each field, as nft describes a concatenation of ranges.
+            let lengths = set.key.dataTypes.map { UInt8($0.size) }
+            lengths.withUnsafeBytes {
+                _ = nftnl_set_set_data(nftSet, UInt16(NFTNL_SET_DESC_CONCAT.rawValue), $0.baseAddress, UInt32($0.count))
+            }
+        }
         if let id = setIDs[family]?[set.name] {
             nftnl_set_set_u32(nftSet, UInt16(NFTNL_SET_ID.rawValue), id)
         }
@@ -146,6 +158,11 @@ struct MessageEncoder {
         let key = SetLayout.bytes(of: element.key)
         key.withUnsafeBytes {
             _ = nftnl_set_elem_set(nftElement, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count))
+        }
+        if let keyEnd = element.keyEnd {
+            SetLayout.bytes(of: keyEnd).withUnsafeBytes {
+                _ = nftnl_set_elem_set(nftElement, UInt16(NFTNL_SET_ELEM_KEY_END), $0.baseAddress, UInt32($0.count))
+            }
         }
         switch element.data {
         case nil:

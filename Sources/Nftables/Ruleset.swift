@@ -113,20 +113,44 @@ public struct NamedSet: Hashable, Sendable {
     /// change: a set that outgrows it must be created anew (`TableDiff` does).
     public var size: Int?
     public var elements: [SetElement]
+    /// `flags interval`: elements are ranges (`keyEnd`); a concatenated key makes the
+    /// kernel match each field against its own range.
+    public var interval: Bool
 
-    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, elements: [SetElement] = []) {
+    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, elements: [SetElement] = [],
+                interval: Bool = false) {
         self.name = name; self.key = key; self.data = data; self.size = size; self.elements = elements
+        self.interval = interval
     }
 
     public var isMap: Bool { data != nil }
+
+    /// The same set declared with `flags interval`.
+    public var withInterval: NamedSet {
+        var copy = self
+        copy.interval = true
+        return copy
+    }
 }
 
 /// One element of a set or map.
 public struct SetElement: Hashable, Sendable {
     public var key: [Value]
     public var data: ElementData?
+    /// In an interval set: the last key of the range that starts at `key` (each field from
+    /// its value in `key` to its value here); nil in other sets.
+    public var keyEnd: [Value]?
 
-    public init(key: [Value], data: ElementData? = nil) { self.key = key; self.data = data }
+    public init(key: [Value], data: ElementData? = nil, keyEnd: [Value]? = nil) {
+        self.key = key; self.data = data; self.keyEnd = keyEnd
+    }
+
+    /// Whether `values` lies in this element's range (or equals its key, outside interval sets).
+    public func contains(_ values: [Value]) -> Bool {
+        guard let keyEnd else { return values == key }
+        guard values.count == key.count, keyEnd.count == key.count else { return false }
+        return values.indices.allSatisfy { key[$0] <= values[$0] && values[$0] <= keyEnd[$0] }
+    }
 }
 
 /// The value side of a map element.

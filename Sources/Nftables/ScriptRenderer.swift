@@ -38,6 +38,7 @@ public struct ScriptRenderer: Sendable {
         var out = "\t\(set.isMap ? "map" : "set") \(set.name) {\n"
         out += "\t\t\(declaration(of: set))\n"
         if let size = set.size { out += "\t\tsize \(size)\n" }
+        if set.interval { out += "\t\tflags interval\n" }
         if !set.elements.isEmpty {
             out += "\t\telements = { "
             out += set.elements.map(render).joined(separator: ",\n\t\t\t     ")
@@ -70,6 +71,16 @@ public struct ScriptRenderer: Sendable {
 
     public func render(_ element: SetElement) -> String {
         var text = element.key.map(render).joined(separator: " . ")
+        if let keyEnd = element.keyEnd, keyEnd.count == element.key.count {
+            // A range per field: the value, a prefix (`10.0.0.0/8`) or `first-last`.
+            text = zip(element.key, keyEnd).map { first, last in
+                guard first != last else { return render(first) }
+                if case .address(let start) = first, case .address(let end) = last, let cidr = CIDR(first: start, last: end) {
+                    return cidr.description
+                }
+                return render(first) + "-" + render(last)
+            }.joined(separator: " . ")
+        }
         switch element.data {
         case nil: break
         case .verdict(let verdict): text += " : " + render(verdict)

@@ -80,6 +80,14 @@ public struct RulesetWalker: Sendable {
         var table: Table
         var chains: [String: Chain]
         var sets: [String: [[Value]: ElementData?]]
+        /// The elements of interval sets, matched by range.
+        var intervals: [String: [SetElement]]
+
+        /// Whether the set named `name` holds `key` (in one of its ranges, for an interval set).
+        func holds(_ name: String, _ key: [Value]) -> Bool {
+            if let ranges = intervals[name] { return ranges.contains { $0.contains(key) } }
+            return sets[name]?[key] != nil
+        }
 
         init(_ table: Table) {
             self.table = table
@@ -92,6 +100,8 @@ public struct RulesetWalker: Sendable {
                 sets[set.name] = elements
             }
             self.sets = sets
+            intervals = Dictionary(table.sets.filter(\.interval).map { ($0.name, $0.elements) },
+                                   uniquingKeysWith: { first, _ in first })
         }
 
         /// Base chains of `hook`, in declaration order.
@@ -248,7 +258,7 @@ private struct Walk {
             case .bitTest(let selector, let mask, let isSet):
                 guard case .integer(let bits)? = try select(selector), (bits & mask != 0) == isSet else { return .next }
             case .lookup(let selectors, let set):
-                guard let key = try key(selectors), table?.sets[set]?[key] != nil else { return .next }
+                guard let key = try key(selectors), table?.holds(set, key) == true else { return .next }
                 events.append(.found(set: set, key: key))
             case .verdictMap(let selectors, let map):
                 guard let key = try key(selectors), case .verdict(let verdict)?? = table?.sets[map]?[key] else {

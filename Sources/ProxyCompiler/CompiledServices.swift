@@ -134,7 +134,8 @@ private struct FamilyState: Sendable {
     var clusterIPReferences: [IPAddress: Int] = [:]
     var localEndpointReferences: [IPAddress: Int] = [:]
     var bucketReferences: [Bucket: Int] = [:]
-    var shapeReferences: [LocalPolicyShape: Int] = [:]
+    var shapeReferences: [PolicyChain: Int] = [:]
+    var sourceRangeReferences: [SetElement: Int] = [:]
     /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
@@ -147,6 +148,7 @@ private struct FamilyState: Sendable {
         for set in DispatchSet.allCases { counts[set.setName] = dispatchCounts[set] ?? 0 }
         counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
         counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
+        counts[RulesetLayout.SetName.sourceRanges] = sourceRangeReferences.count
         return counts
     }
 
@@ -179,7 +181,8 @@ private struct FamilyState: Sendable {
             backendCounts[bucket.mapName, default: 0] += delta * endpoints.count
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
         }
-        if let shape = plan.shape { count(shape, in: &shapeReferences) }
+        for shape in plan.shapes { count(shape, in: &shapeReferences) }
+        for element in compiler.sourceRangeElements(for: frontend) { count(element, in: &sourceRangeReferences) }
     }
 
     /// Applies service changes; returns the affected part of the table before and after,
@@ -216,12 +219,14 @@ private struct FamilyState: Sendable {
             let new = claims[key]?.first
             guard old != new else { continue }
             if let old {
-                sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
+                                  sourceRanges: sourceRangeReferences)
                 before.add(compiler.entries(for: old))
                 reference(old, by: -1)
             }
             if let new {
-                sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
+                                  sourceRanges: sourceRangeReferences)
                 reference(new, by: 1)
                 after.add(compiler.entries(for: new))
             }
@@ -234,6 +239,10 @@ private struct FamilyState: Sendable {
         for (address, present) in sharedBefore.localEndpoints.sorted(by: { $0.key < $1.key }) {
             if present { before.localEndpoints.append(address) }
             if localEndpointReferences[address] != nil { after.localEndpoints.append(address) }
+        }
+        for (element, present) in sharedBefore.sourceRanges.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if present { before.sourceRanges.append(element) }
+            if sourceRangeReferences[element] != nil { after.sourceRanges.append(element) }
         }
         before.buckets = bucketsBefore
         after.buckets = Set(bucketReferences.keys)
@@ -258,9 +267,14 @@ private struct FamilyState: Sendable {
 private struct SharedPresence {
     var clusterIPs: [IPAddress: Bool] = [:]
     var localEndpoints: [IPAddress: Bool] = [:]
+    var sourceRanges: [SetElement: Bool] = [:]
 
     mutating func note(_ frontend: Frontend, compiler: FamilyCompiler,
-                       clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int]) {
+                       clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int],
+                       sourceRanges rangeCounts: [SetElement: Int]) {
+        for element in compiler.sourceRangeElements(for: frontend) where sourceRanges[element] == nil {
+            sourceRanges[element] = rangeCounts[element] != nil
+        }
         if frontend.kind == .clusterIP, let address = frontend.address, clusterIPs[address] == nil {
             clusterIPs[address] = counts[address] != nil
         }

@@ -35,9 +35,6 @@ func policyWarnings(_ service: Service) -> [String] {
     if service.sessionAffinityTimeout != nil {
         warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
     }
-    if !service.loadBalancerSourceRanges.isEmpty {
-        warnings.append("Service \(service.name): loadBalancerSourceRanges are not supported yet; ignored")
-    }
     return warnings
 }
 
@@ -58,6 +55,7 @@ struct FamilyCompiler {
     func table(for frontends: [Frontend]) -> Table {
         var contents = TableContents()
         var seenClusterIPs = Set<IPAddress>(minimumCapacity: frontends.count)
+        var seenSourceRanges = Set<SetElement>()
         var seenLocalEndpoints = Set<IPAddress>(minimumCapacity: frontends.reduce(0) { $0 + $1.endpoints.count })
         for frontend in frontends {
             if frontend.kind == .clusterIP, let ip = frontend.address, seenClusterIPs.insert(ip).inserted {
@@ -70,7 +68,10 @@ struct FamilyCompiler {
             }
             let entries = entries(for: frontend)
             for (bucket, _) in entries.buckets { contents.buckets.insert(bucket) }
-            if let shape = entries.shape { contents.shapes.insert(shape) }
+            contents.shapes.formUnion(entries.shapes)
+            for element in entries.sourceRanges where seenSourceRanges.insert(element).inserted {
+                contents.sourceRanges.append(element)
+            }
             contents.add(entries)
         }
         return table(contents)
@@ -85,7 +86,7 @@ struct FamilyCompiler {
         let plan = plan(for: frontend)
         var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
             (set, verdict.map { SetElement(key: key, data: .verdict($0)) } ?? SetElement(key: key))
-        }, shape: plan.shape)
+        }, shapes: plan.shapes, sourceRanges: sourceRangeElements(for: frontend))
         for (bucket, endpoints) in plan.buckets {
             var backends: [SetElement] = []
             backends.reserveCapacity(endpoints.count)

@@ -20,6 +20,9 @@ struct Frontend: Hashable {
     /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
     /// otherwise): the endpoints on this node, chosen alike; nil with policy Cluster.
     var local: [Endpoint]? = nil
+    /// A LoadBalancer IP of a service with loadBalancerSourceRanges: the ranges of this family
+    /// allowed to reach it; empty: any source.
+    var sourceRanges: [CIDR] = []
 }
 
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
@@ -77,9 +80,12 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
             result.append(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
                                    service: service.name, endpoints: endpoints, local: policy.internal))
         }
+        let ranges = service.loadBalancerSourceRanges.filter { $0.family == family }
         for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
+            let isBalancer = !service.externalIPs.contains(ip)
             result.append(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
-                                   service: service.name, endpoints: endpoints, local: policy.external))
+                                   service: service.name, endpoints: endpoints, local: policy.external,
+                                   sourceRanges: isBalancer ? ranges : []))
         }
         if let nodePort = port.nodePort {
             result.append(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,

@@ -17,6 +17,10 @@ import ServiceModel
 // Each of these maps is referenced by a number of rules fixed by the node's configuration.
 
 extension RulesetLayout.SetName {
+    /// LB IP . port . allowed source range (an interval set).
+    public static let sourceRanges = "source-ranges"
+    /// LB IP . protocol . port : where an allowed source goes on (its bucket or Local policy).
+    public static let sourceRangeIPs = "source-ranges-ips"
     /// externalIP / LB IP . protocol . port : goto `local-lb-N`, or drop (no local endpoint).
     public static let localPolicyIPs = "local-policy-ips"
     /// protocol . NodePort : goto `nodeport-local-lb-N`, or drop.
@@ -34,6 +38,8 @@ extension RulesetLayout.SetName {
 }
 
 extension RulesetLayout.ChainName {
+    /// loadBalancerSourceRanges: allowed sources continue to `source-ranges-ips`, others drop.
+    public static let sourceRangesCheck = "source-ranges-check"
     /// externalTrafficPolicy Local for externalIPs and LB IPs: short-circuit or local endpoints.
     public static let externalLocalPolicy = "external-local-policy"
     /// externalTrafficPolicy Local for NodePorts.
@@ -46,17 +52,21 @@ extension RulesetLayout.ChainName {
     public static func nodePortDirectBalancer(_ count: Int) -> String { "nodeport-direct-lb-\(count)" }
 }
 
-/// A shared dispatch chain of externalTrafficPolicy Local, with its two maps.
-enum LocalPolicyShape: Hashable, CaseIterable {
+/// A shared chain of a policy, with its maps: one of externalTrafficPolicy Local, or the
+/// loadBalancerSourceRanges check.
+enum PolicyChain: Hashable, CaseIterable {
     /// `external-local-policy`, `short-circuit-ips`, `local-policy-ips`.
     case external
     /// `nodeport-local-policy`, `short-circuit-nodeports`, `local-policy-nodeports`.
     case nodePort
+    /// `source-ranges-check`, `source-ranges`, `source-ranges-ips`.
+    case sourceRanges
 
     var chainName: String {
         switch self {
         case .external: return RulesetLayout.ChainName.externalLocalPolicy
         case .nodePort: return RulesetLayout.ChainName.nodePortLocalPolicy
+        case .sourceRanges: return RulesetLayout.ChainName.sourceRangesCheck
         }
     }
 }
@@ -87,12 +97,24 @@ struct LocalPolicyEndpoints {
 struct FrontendPlan {
     var dispatch: [(set: DispatchSet, verdict: Verdict?)]
     var buckets: [(bucket: Bucket, endpoints: [Endpoint])] = []
-    var shape: LocalPolicyShape? = nil
+    var shapes: [PolicyChain] = []
 }
 
 extension FamilyCompiler {
     /// Where `frontend`'s elements go and which buckets it uses.
     func plan(for frontend: Frontend) -> FrontendPlan {
+        var plan = policyPlan(for: frontend)
+        // loadBalancerSourceRanges: the dispatch element goes through the check first.
+        if !frontend.sourceRanges.isEmpty, let first = plan.dispatch.first, first.set == .serviceIPs, let verdict = first.verdict {
+            plan.dispatch[0].verdict = .goto(RulesetLayout.ChainName.sourceRangesCheck)
+            plan.dispatch.append((.sourceRangeIPs, verdict))
+            plan.shapes.append(.sourceRanges)
+        }
+        return plan
+    }
+
+    /// `plan(for:)` before the source-range check.
+    private func policyPlan(for frontend: Frontend) -> FrontendPlan {
         let isNodePort = frontend.kind == .nodePort || frontend.address == nil
         let count = frontend.endpoints.count
         guard count > 0 else {
@@ -109,11 +131,11 @@ extension FamilyCompiler {
             let bucket = Bucket.service(local.count)
             return FrontendPlan(dispatch: [(dispatchSet, .goto(bucket.chainName))], buckets: [(bucket, local)])
         }
-        let shape: LocalPolicyShape = isNodePort ? .nodePort : .external
+        let shape: PolicyChain = isNodePort ? .nodePort : .external
         let direct: Bucket = isNodePort ? .nodePortDirect(count) : .service(count)
         var plan = FrontendPlan(dispatch: [(dispatchSet, .goto(shape.chainName)),
                                            (isNodePort ? .shortCircuitNodePorts : .shortCircuitIPs, .goto(direct.chainName))],
-                                buckets: [(direct, frontend.endpoints)], shape: shape)
+                                buckets: [(direct, frontend.endpoints)], shapes: [shape])
         let localSet: DispatchSet = isNodePort ? .localPolicyNodePorts : .localPolicyIPs
         if local.isEmpty {
             plan.dispatch.append((localSet, .drop))
@@ -147,7 +169,7 @@ extension FamilyCompiler {
                 chains.append(Chain(name: kind.chain(count), rules: [Rule([.dnatMap(key, map: mapName, family: family)])]))
             }
         }
-        for shape in LocalPolicyShape.allCases where contents.shapes.contains(shape) {
+        for shape in [PolicyChain.external, .nodePort] where contents.shapes.contains(shape) {
             let (key, keyTypes, shortCircuit, localPolicy): ([Selector], [DataType], DispatchSet, DispatchSet) = shape == .external
                 ? (RulesetLayout.frontendKey(family), [family.addressType, .inetProto, .inetService], .shortCircuitIPs, .localPolicyIPs)
                 : (RulesetLayout.nodePortKey, [.inetProto, .inetService], .shortCircuitNodePorts, .localPolicyNodePorts)
@@ -157,7 +179,39 @@ extension FamilyCompiler {
             chains.append(Chain(name: shape.chainName, rules: localPolicyRules(key: key, shortCircuit: shortCircuit.setName,
                                                                               local: localPolicy.setName)))
         }
+        if contents.shapes.contains(.sourceRanges) {
+            sets.append(sized(Sets.sourceRanges, .types([family.addressType, .inetService, family.addressType]), nil,
+                              contents.sourceRanges).withInterval)
+            sets.append(sized(Sets.sourceRangeIPs, .types([family.addressType, .inetProto, .inetService]), .verdict,
+                              contents.dispatch[.sourceRangeIPs] ?? []))
+            let frontendKey = RulesetLayout.frontendKey(family)
+            chains.append(Chain(name: Names.sourceRangesCheck, rules: [
+                Rule([.lookup([daddr, .transportDestinationPort, saddr], set: Sets.sourceRanges),
+                      .verdictMap(frontendKey, map: Sets.sourceRangeIPs)]),
+                Rule([.verdict(.drop)]),
+            ]))
+        }
         return (sets, chains)
+    }
+
+    /// The `source-ranges` elements of a LoadBalancer IP frontend: LB IP . port . each
+    /// allowed range, and the LB IP itself when a range holds one of the node's addresses
+    /// (the node's own traffic to a VIP it holds arrives from the VIP, as in kube-proxy).
+    /// Ranges inside another are left out: the kernel refuses overlapping elements.
+    func sourceRangeElements(for frontend: Frontend) -> [SetElement] {
+        guard let address = frontend.address, !frontend.sourceRanges.isEmpty, !frontend.endpoints.isEmpty else { return [] }
+        var ranges = frontend.sourceRanges
+        if ranges.contains(where: { range in node.nodeIPs.contains { range.contains($0) } }) {
+            ranges.append(CIDR(address: address, prefixLength: address.bytes.count * 8))
+        }
+        let outermost = ranges.filter { range in
+            !ranges.contains { other in other != range && other.prefixLength <= range.prefixLength && other.contains(range.address) }
+        }
+        var seen = Set<CIDR>()
+        return outermost.filter { seen.insert($0).inserted }.map { range in
+            SetElement(key: [.address(address), .port(frontend.port), .address(range.address)],
+                       keyEnd: [.address(address), .port(frontend.port), .address(range.lastAddress)])
+        }
     }
 
     /// The rules of a shared Local-policy chain: pods and the node short-circuit to every

@@ -123,7 +123,8 @@ public struct ProgrammedFrontend: Hashable, Sendable {
         }
         // The Local-policy maps, indexed by key.
         var policyData: [String: [[Value]: ElementData]] = [:]
-        for name in [Sets.shortCircuitIPs, Sets.localPolicyIPs, Sets.shortCircuitNodePorts, Sets.localPolicyNodePorts] {
+        for name in [Sets.shortCircuitIPs, Sets.localPolicyIPs, Sets.shortCircuitNodePorts, Sets.localPolicyNodePorts,
+                     Sets.sourceRangeIPs] {
             for element in sets[name]?.elements ?? [] { policyData[name, default: [:]][element.key] = element.data }
         }
         /// The element data of `elementKey` in the Local-policy map named `name`.
@@ -133,8 +134,12 @@ public struct ProgrammedFrontend: Hashable, Sendable {
             RulesetLayout.ChainName.nodePortLocalPolicy: (.nodePort, Sets.shortCircuitNodePorts, Sets.localPolicyNodePorts),
         ]
         for setName in [Sets.serviceIPs, Sets.serviceNodePorts] {
-            for element in sets[setName]?.elements ?? [] {
+            for var element in sets[setName]?.elements ?? [] {
                 guard let key = key(element.key) else { continue }
+                // Behind a source-range check: where allowed sources go.
+                if case .verdict(.goto(RulesetLayout.ChainName.sourceRangesCheck))? = element.data {
+                    element.data = data(Sets.sourceRangeIPs, element.key)
+                }
                 if case .verdict(.drop)? = element.data {
                     frontends.append(ProgrammedFrontend(key: key, kind: .clusterIP, targets: [], localTargets: []))
                 } else if let (kind, list) = targets(element.data, element.key) {

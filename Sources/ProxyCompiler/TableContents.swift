@@ -70,6 +70,8 @@ enum DispatchSet: Hashable, CaseIterable {
     /// externalTrafficPolicy Local: where external traffic goes, and where pods' and the
     /// node's own traffic goes (every endpoint).
     case localPolicyIPs, localPolicyNodePorts, shortCircuitIPs, shortCircuitNodePorts
+    /// loadBalancerSourceRanges: where an allowed source goes on.
+    case sourceRangeIPs
 
     var setName: String {
         switch self {
@@ -77,6 +79,7 @@ enum DispatchSet: Hashable, CaseIterable {
         case .localPolicyNodePorts: return RulesetLayout.SetName.localPolicyNodePorts
         case .shortCircuitIPs: return RulesetLayout.SetName.shortCircuitIPs
         case .shortCircuitNodePorts: return RulesetLayout.SetName.shortCircuitNodePorts
+        case .sourceRangeIPs: return RulesetLayout.SetName.sourceRangeIPs
         case .serviceIPs: return RulesetLayout.SetName.serviceIPs
         case .serviceNodePorts: return RulesetLayout.SetName.serviceNodePorts
         case .noEndpointServices: return RulesetLayout.SetName.noEndpointServices
@@ -92,8 +95,10 @@ struct FrontendEntries {
     var dispatch: [(set: DispatchSet, element: SetElement)]
     /// The buckets it balances through, each with its elements in the bucket's backends map.
     var buckets: [(bucket: Bucket, backends: [SetElement])] = []
-    /// The Local-policy dispatch chain it goes through, if any.
-    var shape: LocalPolicyShape? = nil
+    /// The shared policy chains it goes through.
+    var shapes: [PolicyChain] = []
+    /// Its elements in `source-ranges` (shared with frontends that allow the same sources).
+    var sourceRanges: [SetElement] = []
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set
@@ -105,8 +110,10 @@ struct TableContents {
     /// Endpoint addresses that may be on this node (`hairpin-endpoints`).
     var localEndpoints: [IPAddress] = []
     var buckets = Set<Bucket>()
-    /// The Local-policy dispatch chains (with their maps) that exist.
-    var shapes = Set<LocalPolicyShape>()
+    /// The shared policy chains (with their maps) that exist.
+    var shapes = Set<PolicyChain>()
+    /// Elements of `source-ranges` (each once).
+    var sourceRanges: [SetElement] = []
     var dispatch: [DispatchSet: [SetElement]] = [:]
     /// Elements of the backends maps, by map name.
     var backends: [String: [SetElement]] = [:]

@@ -94,7 +94,9 @@ enum Manifests {
     /// Local, and services with internalTrafficPolicy Local (one endpoint here, none here)
     /// and a rolling update of a Local service (the local endpoint only terminating) join.
     static let trafficPolicies = second
-        .replacingOccurrences(of: "  type: LoadBalancer\n", with: "  type: LoadBalancer\n  externalTrafficPolicy: Local\n")
+        .replacingOccurrences(of: "  type: LoadBalancer\n",
+                              with: "  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+                                + "  loadBalancerSourceRanges: [198.51.100.0/24, 192.0.2.0/24, \"2001:db8:9::/48\"]\n")
         + """
 
         ---

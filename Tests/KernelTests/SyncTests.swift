@@ -193,7 +193,8 @@ private enum Fixtures {
             Endpoint(address: IPAddress("198.19.2.41")!, port: 8080, nodeName: "node-2"),
             Endpoint(address: IPAddress("2001:db8:1:2::41")!, port: 8080, nodeName: "node-2"),
         ])],
-        externalTrafficPolicy: .local, internalTrafficPolicy: .local)
+        externalTrafficPolicy: .local, internalTrafficPolicy: .local,
+        loadBalancerSourceRanges: [CIDR("2001:db8:9::/48")!, CIDR("2001:db8:a::5/128")!])
     static let noEndpoints = Service(
         name: ServiceName(namespace: "default", name: "empty"), clusterIPs: [IPAddress("198.18.0.99")!],
         ports: [ServicePort(name: "", transport: .sctp, port: 9999, nodePort: 30999)])

@@ -104,6 +104,25 @@ enum Fixtures {
         return node
     }()
 
+    /// LoadBalancer with loadBalancerSourceRanges: one range inside another (left out), one
+    /// holding the node's address (the LB IP itself allowed too), an IPv6 one; its externalIP
+    /// and NodePort are not filtered.
+    static let rangedLB = Service(
+        name: ServiceName(namespace: "shop", name: "ranged"),
+        clusterIPs: [ip("198.18.0.50")], externalIPs: [ip("203.0.113.51")], loadBalancerIPs: [ip("203.0.113.50")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30050,
+                            endpoints: endpoints(["198.19.1.61", "198.19.2.61"], port: 8080)),
+                ServicePort(name: "dns", transport: .udp, port: 53, endpoints: endpoints(["198.19.1.61"], port: 5353))],
+        loadBalancerSourceRanges: [CIDR("198.51.100.0/24")!, CIDR("198.51.100.128/25")!, CIDR("192.0.2.0/24")!,
+                                   CIDR("2001:db8:9::/48")!])
+
+    /// externalTrafficPolicy Local with a source range: checked first, then the Local policy.
+    static let rangedLocal = Service(
+        name: ServiceName(namespace: "shop", name: "ranged-local"),
+        clusterIPs: [ip("198.18.0.52")], loadBalancerIPs: [ip("203.0.113.52")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, endpoints: endpoints(["198.19.1.62"], port: 8080))],
+        externalTrafficPolicy: .local, loadBalancerSourceRanges: [CIDR("203.0.113.0/25")!])
+
     /// Zone hints on every endpoint: two for zone-a (this node's), one for zone-b.
     static let zoned = Service(
         name: ServiceName(namespace: "shop", name: "zoned"),

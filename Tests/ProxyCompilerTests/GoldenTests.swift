@@ -51,6 +51,10 @@ final class GoldenTests: XCTestCase {
         try check("topology-hints", ServiceMap(services: [Fixtures.zoned, Fixtures.partlyZoned, Fixtures.sameNode]))
     }
 
+    func testLoadBalancerSourceRanges() throws {
+        try check("source-ranges", ServiceMap(services: [Fixtures.rangedLB, Fixtures.rangedLocal, Fixtures.echoServer]))
+    }
+
     func testNoServices() throws {
         try check("empty", ServiceMap(services: []), node: NodeConfig())
     }

@@ -19,9 +19,13 @@ public struct RandomServices {
     public mutating func endpoint(nodes: [String?]) -> Endpoint {
         let v6 = chance(20)
         let address = v6 ? IPAddress("2001:db8:1::\(next(12) + 1)")! : IPAddress("198.19.\(next(2) + 1).\(next(12) + 1)")!
-        var endpoint = Endpoint(address: address, port: UInt16(8080 + next(2)), ready: !chance(10),
-                                serving: true, terminating: chance(10), nodeName: nodes[next(nodes.count)])
-        // Topology hints on most endpoints, so that some ports have them complete and some not.
+        return Endpoint(address: address, port: UInt16(8080 + next(2)), ready: !chance(10),
+                        serving: true, terminating: chance(10), nodeName: nodes[next(nodes.count)])
+    }
+
+    /// `endpoint(nodes:)` with topology hints mostly: some ports get them on every endpoint, some not.
+    public mutating func hintedEndpoint(nodes: [String?]) -> Endpoint {
+        var endpoint = endpoint(nodes: nodes)
         if chance(80) { endpoint.zoneHints = [["zone-a", "zone-b"][next(2)]] }
         if chance(30) { endpoint.nodeHints = [["node-1", "node-2"][next(2)]] }
         return endpoint
@@ -34,7 +38,7 @@ public struct RandomServices {
         var ports: [ServicePort] = []
         for portIndex in 0..<(next(2) + 1) {
             let transport: TransportProtocol = chance(30) ? .udp : .tcp
-            let endpoints = (0..<next(5)).map { _ in endpoint(nodes: nodes) }
+            let endpoints = (0..<next(5)).map { _ in hintedEndpoint(nodes: nodes) }
             ports.append(ServicePort(name: "p\(portIndex)", transport: transport, port: UInt16(80 + next(3)),
                                      nodePort: chance(40) ? UInt16(30000 + next(4)) : nil, endpoints: endpoints))
         }
@@ -44,7 +48,10 @@ public struct RandomServices {
                        loadBalancerIPs: chance(10) ? [IPAddress("2001:db8:203::\(next(2) + 1)")!] : [],
                        ports: ports,
                        externalTrafficPolicy: chance(30) ? .local : .cluster,
-                       internalTrafficPolicy: chance(20) ? .local : .cluster)
+                       internalTrafficPolicy: chance(20) ? .local : .cluster,
+                       // Sometimes nested or shared between services; IPv4 ones never apply (no IPv4 LB IPs).
+                       loadBalancerSourceRanges: chance(40) ? ["2001:db8:9::/48", "2001:db8:9:1::/64", "198.51.100.0/24",
+                                                               "2001:db8:a::/64"].filter { _ in chance(50) }.map { CIDR($0)! } : [])
     }
 
     /// A map of up to `size` services.
