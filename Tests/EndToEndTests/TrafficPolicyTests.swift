@@ -156,4 +156,32 @@ final class TrafficPolicyTests: XCTestCase {
                           from: ["pod-2": pod1.ipv4, "pod-3": pod1.ipv4, "pod-4": pod1.ipv4], "no --node-zone: hints ignored")
         }
     }
+
+    /// loadBalancerSourceRanges: the client (192.0.2.100) reaches the LB IP of a service
+    /// whose ranges hold it, and is dropped at the LB IP of one whose ranges do not, while
+    /// that service's NodePort still answers it (NodePorts are not filtered, as upstream).
+    func testLoadBalancerSourceRangesAllowAndBlock() throws {
+        try ServiceSandbox.run { s in
+            let pod2 = s.pod(2)
+            func ranged(_ name: String, clusterIP: String, nodePort: UInt16, ip: String, ranges: String) -> String {
+                Self.service(name, type: "LoadBalancer", clusterIP: clusterIP, nodePort: nodePort, loadBalancerIP: ip)
+                    .replacingOccurrences(of: "spec:\n", with: "spec:\n  loadBalancerSourceRanges: [\(ranges)]\n")
+            }
+            try s.apply(KubeYAML.stream([
+                ranged("allowed", clusterIP: "198.18.1.50", nodePort: 32150, ip: "203.0.113.150", ranges: "198.51.100.0/24, 192.0.2.96/28"),
+                KubeYAML.endpointSlice("allowed-x1", service: "allowed", ports: Self.slicePorts, pods: [pod2]),
+                ranged("blocked", clusterIP: "198.18.1.51", nodePort: 32151, ip: "203.0.113.151", ranges: "198.51.100.0/24"),
+                KubeYAML.endpointSlice("blocked-x1", service: "blocked", ports: Self.slicePorts, pods: [pod2]),
+            ]))
+            let masqueraded = ServiceSandbox.masqueradedIPv4
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.150", port: 80, count: 5),
+                           Array(repeating: .reply(name: "pod-2", peer: masqueraded), count: 5),
+                           "client in 192.0.2.96/28 -> LB IP: allowed")
+            XCTAssertEqual(try s.request(from: s.client, to: "203.0.113.151", port: 80, count: 3),
+                           [.timeout, .timeout, .timeout], "client outside 198.51.100.0/24 -> LB IP: dropped")
+            XCTAssertEqual(try s.request(from: s.client, to: Self.nodeIPv4, port: 32151, count: 5),
+                           Array(repeating: .reply(name: "pod-2", peer: masqueraded), count: 5),
+                           "client -> NodePort of the same service: not filtered")
+        }
+    }
 }

@@ -46,7 +46,14 @@ final class TrafficPolicyExplainerTests: XCTestCase {
         ports: [ServicePort(name: "", transport: .tcp, port: 80, endpoints: [endpoint("198.19.2.91", "node-2", port: 80)])],
         internalTrafficPolicy: .local)
 
-    private static let map = ServiceMap(services: [localLB, remoteOnly, rolling, internalLocal, internalElsewhere])
+    private static let ranged = Service(
+        name: ServiceName(namespace: "shop", name: "ranged"),
+        clusterIPs: [ip("198.18.0.35")], loadBalancerIPs: [ip("203.0.113.35")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30035,
+                            endpoints: [endpoint("198.19.1.95", "node-1")])],
+        loadBalancerSourceRanges: [CIDR("198.51.100.0/24")!, CIDR("192.0.2.0/24")!])
+
+    private static let map = ServiceMap(services: [localLB, remoteOnly, rolling, internalLocal, internalElsewhere, ranged])
     private static let node = NodeConfig(nodeName: "node-1", nodeIPs: [ip("192.0.2.10")],
                                          clusterCIDRs: [CIDR("198.19.0.0/16")!])
     private let explainer = PacketExplainer(ruleset: Compiler(node: node).compile(map).ruleset,
@@ -119,5 +126,16 @@ final class TrafficPolicyExplainerTests: XCTestCase {
         // ...while the cluster-wide list has a ready endpoint and ignores the terminating one.
         assertTargets(explain("198.19.1.99", "203.0.113.32", 80, origin: .pod), ["198.19.2.71"], masquerade: nil)
         assertTargets(explain("198.19.1.99", "198.18.0.32", 80, origin: .pod), ["198.19.2.71"], masquerade: nil)
+    }
+
+    func testLoadBalancerSourceRanges() {
+        assertTargets(explain("198.51.100.7", "203.0.113.35", 80, origin: .outside), ["198.19.1.95"], masquerade: .externalAddress)
+        assertDropped(explain("203.0.113.50", "203.0.113.35", 80, origin: .outside))
+        // A range holds the node's address: the node's traffic from the LB IP itself passes too.
+        assertTargets(explain("203.0.113.35", "203.0.113.35", 80, origin: .node), ["198.19.1.95"], masquerade: .externalAddress)
+        // Pods outside the ranges are dropped too (as upstream); NodePorts are not filtered.
+        assertDropped(explain("198.19.1.99", "203.0.113.35", 80, origin: .pod))
+        assertTargets(explain("203.0.113.50", "192.0.2.10", 30035, origin: .outside), ["198.19.1.95"], masquerade: .nodePort)
+        XCTAssertEqual(explain("198.51.100.7", "203.0.113.35", 80, origin: .outside).frontend?.kind, .loadBalancerIP)
     }
 }
