@@ -135,7 +135,10 @@ private struct FamilyState: Sendable {
     var localEndpointReferences: [IPAddress: Int] = [:]
     var bucketReferences: [Bucket: Int] = [:]
     var shapeReferences: [PolicyChain: Int] = [:]
-    var sourceRangeReferences: [SetElement: Int] = [:]
+    /// The ranges each source-range group allows, with how many served frontends claim each.
+    var sourceRangeGroups: [SourceRangeGroup: [CIDR: Int]] = [:]
+    /// Elements of `source-ranges`: the outermost ranges of every group.
+    var sourceRangeElementCount = 0
     /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
@@ -148,8 +151,14 @@ private struct FamilyState: Sendable {
         for set in DispatchSet.allCases { counts[set.setName] = dispatchCounts[set] ?? 0 }
         counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
         counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
-        counts[RulesetLayout.SetName.sourceRanges] = sourceRangeReferences.count
+        counts[RulesetLayout.SetName.sourceRanges] = sourceRangeElementCount
         return counts
+    }
+
+    /// The elements of `source-ranges` for one group, as it stands.
+    func sourceRangeElements(_ group: SourceRangeGroup) -> [SetElement] {
+        guard let ranges = sourceRangeGroups[group] else { return [] }
+        return FamilyCompiler.sourceRangeElements(group, Array(ranges.keys))
     }
 
     /// Claims the frontends of services given in name order, and counts what the winners use.
@@ -160,6 +169,7 @@ private struct FamilyState: Sendable {
             }
         }
         for list in claims.values { reference(list[0], by: 1) }
+        sourceRangeElementCount = sourceRangeGroups.reduce(0) { $0 + sourceRangeElements($1.key).count }
     }
 
     /// Adds (+1) or removes (-1) what a served frontend contributes to the shared counts.
@@ -182,7 +192,11 @@ private struct FamilyState: Sendable {
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
         }
         for shape in plan.shapes { count(shape, in: &shapeReferences) }
-        for element in compiler.sourceRangeElements(for: frontend) { count(element, in: &sourceRangeReferences) }
+        if let (group, ranges) = compiler.sourceRangeClaims(for: frontend) {
+            var counts = sourceRangeGroups[group] ?? [:]
+            for range in ranges { count(range, in: &counts) }
+            sourceRangeGroups[group] = counts.isEmpty ? nil : counts
+        }
     }
 
     /// Applies service changes; returns the affected part of the table before and after,
@@ -220,13 +234,13 @@ private struct FamilyState: Sendable {
             guard old != new else { continue }
             if let old {
                 sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
-                                  sourceRanges: sourceRangeReferences)
+                                  sourceRanges: self)
                 before.add(compiler.entries(for: old))
                 reference(old, by: -1)
             }
             if let new {
                 sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
-                                  sourceRanges: sourceRangeReferences)
+                                  sourceRanges: self)
                 reference(new, by: 1)
                 after.add(compiler.entries(for: new))
             }
@@ -240,9 +254,12 @@ private struct FamilyState: Sendable {
             if present { before.localEndpoints.append(address) }
             if localEndpointReferences[address] != nil { after.localEndpoints.append(address) }
         }
-        for (element, present) in sharedBefore.sourceRanges.sorted(by: { "\($0.key)" < "\($1.key)" }) {
-            if present { before.sourceRanges.append(element) }
-            if sourceRangeReferences[element] != nil { after.sourceRanges.append(element) }
+        // A group's elements are recomputed as a whole: a range may hide or uncover others.
+        for group in sharedBefore.rangeGroupOrder {
+            let old = sharedBefore.rangeGroups[group] ?? [], new = sourceRangeElements(group)
+            before.sourceRanges += old
+            after.sourceRanges += new
+            sourceRangeElementCount += new.count - old.count
         }
         before.buckets = bucketsBefore
         after.buckets = Set(bucketReferences.keys)
@@ -267,13 +284,16 @@ private struct FamilyState: Sendable {
 private struct SharedPresence {
     var clusterIPs: [IPAddress: Bool] = [:]
     var localEndpoints: [IPAddress: Bool] = [:]
-    var sourceRanges: [SetElement: Bool] = [:]
+    /// The elements of each source-range group the change touches, before it.
+    var rangeGroups: [SourceRangeGroup: [SetElement]] = [:]
+    var rangeGroupOrder: [SourceRangeGroup] = []
 
     mutating func note(_ frontend: Frontend, compiler: FamilyCompiler,
                        clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int],
-                       sourceRanges rangeCounts: [SetElement: Int]) {
-        for element in compiler.sourceRangeElements(for: frontend) where sourceRanges[element] == nil {
-            sourceRanges[element] = rangeCounts[element] != nil
+                       sourceRanges state: FamilyState) {
+        if let (group, _) = compiler.sourceRangeClaims(for: frontend), rangeGroups[group] == nil {
+            rangeGroups[group] = state.sourceRangeElements(group)
+            rangeGroupOrder.append(group)
         }
         if frontend.kind == .clusterIP, let address = frontend.address, clusterIPs[address] == nil {
             clusterIPs[address] = counts[address] != nil

@@ -55,7 +55,8 @@ struct FamilyCompiler {
     func table(for frontends: [Frontend]) -> Table {
         var contents = TableContents()
         var seenClusterIPs = Set<IPAddress>(minimumCapacity: frontends.count)
-        var seenSourceRanges = Set<SetElement>()
+        var sourceRangeGroups: [SourceRangeGroup: Set<CIDR>] = [:]
+        var groupOrder: [SourceRangeGroup] = []
         var seenLocalEndpoints = Set<IPAddress>(minimumCapacity: frontends.reduce(0) { $0 + $1.endpoints.count })
         for frontend in frontends {
             if frontend.kind == .clusterIP, let ip = frontend.address, seenClusterIPs.insert(ip).inserted {
@@ -69,10 +70,14 @@ struct FamilyCompiler {
             let entries = entries(for: frontend)
             for (bucket, _) in entries.buckets { contents.buckets.insert(bucket) }
             contents.shapes.formUnion(entries.shapes)
-            for element in entries.sourceRanges where seenSourceRanges.insert(element).inserted {
-                contents.sourceRanges.append(element)
+            if let (group, ranges) = sourceRangeClaims(for: frontend) {
+                if sourceRangeGroups[group] == nil { groupOrder.append(group) }
+                sourceRangeGroups[group, default: []].formUnion(ranges)
             }
             contents.add(entries)
+        }
+        for group in groupOrder {
+            contents.sourceRanges += Self.sourceRangeElements(group, sourceRangeGroups[group] ?? [])
         }
         return table(contents)
     }
@@ -86,7 +91,7 @@ struct FamilyCompiler {
         let plan = plan(for: frontend)
         var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
             (set, verdict.map { SetElement(key: key, data: .verdict($0)) } ?? SetElement(key: key))
-        }, shapes: plan.shapes, sourceRanges: sourceRangeElements(for: frontend))
+        }, shapes: plan.shapes)
         for (bucket, endpoints) in plan.buckets {
             var backends: [SetElement] = []
             backends.reserveCapacity(endpoints.count)

@@ -194,26 +194,6 @@ extension FamilyCompiler {
         return (sets, chains)
     }
 
-    /// The `source-ranges` elements of a LoadBalancer IP frontend: LB IP . port . each
-    /// allowed range, and the LB IP itself when a range holds one of the node's addresses
-    /// (the node's own traffic to a VIP it holds arrives from the VIP, as in kube-proxy).
-    /// Ranges inside another are left out: the kernel refuses overlapping elements.
-    func sourceRangeElements(for frontend: Frontend) -> [SetElement] {
-        guard let address = frontend.address, !frontend.sourceRanges.isEmpty, !frontend.endpoints.isEmpty else { return [] }
-        var ranges = frontend.sourceRanges
-        if ranges.contains(where: { range in node.nodeIPs.contains { range.contains($0) } }) {
-            ranges.append(CIDR(address: address, prefixLength: address.bytes.count * 8))
-        }
-        let outermost = ranges.filter { range in
-            !ranges.contains { other in other != range && other.prefixLength <= range.prefixLength && other.contains(range.address) }
-        }
-        var seen = Set<CIDR>()
-        return outermost.filter { seen.insert($0).inserted }.map { range in
-            SetElement(key: [.address(address), .port(frontend.port), .address(range.address)],
-                       keyEnd: [.address(address), .port(frontend.port), .address(range.lastAddress)])
-        }
-    }
-
     /// The rules of a shared Local-policy chain: pods and the node short-circuit to every
     /// endpoint (the node's traffic masqueraded, as kube-proxy does), the rest goes local.
     private func localPolicyRules(key: [Selector], shortCircuit: String, local: String) -> [Rule] {

@@ -97,8 +97,6 @@ struct FrontendEntries {
     var buckets: [(bucket: Bucket, backends: [SetElement])] = []
     /// The shared policy chains it goes through.
     var shapes: [PolicyChain] = []
-    /// Its elements in `source-ranges` (shared with frontends that allow the same sources).
-    var sourceRanges: [SetElement] = []
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set

@@ -120,6 +120,34 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(clusterIP.local?.map(\.address.description), ["198.19.2.1"])
     }
 
+    /// Services sharing a LoadBalancer IP and port (DNS over TCP and UDP as two services)
+    /// share its source ranges: the kernel refuses overlapping ranges, so only the outermost
+    /// are elements; removing the wider one uncovers the narrower (incrementally too).
+    func testSourceRangesOfAPortAreTheOutermostOfEveryServiceSharingIt() {
+        func dns(_ name: String, _ transport: TransportProtocol, _ ranges: [String]) -> Service {
+            Service(name: ServiceName(namespace: "dns", name: name), clusterIPs: [Fixtures.ip("198.18.0.53")],
+                    loadBalancerIPs: [Fixtures.ip("203.0.113.53")],
+                    ports: [ServicePort(name: "dns", transport: transport, port: 53,
+                                        endpoints: Fixtures.endpoints(["198.19.1.53"], port: 5353))],
+                    loadBalancerSourceRanges: ranges.map { CIDR($0)! })
+        }
+        let tcp = dns("dns-tcp", .tcp, ["10.0.0.0/16", "172.16.0.0/12"]), udp = dns("dns-udp", .udp, ["10.0.0.0/8"])
+        func ranges(_ table: Table) -> [String] {
+            (set(table, "source-ranges")?.elements ?? []).map { ScriptRenderer().render($0) }.sorted()
+        }
+        let both = ServiceMap(services: [tcp, udp]), tcpOnly = ServiceMap(services: [tcp])
+        XCTAssertEqual(ranges(table(.ip, both)), ["203.0.113.53 . 53 . 10.0.0.0/8", "203.0.113.53 . 53 . 172.16.0.0/12"])
+        XCTAssertEqual(ranges(table(.ip, tcpOnly)), ["203.0.113.53 . 53 . 10.0.0.0/16", "203.0.113.53 . 53 . 172.16.0.0/12"])
+
+        var compiled = CompiledServices(node: Fixtures.node, map: both)
+        let change = compiled.apply(tcpOnly)
+        XCTAssertEqual(ranges(change.before.table(.ip, RulesetLayout.tableName)!),
+                       ["203.0.113.53 . 53 . 10.0.0.0/8", "203.0.113.53 . 53 . 172.16.0.0/12"])
+        XCTAssertEqual(ranges(change.after.table(.ip, RulesetLayout.tableName)!),
+                       ["203.0.113.53 . 53 . 10.0.0.0/16", "203.0.113.53 . 53 . 172.16.0.0/12"])
+        XCTAssertEqual(change.counts[.ip]?["source-ranges"], 2)
+    }
+
     func testServiceWithoutEndpointsIsRejectedNotBalanced() {
         let ip = table(.ip, ServiceMap(services: [Fixtures.empty]))
         XCTAssertEqual(set(ip, "no-endpoint-services")?.elements,
