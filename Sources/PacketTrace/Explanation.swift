@@ -178,6 +178,7 @@ public struct PacketExplainer: Sendable {
                                        port: port, transport: transport)
         if let address, case .goto(let chain)? = chainHint {
             let external = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) || chain == Chains.externalLocalPolicy
+                || chain == Chains.sourceRangesCheck
             frontend.kind = external ? .externalIP : .clusterIP
         }
         if let owner = owners?[parsed], let service = services?.services.first(where: { $0.name == owner.service }) {

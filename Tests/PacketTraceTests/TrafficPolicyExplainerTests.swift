@@ -137,5 +137,12 @@ final class TrafficPolicyExplainerTests: XCTestCase {
         assertDropped(explain("198.19.1.99", "203.0.113.35", 80, origin: .pod))
         assertTargets(explain("203.0.113.50", "192.0.2.10", 30035, origin: .outside), ["198.19.1.95"], masquerade: .nodePort)
         XCTAssertEqual(explain("198.51.100.7", "203.0.113.35", 80, origin: .outside).frontend?.kind, .loadBalancerIP)
+        // Without the objects, the chains still say these are external addresses.
+        let anonymous = PacketExplainer(ruleset: Compiler(node: Self.node).compile(Self.map).ruleset,
+                                        node: NodeFacts(localAddresses: Set(Self.node.nodeIPs)))
+        for address in ["203.0.113.35", "203.0.113.30"] {
+            let packet = Packet(source: Self.ip("198.51.100.7"), destination: Self.ip(address), destinationPort: 80, transport: .tcp)
+            XCTAssertEqual(anonymous.explain(packet, from: .outside).frontend?.kind, .externalIP, address)
+        }
     }
 }
