@@ -14,6 +14,7 @@ import ServiceModel
 //   endpoint, and everything else through `local-policy-ips` / `-nodeports` to this node's
 //   endpoints (`local-lb-N`, `nodeport-local-lb-N`: source kept), or `drop` when the node
 //   has none.
+// - loadBalancerSourceRanges (SourceRanges.swift): the shared chain `source-ranges-check`.
 // Each of these maps is referenced by a number of rules fixed by the node's configuration.
 
 extension RulesetLayout.SetName {
@@ -207,8 +208,8 @@ extension FamilyCompiler {
         return rules
     }
 
-    /// The nodePort-backends chains of one count: marking (Cluster policy) and direct (pods'
-    /// short-circuit of a Local NodePort), as `contents` needs them.
+    /// `nodeport-direct-lb-N`, when `contents` has that bucket: DNAT through
+    /// `nodeport-backends-N` without the masquerade mark (a Local NodePort's short-circuit).
     func nodePortDirectChain(_ count: Int, _ contents: TableContents) -> Chain? {
         guard contents.buckets.contains(.nodePortDirect(count)) else { return nil }
         let key = RulesetLayout.nodePortKey + [.randomNumber(modulus: UInt32(count))]
