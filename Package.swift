@@ -8,10 +8,18 @@ let package = Package(
         .executable(name: "nftproxy", targets: ["nftproxy"]),
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
         .executable(name: "nftproxy-demo", targets: ["nftproxy-demo"]),
+        .executable(name: "nftproxy-apiserver", targets: ["nftproxy-apiserver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C: libnftnl + libmnl + linux/netfilter headers.
@@ -26,10 +34,16 @@ let package = Package(
         .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
         // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
         .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        // libyaml's event parser (Debian libyaml-dev), read by KubeObjects' YAMLReader.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         // Kubernetes-free model of what must be served.
         .target(name: "ServiceModel"),
         // Decoding of Service / EndpointSlice objects (YAML or JSON) into ServiceModel.
-        .target(name: "KubeObjects", dependencies: ["ServiceModel", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KubeObjects", dependencies: ["ServiceModel", "CYAML"]),
         // ServiceMap + NodeConfig -> Ruleset, whole or per changed service: pure, no kernel access.
         .target(name: "ProxyCompiler", dependencies: ["ServiceModel", "Nftables"]),
         // The proxy engine: ServiceProxy (full and incremental applies, fallbacks, retries, set
@@ -40,12 +54,55 @@ let package = Package(
         .target(name: "ProxyEngineTesting", dependencies: ["ProxyEngine", "Nftables", "Conntrack", "Netlink", "ServiceModel"]),
         // Follows one packet through a Ruleset and says what happens to it (`nftproxy explain`).
         .target(name: "PacketTrace", dependencies: ["Nftables", "ServiceModel", "ProxyCompiler"]),
+        // The `run` daemon's parts: sync loop, health (/healthz, /livez), Prometheus metrics,
+        // the HTTP endpoints serving them, configuration and logging.
+        .target(
+            name: "ProxyDaemon",
+            dependencies: [
+                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Kubernetes API client: kubeconfig / in-cluster configuration, paged lists and watches.
+        .target(
+            name: "KubeClient",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The project's stand-in Kubernetes API server (tests, tools, benchmarks).
+        .target(
+            name: "KubeAPIStandIn",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .executableTarget(
+            name: "nftproxy-apiserver",
+            dependencies: ["KubeAPIStandIn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Network-namespace topology for end-to-end tests and the demo.
         .target(name: "Sandbox"),
         .executableTarget(
             name: "nftproxy",
             dependencies: [
-                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Conntrack", "PacketTrace",
+                "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "PacketTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,12 +127,20 @@ let package = Package(
         .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
+        // The stand-in checked with kubectl and the Python client, and KubeClient against it (no root).
+        .testTarget(name: "KubeAPIStandInTests", dependencies: ["KubeAPIStandIn", "KubeClient"]),
         .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
         .testTarget(
             name: "ProxyCompilerTests",
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
             resources: [.copy("Golden")]
         ),
+        // The daemon's parts against FakeKernel and on loopback: no root.
+        .testTarget(name: "ProxyDaemonTests", dependencies: ["ProxyDaemon", "ProxyEngine", "ProxyEngineTesting", "Netlink",
+                                                          "Nftables", "Conntrack", "ServiceModel", "KubeObjects",
+                                                          .product(name: "NIOCore", package: "swift-nio"),
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),
         // The engine against FakeKernel: no root, no kernel.
         .testTarget(

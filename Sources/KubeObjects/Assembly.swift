@@ -18,14 +18,19 @@ struct Assembly {
     }
 
     mutating func run() {
-        for index in services.indices {
-            attachEndpoints(&services[index])
-        }
+        attachAllEndpoints()
         resolveAddressConflicts()
         resolveNodePortConflicts()
     }
 
     // MARK: Endpoints
+
+    /// Attaches the endpoints of every service, without resolving conflicts between services.
+    mutating func attachAllEndpoints() {
+        for index in services.indices {
+            attachEndpoints(&services[index])
+        }
+    }
 
     private struct EndpointKey: Hashable {
         var address: IPAddress

@@ -47,26 +47,64 @@ public struct KubeObjectDecoder: Sendable {
     /// - Throws: ``InputError`` for a syntax error or an invalid object; nothing of this input
     ///   is kept then.
     public mutating func add(contents: String, source: String) throws(InputError) {
-        let documents = try DocumentParser.parse(contents, source: source)
-        var collector = Collector(source: source, serviceProxyName: serviceProxyName)
-        for (index, document) in documents.enumerated() {
-            try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+        var text = contents
+        var outcome: Result<Void, InputError> = .success(())
+        text.withUTF8 { bytes in
+            outcome = Result { () throws(InputError) in try add(bytes: bytes, source: source) }
         }
-        notices += collector.notices
-        for found in collector.found {
-            switch found {
-            case .service(let name, let service):
+        try outcome.get()
+    }
+
+    /// Parses one input (JSON or YAML) given as bytes and records the Services and
+    /// EndpointSlices in it; the same as ``add(contents:source:)`` without a `String` of the
+    /// whole input. Invalid UTF-8 is an error.
+    public mutating func add(bytes: [UInt8], source: String) throws(InputError) {
+        var outcome: Result<Void, InputError> = .success(())
+        bytes.withUnsafeBufferPointer { buffer in
+            outcome = Result { () throws(InputError) in try add(bytes: buffer, source: source) }
+        }
+        try outcome.get()
+    }
+
+    /// Parses one input (JSON or YAML) from a byte buffer, which is only read during the call;
+    /// see ``add(contents:source:)``.
+    public mutating func add(bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) {
+        let decoded = try Self.decode(bytes: bytes, source: source, serviceProxyName: serviceProxyName)
+        notices += decoded.notices
+        for object in decoded.objects {
+            switch object {
+            case .service(let name, _):
                 if let previous = services[name] {
                     redefinitions.append("Service \(name) is defined again in \(source) (first in \(previous.source)); the later definition wins")
                 }
-                services[name] = Definition(source: source, value: service)
-            case .slice(let key, let slice):
-                if let previous = slices[key] {
-                    redefinitions.append("EndpointSlice \(key) is defined again in \(source) (first in \(previous.source)); the later definition wins")
+            case .endpointSlice(let slice):
+                if let previous = slices[slice.key] {
+                    redefinitions.append("EndpointSlice \(slice.key) is defined again in \(source) (first in \(previous.source)); the later definition wins")
                 }
-                slices[key] = Definition(source: source, value: slice)
             }
+            set(object, source: source)
         }
+    }
+
+    /// Records `object` (from ``decode(bytes:source:)``), replacing any earlier definition of
+    /// the same object without a warning, as a watch event replaces it.
+    public mutating func set(_ object: KubeObject, source: String) {
+        switch object {
+        case .service(let name, let service):
+            services[name] = Definition(source: source, value: service)
+        case .endpointSlice(let slice):
+            slices[slice.key] = Definition(source: source, value: slice.slice)
+        }
+    }
+
+    /// Forgets the Service `name` (a watch event deleted it).
+    public mutating func removeService(_ name: ServiceName) {
+        services[name] = nil
+    }
+
+    /// Forgets the EndpointSlice `namespace/name` (a watch event deleted it).
+    public mutating func removeEndpointSlice(namespace: String, name: String) {
+        slices["\(namespace)/\(name)"] = nil
     }
 
     /// Builds the ServiceMap from everything added so far.
@@ -86,7 +124,7 @@ public struct KubeObjectDecoder: Sendable {
 }
 
 /// Walks the documents of one input, decoding each object found.
-private struct Collector {
+struct Collector {
     enum Found {
         case service(ServiceName, Service?)
         case slice(String, EndpointSlice?)

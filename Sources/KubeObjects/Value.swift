@@ -23,10 +23,17 @@ enum Value: Equatable, Sendable {
     }
 }
 
-/// `"text"` with quotes and control characters escaped, for messages.
+/// `"text"` with quotes and control characters escaped, for messages; text beyond
+/// ``InputLimits/maxQuotedCharacters`` is cut and marked with `…`.
 func quoted(_ text: String) -> String {
     var out = "\""
+    var remaining = InputLimits.maxQuotedCharacters
     for scalar in text.unicodeScalars {
+        remaining -= 1
+        if remaining < 0 {
+            out += "…"
+            break
+        }
         switch scalar {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"

@@ -1,7 +1,7 @@
 extension TableReadBack {
-    /// A table read back whole (every rule and set understood): what an engine knows it
-    /// committed, or what an in-memory kernel holds.
-    public init(table: Table) {
-        self.init(table: table, untrustedChains: [], unreadableSets: [])
+    /// A table as some kernel holds it: what an engine knows it committed (every rule and set
+    /// understood), or what an in-memory kernel reads back.
+    public init(_ table: Table, untrustedChains: Set<String> = [], unreadableSets: Set<String> = []) {
+        self.init(table: table, untrustedChains: untrustedChains, unreadableSets: unreadableSets)
     }
 }

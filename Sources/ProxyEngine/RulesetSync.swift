@@ -90,7 +90,7 @@ public final class RulesetSync {
             known = Dictionary(uniqueKeysWithValues: desired.tables.map { table in
                 let key = TableKey(family: table.family, name: table.name)
                 let current = (known?[key] ?? nil).flatMap { $0.unreadableSets.isEmpty ? $0.table : nil }
-                return (key, TableReadBack(table: TableDiff.result(from: current, to: table)))
+                return (key, TableReadBack(TableDiff.result(from: current, to: table)))
             })
             generation = try kernel.generation()
             report.record(transaction)

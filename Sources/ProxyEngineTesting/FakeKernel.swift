@@ -27,6 +27,11 @@ public final class FakeKernel: ProxyKernel {
     public private(set) var commits: [Transaction] = []
     /// How many tables were read back through the `ProxyKernel` interface.
     public private(set) var tablesRead = 0
+    /// Chains whose rules the read-back reports as not understood (as `KernelReader` does
+    /// for a rule nftproxy did not write), in every table that has them.
+    public var untrustedChains: Set<String> = []
+    /// Sets whose declaration the read-back reports as not understood.
+    public var unreadableSets: Set<String> = []
 
     private var pendingFailure: NetlinkError?
     private var pendingWriter: ((FakeKernel) throws -> Void)?
@@ -55,7 +60,10 @@ public final class FakeKernel: ProxyKernel {
 
     public func readTable(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
         tablesRead += 1
-        return tables.table(family, name).map { TableReadBack(table: $0) }
+        guard let table = tables.table(family, name) else { return nil }
+        return TableReadBack(table,
+                             untrustedChains: untrustedChains.intersection(table.chains.map(\.name)),
+                             unreadableSets: unreadableSets.intersection(table.sets.map(\.name)))
     }
 
     public func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow] {

@@ -104,22 +104,13 @@ func loadServices(files: [String], serviceProxyName: String? = nil) throws -> Se
     var decoder = KubeObjectDecoder(serviceProxyName: serviceProxyName)
     do {
         for path in files {
-            let contents: String
-            if path == "-" {
-                contents = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            } else {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw InputError(source: path, problem: "cannot read the file")
-                }
-                contents = String(decoding: data, as: UTF8.self)
-            }
-            try decoder.add(contents: contents, source: path == "-" ? "<stdin>" : path)
+            try decoder.add(bytes: InputFile.read(path), source: path == "-" ? "<stdin>" : path)
         }
         let (map, warnings) = try decoder.serviceMap()
         decoder.notices.forEach { printError("notice: \($0)") }
         warnings.forEach { printError("warning: \($0)") }
         return map
-    } catch let error as InputError {
+    } catch {
         printError("nftproxy: error: \(error)")
         throw ExitCode(1)
     }

@@ -99,3 +99,27 @@ final class RulesetSyncTests: XCTestCase {
         XCTAssertTrue(try engine.sync(to: compile(services(3))).readBack)
     }
 }
+
+extension RulesetSyncTests {
+    func testAChainItCannotReadIsRewrittenAndASetItCannotReadReplacesTheTable() throws {
+        let kernel = FakeKernel()
+        let desired = compile(services(3))
+        try RulesetSync(kernel: kernel).sync(to: desired)
+
+        kernel.untrustedChains = [RulesetLayout.ChainName.services]
+        let rewritten = try RulesetSync(kernel: kernel).sync(to: desired)
+        XCTAssertEqual(rewritten.summaries.first, "flush chain ip nftproxy services", "\(rewritten.summaries)")
+        XCTAssertEqual(rewritten.transaction.operations.filter {
+            if case .addRule(.ip, _, RulesetLayout.ChainName.services, _) = $0 { return true } else { return false }
+        }.count, desired.table(.ip, RulesetLayout.tableName)?.chains.first { $0.name == RulesetLayout.ChainName.services }?.rules.count)
+
+        kernel.untrustedChains = []
+        kernel.unreadableSets = [RulesetLayout.SetName.clusterIPs]
+        let replaced = try RulesetSync(kernel: kernel).sync(to: desired)
+        // Both tables have such a set: each is replaced as a whole, nothing else is committed.
+        XCTAssertEqual(replaced.summaries.filter { $0.contains("table") },
+                       ["add table ip nftproxy", "delete table ip nftproxy", "add table ip nftproxy",
+                        "add table ip6 nftproxy", "delete table ip6 nftproxy", "add table ip6 nftproxy"])
+        XCTAssertFalse(replaced.summaries.contains { $0.hasPrefix("delete element") || $0.hasPrefix("flush") })
+    }
+}

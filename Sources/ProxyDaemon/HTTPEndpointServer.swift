@@ -1,0 +1,101 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A reply of an `HTTPEndpointServer`.
+public struct HTTPReply: Sendable, Equatable {
+    public var status: HTTPResponseStatus
+    public var headers: [(String, String)]
+    public var body: String
+
+    public init(status: HTTPResponseStatus, headers: [(String, String)] = [], body: String) {
+        self.status = status; self.headers = headers; self.body = body
+    }
+
+    /// A JSON body with the headers kube-proxy sends with its health answers.
+    public static func json(_ status: HTTPResponseStatus, _ body: String) -> HTTPReply {
+        HTTPReply(status: status, headers: [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")],
+                  body: body)
+    }
+
+    public static func == (lhs: HTTPReply, rhs: HTTPReply) -> Bool {
+        lhs.status == rhs.status && lhs.body == rhs.body
+            && lhs.headers.map { "\($0.0): \($0.1)" } == rhs.headers.map { "\($0.0): \($0.1)" }
+    }
+}
+
+/// A small HTTP/1.1 server for health, metrics and health-check endpoints: every request
+/// is answered by a function of its method and path (no request bodies are read).
+public final class HTTPEndpointServer: Sendable {
+    /// Answers one request.
+    public typealias Responder = @Sendable (_ method: HTTPMethod, _ path: String) -> HTTPReply
+
+    private let channel: any Channel
+
+    /// The address the server listens on (with the port the kernel chose for port 0).
+    public var localAddress: SocketAddress? { channel.localAddress }
+
+    private init(channel: any Channel) { self.channel = channel }
+
+    /// Starts listening on `host:port` (port 0: any free port).
+    public static func start(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             responder: @escaping Responder) async throws -> HTTPEndpointServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(EndpointHandler(responder: responder))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        return HTTPEndpointServer(channel: channel)
+    }
+
+    /// Stops listening; open connections finish their current request.
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Answers each request when its end arrives.
+private final class EndpointHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let responder: HTTPEndpointServer.Responder
+    /// The head of the request being read (one connection handles one request at a time).
+    private var pending: HTTPRequestHead?
+
+    init(responder: @escaping HTTPEndpointServer.Responder) { self.responder = responder }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            pending = head
+        case .body:
+            break
+        case .end:
+            guard let head = pending else { return }
+            pending = nil
+            let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            let reply = responder(head.method, path)
+            var headers = HTTPHeaders(reply.headers)
+            headers.replaceOrAdd(name: "Content-Length", value: String(reply.body.utf8.count))
+            if !head.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+            let keepAlive = head.isKeepAlive
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status,
+                                                                 headers: headers))), promise: nil)
+            if head.method != HTTPMethod.HEAD {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
+            }
+            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !keepAlive {
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                written.whenComplete { _ in loopBound.value.close(promise: nil) }
+            }
+        }
+    }
+}
