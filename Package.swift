@@ -28,12 +28,15 @@ let package = Package(
             pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
         ),
-        // Sockets, netns, batches, ACKs: the only module that touches C pointers.
+        // The wire layer, and the only module that imports CNetfilter: sockets, netns,
+        // batches, ACKs, the attribute reader/writer shared by nf_tables and conntrack,
+        // typed nf_tables objects and expressions (owned libnftnl wrappers inside), and
+        // the kernel's numbers by name.
         .target(name: "Netlink", dependencies: ["CNetfilter"]),
-        // Conntrack list/delete over nfnetlink_conntrack (no `conntrack` binary).
-        .target(name: "Conntrack", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
-        // Ruleset IR, nft text renderer, netlink encoder/decoder, diff.
-        .target(name: "Nftables", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        // Conntrack list/delete over nfnetlink_conntrack (no `conntrack` binary), through Netlink.
+        .target(name: "Conntrack", dependencies: ["Netlink", "ServiceModel"]),
+        // Ruleset IR, nft text renderer, IR <-> wire encoder/decoder, diff, sync.
+        .target(name: "Nftables", dependencies: ["Netlink", "ServiceModel"]),
         // libyaml's event parser (Debian libyaml-dev), read by KubeObjects' YAMLReader.
         .systemLibrary(
             name: "CYAML",
@@ -59,7 +62,7 @@ let package = Package(
         .target(
             name: "ProxyDaemon",
             dependencies: [
-                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects",
+                "ProxyEngine", "ProxyCompiler", "Nftables", "Netlink", "ServiceModel", "KubeObjects", "KubeClient",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -103,7 +106,10 @@ let package = Package(
             name: "nftproxy",
             dependencies: [
                 "ServiceModel", "KubeObjects", "ProxyCompiler", "ProxyEngine", "Nftables", "PacketTrace",
+                "ProxyDaemon", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The echo-server NodePort demo in a sandbox of network namespaces (`nftproxy demo` runs it).
@@ -123,14 +129,20 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),
-        // Service maps for tests of several modules (not part of any product).
-        .target(name: "ServiceTestSupport", dependencies: ["ServiceModel"], path: "Tests/ServiceTestSupport"),
+        // Service maps and sample tables for tests of several modules (not part of any product).
+        .target(name: "ServiceTestSupport", dependencies: ["ServiceModel", "Nftables"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
         .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
         // The stand-in checked with kubectl and the Python client, and KubeClient against it (no root).
         .testTarget(name: "KubeAPIStandInTests", dependencies: ["KubeAPIStandIn", "KubeClient"]),
-        .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel"]),
+        // Tests that need neither root nor a kernel, one target per module.
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CNetfilter", "ServiceModel"]),
+        .testTarget(name: "ConntrackTests", dependencies: ["Conntrack", "Netlink", "ServiceModel"]),
+        .testTarget(name: "NftablesTests", dependencies: ["Nftables", "Netlink", "ServiceModel", "ServiceTestSupport"],
+                    exclude: ["Golden"]),
+        // The `nftproxy` command line run as a user does (`dump` needs no privileges).
+        .testTarget(name: "CommandLineTests", dependencies: ["Sandbox"]),
         .testTarget(
             name: "ProxyCompilerTests",
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],

@@ -17,6 +17,11 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 /* enum ip_conntrack_status (IPS_DST_NAT, …): CTA_STATUS bits, for the Conntrack module. */
 #include <linux/netfilter/nf_conntrack_common.h>
+/* RTN_* route types: what `fib daddr type` yields. */
+#include <linux/rtnetlink.h>
+/* ICMP_PORT_UNREACH, ICMPV6_PORT_UNREACH: the codes `reject` answers with. */
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/batch.h>

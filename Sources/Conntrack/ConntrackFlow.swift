@@ -1,4 +1,4 @@
-import CNetfilter
+import Netlink
 import ServiceModel
 
 /// One direction of a tracked connection: addresses and ports as the packets of that
@@ -42,21 +42,21 @@ public struct ConntrackStatus: OptionSet, Hashable, Sendable, CustomStringConver
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// `IPS_EXPECTED`: the connection was expected by a helper (FTP data, …).
-    public static let expected = ConntrackStatus(rawValue: UInt32(IPS_EXPECTED.rawValue))
+    public static let expected = ConntrackStatus(rawValue: ConntrackStatusBit.expected)
     /// `IPS_SEEN_REPLY`: packets were seen in the reply direction.
-    public static let seenReply = ConntrackStatus(rawValue: UInt32(IPS_SEEN_REPLY.rawValue))
+    public static let seenReply = ConntrackStatus(rawValue: ConntrackStatusBit.seenReply)
     /// `IPS_ASSURED`: the connection is established enough not to be dropped early.
-    public static let assured = ConntrackStatus(rawValue: UInt32(IPS_ASSURED.rawValue))
+    public static let assured = ConntrackStatus(rawValue: ConntrackStatusBit.assured)
     /// `IPS_CONFIRMED`: the entry is in the conntrack table (always set for dumped entries).
-    public static let confirmed = ConntrackStatus(rawValue: UInt32(IPS_CONFIRMED.rawValue))
+    public static let confirmed = ConntrackStatus(rawValue: ConntrackStatusBit.confirmed)
     /// `IPS_SRC_NAT`: the source was translated (SNAT or masquerade).
-    public static let sourceNAT = ConntrackStatus(rawValue: UInt32(IPS_SRC_NAT.rawValue))
+    public static let sourceNAT = ConntrackStatus(rawValue: ConntrackStatusBit.sourceNAT)
     /// `IPS_DST_NAT`: the destination was translated (DNAT to an endpoint).
-    public static let destinationNAT = ConntrackStatus(rawValue: UInt32(IPS_DST_NAT.rawValue))
+    public static let destinationNAT = ConntrackStatus(rawValue: ConntrackStatusBit.destinationNAT)
     /// `IPS_DYING`: the entry is being removed.
-    public static let dying = ConntrackStatus(rawValue: UInt32(IPS_DYING.rawValue))
+    public static let dying = ConntrackStatus(rawValue: ConntrackStatusBit.dying)
     /// `IPS_OFFLOAD`: the flow is handled by a flowtable.
-    public static let offload = ConntrackStatus(rawValue: UInt32(IPS_OFFLOAD.rawValue))
+    public static let offload = ConntrackStatus(rawValue: ConntrackStatusBit.offload)
 
     private static let names: [(ConntrackStatus, String)] = [
         (.expected, "expected"), (.seenReply, "seen-reply"), (.assured, "assured"), (.confirmed, "confirmed"),

@@ -1,54 +1,21 @@
-import CNetfilter
 import Netlink
 import ServiceModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The ctnetlink wire format: parsing dumped `IPCTNL_MSG_CT_NEW` messages and writing
-/// the tuple attributes of requests.
-///
-/// Parsing reads through bounds-checked raw loads at offsets inside the bytes the
-/// kernel delivered; writing uses libmnl's attribute helpers into buffers that
-/// ``NetlinkRequestList`` sized for a whole message.
+/// the tuple attributes of requests, through the Netlink module's attribute reader and
+/// writer.
 enum ConntrackMessage {
-    /// `sizeof(struct nlmsghdr)`.
-    static let headerLength = MemoryLayout<nlmsghdr>.size
-    /// `NLMSG_ALIGN(sizeof(struct nfgenmsg))`: where attributes start after the netlink header.
-    static let netfilterHeaderLength = (MemoryLayout<nfgenmsg>.size + 3) & ~3
-    /// `sizeof(struct nlattr)`.
-    static let attributeHeaderLength = MemoryLayout<nlattr>.size
-    /// `NLA_TYPE_MASK`: the type without the nested and byte-order flags.
-    static let attributeTypeMask: UInt16 = 0x3FFF
-
-    /// `IPCTNL_MSG_CT_NEW`: a dumped entry.
-    static let newEntry = UInt16(IPCTNL_MSG_CT_NEW.rawValue)
     /// `IPCTNL_MSG_CT_GET`: the dump request.
-    static let getEntries = UInt16(IPCTNL_MSG_CT_GET.rawValue)
+    static let getEntries = ConntrackWire.getEntries
     /// `IPCTNL_MSG_CT_DELETE`: deletes one entry (by tuple) or, without tuple, flushes.
-    static let deleteEntry = UInt16(IPCTNL_MSG_CT_DELETE.rawValue)
+    static let deleteEntry = ConntrackWire.deleteEntry
 
-    /// The `nfgen_family` of `family`: `AF_INET` or `AF_INET6` (equal to `NFPROTO_IPV4/6`).
+    /// The `nfgen_family` of `family` (`NFPROTO_IPV4/6`, equal to `AF_INET/6`).
     static func netfilterFamily(_ family: IPFamily) -> UInt8 {
-        family == .v4 ? UInt8(AF_INET) : UInt8(AF_INET6)
+        family == .v4 ? NetfilterFamily.ipv4 : NetfilterFamily.ipv6
     }
 
     // MARK: Reading
-
-    /// Calls `body` with the type (flags masked off) and payload of each attribute in
-    /// `bytes`; stops at the first attribute whose length does not fit.
-    static func forEachAttribute(in bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Void) {
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while bytes.count - offset >= attributeHeaderLength {
-            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            let type = bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & attributeTypeMask
-            guard length >= attributeHeaderLength, length <= bytes.count - offset else { return }
-            body(type, UnsafeRawBufferPointer(start: base + offset + attributeHeaderLength, count: length - attributeHeaderLength))
-            offset += (length + 3) & ~3
-        }
-    }
 
     /// A tuple's attributes as found, before they are checked for completeness.
     struct RawTuple {
@@ -58,34 +25,29 @@ enum ConntrackMessage {
         var sourcePort: UInt16?
         var destinationPort: UInt16?
 
-        /// Parses the payload of a `CTA_TUPLE_ORIG` or `CTA_TUPLE_REPLY` nest.
-        init(_ nest: UnsafeRawBufferPointer) {
-            forEachAttribute(in: nest) { type, payload in
-                switch UInt32(type) {
-                case CTA_TUPLE_IP.rawValue:
-                    forEachAttribute(in: payload) { type, payload in
-                        switch UInt32(type) {
-                        case CTA_IP_V4_SRC.rawValue where payload.count == 4,
-                             CTA_IP_V6_SRC.rawValue where payload.count == 16:
-                            source = IPAddress(bytes: Array(payload))
-                        case CTA_IP_V4_DST.rawValue where payload.count == 4,
-                             CTA_IP_V6_DST.rawValue where payload.count == 16:
-                            destination = IPAddress(bytes: Array(payload))
+        /// Parses the members of a `CTA_TUPLE_ORIG` or `CTA_TUPLE_REPLY` nest.
+        init(_ nest: NetlinkAttribute) {
+            nest.forEachNested { member in
+                switch member.type {
+                case ConntrackWire.TupleAttribute.addresses:
+                    member.forEachNested { address in
+                        switch (address.type, address.count) {
+                        case (ConntrackWire.AddressAttribute.ipv4Source, 4), (ConntrackWire.AddressAttribute.ipv6Source, 16):
+                            source = IPAddress(bytes: address.bytes)
+                        case (ConntrackWire.AddressAttribute.ipv4Destination, 4),
+                             (ConntrackWire.AddressAttribute.ipv6Destination, 16):
+                            destination = IPAddress(bytes: address.bytes)
                         default:
                             break
                         }
                     }
-                case CTA_TUPLE_PROTO.rawValue:
-                    forEachAttribute(in: payload) { type, payload in
-                        switch UInt32(type) {
-                        case CTA_PROTO_NUM.rawValue where payload.count >= 1:
-                            protocolNumber = payload[0]
-                        case CTA_PROTO_SRC_PORT.rawValue where payload.count >= 2:
-                            sourcePort = UInt16(bigEndian: payload.loadUnaligned(as: UInt16.self))
-                        case CTA_PROTO_DST_PORT.rawValue where payload.count >= 2:
-                            destinationPort = UInt16(bigEndian: payload.loadUnaligned(as: UInt16.self))
-                        default:
-                            break
+                case ConntrackWire.TupleAttribute.ports:
+                    member.forEachNested { field in
+                        switch field.type {
+                        case ConntrackWire.ProtocolAttribute.number: protocolNumber = field.u8
+                        case ConntrackWire.ProtocolAttribute.sourcePort: sourcePort = field.bigEndian16
+                        case ConntrackWire.ProtocolAttribute.destinationPort: destinationPort = field.bigEndian16
+                        default: break
                         }
                     }
                 default:
@@ -106,37 +68,29 @@ enum ConntrackMessage {
     ///
     /// - Returns: nil for messages that are not conntrack entries of `family`, and for
     ///   entries of protocols other than TCP, UDP and SCTP.
-    /// - Throws: ``NetlinkError/malformed(_:)`` when a TCP, UDP or SCTP entry lacks
-    ///   part of its tuples.
-    static func flow(from message: UnsafeRawBufferPointer, family: IPFamily) throws(NetlinkError) -> ConntrackFlow? {
-        let attributesOffset = headerLength + netfilterHeaderLength
-        guard message.count >= attributesOffset else {
-            throw .malformed("conntrack message of \(message.count) bytes is shorter than its headers")
+    /// - Throws: ``NetlinkError/malformed(_:)`` when the message is shorter than its
+    ///   headers, or a TCP, UDP or SCTP entry lacks part of its tuples.
+    static func flow(from message: NetlinkMessageView, family: IPFamily) throws(NetlinkError) -> ConntrackFlow? {
+        guard message.hasNetfilterHeader else {
+            throw .malformed("conntrack message of \(message.length) bytes is shorter than its headers")
         }
-        let type = message.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-        guard type == UInt16(NFNL_SUBSYS_CTNETLINK) << 8 | newEntry else { return nil }
-        guard message[headerLength] == netfilterFamily(family) else { return nil }
+        guard message.subsystem == NetfilterSubsystem.conntrack.rawValue, message.message == ConntrackWire.newEntry,
+              message.family == netfilterFamily(family) else { return nil }
 
         var original: RawTuple?
         var reply: RawTuple?
         var status: UInt32 = 0
         var zone: UInt16 = 0
         var id: UInt32?
-        forEachAttribute(in: UnsafeRawBufferPointer(rebasing: message[attributesOffset...])) { type, payload in
-            switch UInt32(type) {
-            case CTA_TUPLE_ORIG.rawValue:
-                original = RawTuple(payload)
-            case CTA_TUPLE_REPLY.rawValue:
-                reply = RawTuple(payload)
-            case CTA_STATUS.rawValue where payload.count >= 4:
-                status = UInt32(bigEndian: payload.loadUnaligned(as: UInt32.self))
-            case CTA_ZONE.rawValue where payload.count >= 2:
-                zone = UInt16(bigEndian: payload.loadUnaligned(as: UInt16.self))
-            case CTA_ID.rawValue where payload.count >= 4:
-                // Opaque: sent back exactly as received.
-                id = payload.loadUnaligned(as: UInt32.self)
-            default:
-                break
+        message.forEachAttribute { attribute in
+            switch attribute.type {
+            case ConntrackWire.Attribute.originalTuple: original = RawTuple(attribute)
+            case ConntrackWire.Attribute.replyTuple: reply = RawTuple(attribute)
+            case ConntrackWire.Attribute.status: status = attribute.bigEndian32 ?? status
+            case ConntrackWire.Attribute.zone: zone = attribute.bigEndian16 ?? zone
+            // Opaque: sent back exactly as received.
+            case ConntrackWire.Attribute.id: id = attribute.raw32 ?? id
+            default: break
             }
         }
         guard let original, let reply else {
@@ -154,40 +108,35 @@ enum ConntrackMessage {
 
     // MARK: Writing
 
-    /// Appends a tuple nest of `type` (`CTA_TUPLE_ORIG`, `CTA_TUPLE_REPLY`) for `tuple`
-    /// of protocol `transport`. The addresses must be of one family.
-    static func putTuple(
-        _ tuple: FlowTuple, transport: TransportProtocol, type: ctattr_type, into message: UnsafeMutablePointer<nlmsghdr>
-    ) {
+    /// Appends a tuple nest of `type` (``ConntrackWire/Attribute/originalTuple``,
+    /// ``ConntrackWire/Attribute/replyTuple``) for `tuple` of protocol `transport`. The
+    /// addresses must be of one family.
+    static func putTuple(_ tuple: FlowTuple, transport: TransportProtocol, type: UInt16, into message: NetlinkMessageWriter) {
         let v4 = tuple.source.family == .v4
-        let outer = mnl_attr_nest_start(message, UInt16(type.rawValue))
-        let addresses = mnl_attr_nest_start(message, UInt16(CTA_TUPLE_IP.rawValue))
-        let sourceType = v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC
-        let destinationType = v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST
-        tuple.source.bytes.withUnsafeBytes { bytes in
-            mnl_attr_put(message, UInt16(sourceType.rawValue), bytes.count, bytes.baseAddress)
+        message.nest(type) { tupleNest in
+            tupleNest.nest(ConntrackWire.TupleAttribute.addresses) { addresses in
+                addresses.put(v4 ? ConntrackWire.AddressAttribute.ipv4Source : ConntrackWire.AddressAttribute.ipv6Source,
+                              bytes: tuple.source.bytes)
+                addresses.put(v4 ? ConntrackWire.AddressAttribute.ipv4Destination : ConntrackWire.AddressAttribute.ipv6Destination,
+                              bytes: tuple.destination.bytes)
+            }
+            tupleNest.nest(ConntrackWire.TupleAttribute.ports) { ports in
+                ports.put(ConntrackWire.ProtocolAttribute.number, u8: transport.number)
+                ports.put(ConntrackWire.ProtocolAttribute.sourcePort, bigEndian16: tuple.sourcePort)
+                ports.put(ConntrackWire.ProtocolAttribute.destinationPort, bigEndian16: tuple.destinationPort)
+            }
         }
-        tuple.destination.bytes.withUnsafeBytes { bytes in
-            mnl_attr_put(message, UInt16(destinationType.rawValue), bytes.count, bytes.baseAddress)
-        }
-        mnl_attr_nest_end(message, addresses)
-        let ports = mnl_attr_nest_start(message, UInt16(CTA_TUPLE_PROTO.rawValue))
-        mnl_attr_put_u8(message, UInt16(CTA_PROTO_NUM.rawValue), transport.number)
-        mnl_attr_put_u16(message, UInt16(CTA_PROTO_SRC_PORT.rawValue), tuple.sourcePort.bigEndian)
-        mnl_attr_put_u16(message, UInt16(CTA_PROTO_DST_PORT.rawValue), tuple.destinationPort.bigEndian)
-        mnl_attr_nest_end(message, ports)
-        mnl_attr_nest_end(message, outer)
     }
 
     /// Appends the attributes of an `IPCTNL_MSG_CT_DELETE` request for `flow`: its
     /// original tuple, its zone (when not 0) and its ID (when known).
-    static func putDeleteAttributes(_ flow: ConntrackFlow, into message: UnsafeMutablePointer<nlmsghdr>) {
-        putTuple(flow.original, transport: flow.transport, type: CTA_TUPLE_ORIG, into: message)
+    static func putDeleteAttributes(_ flow: ConntrackFlow, into message: NetlinkMessageWriter) {
+        putTuple(flow.original, transport: flow.transport, type: ConntrackWire.Attribute.originalTuple, into: message)
         if flow.zone != 0 {
-            mnl_attr_put_u16(message, UInt16(CTA_ZONE.rawValue), flow.zone.bigEndian)
+            message.put(ConntrackWire.Attribute.zone, bigEndian16: flow.zone)
         }
         if let id = flow.id {
-            mnl_attr_put_u32(message, UInt16(CTA_ID.rawValue), id)
+            message.put(ConntrackWire.Attribute.id, raw32: id)
         }
     }
 }

@@ -1,4 +1,3 @@
-import CNetfilter
 import Netlink
 import ServiceModel
 
@@ -160,8 +159,7 @@ public final class ConntrackTable {
             subsystem: .conntrack, type: ConntrackMessage.getEntries,
             family: ConntrackMessage.netfilterFamily(family)
         ) { message in
-            let bytes = UnsafeRawBufferPointer(start: message, count: Int(message.pointee.nlmsg_len))
-            guard let flow = try ConntrackMessage.flow(from: bytes, family: family) else { return }
+            guard let flow = try ConntrackMessage.flow(from: message, family: family) else { return }
             if seen.insert(FlowKey(flow)).inserted { body(flow) }
         }
     }

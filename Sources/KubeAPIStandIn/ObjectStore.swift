@@ -55,6 +55,8 @@ final class ObjectStore: Sendable {
     private struct State {
         var revision = 1
         var objects: [String: [String: StoredObject]] = [:]
+        /// The keys of `objects` of each resource, sorted (the order of lists and pages).
+        var sortedKeys: [String: [String]] = [:]
         /// Changes after `compactedRevision`, oldest first.
         var history: [StoredChange] = []
         var compactedRevision = 1
@@ -77,10 +79,10 @@ final class ObjectStore: Sendable {
     /// Creates or replaces an object; watchers get ADDED or MODIFIED.
     @discardableResult
     func put(_ resource: ServedResource, object: [String: Any]) throws(StandInError) -> StoredObject {
-        // Parse outside the lock what can be parsed; the resourceVersion is set inside it.
-        let probe = try StoredObject(resource: resource, object: object, resourceVersion: 0, previous: nil)
+        let identity = try StoredObject.identity(of: object, resource: resource)
+        let key = StoredObject.key(namespace: identity.namespace, name: identity.name)
         let result: Result<StoredObject, StandInError> = state.withLockedValue { state in
-            let previous = state.objects[resource.plural]?[probe.key]
+            let previous = state.objects[resource.plural]?[key]
             let revision = state.revision + 1
             let stored: StoredObject
             do throws(StandInError) {
@@ -89,7 +91,12 @@ final class ObjectStore: Sendable {
                 return .failure(error)
             }
             state.revision = revision
-            state.objects[resource.plural, default: [:]][stored.key] = stored
+            state.objects[resource.plural, default: [:]][key] = stored
+            if previous == nil {
+                var keys = state.sortedKeys[resource.plural] ?? []
+                keys.insert(key, at: Self.firstIndex(after: key, in: keys, inclusive: true))
+                state.sortedKeys[resource.plural] = keys
+            }
             record(StoredChange(kind: previous == nil ? .added : .modified, resourceVersion: revision,
                                 object: stored, previous: previous), in: &state)
             return .success(stored)
@@ -107,6 +114,11 @@ final class ObjectStore: Sendable {
             let revision = state.revision + 1
             state.revision = revision
             state.objects[resource.plural]?[key] = nil
+            if var keys = state.sortedKeys[resource.plural] {
+                let index = Self.firstIndex(after: key, in: keys, inclusive: true)
+                if index < keys.count, keys[index] == key { keys.remove(at: index) }
+                state.sortedKeys[resource.plural] = keys
+            }
             // The DELETED event carries the last state at the deletion's resourceVersion.
             let last = (try? StoredObject(resource: resource, object: previous.jsonObject(), resourceVersion: revision,
                                           previous: previous)) ?? previous
@@ -189,26 +201,44 @@ final class ObjectStore: Sendable {
                 + "inconsistent list - objects that were created, modified, or deleted between the time the first "
                 + "chunk was returned and now may show up in the list.")
         }
-        let snapshot = Self.snapshot(of: filter.resource, at: snapshotRevision, state: state)
-        var keys = snapshot.keys.sorted()
-        if let startAfter {
-            keys = Array(keys.drop { $0 <= startAfter })
+        // The current state is kept sorted; an older snapshot (pages of a list that changed
+        // meanwhile) is rebuilt from the history and sorted here.
+        let snapshot: [String: StoredObject]
+        let keys: [String]
+        if snapshotRevision == state.revision {
+            snapshot = state.objects[filter.resource.plural] ?? [:]
+            keys = state.sortedKeys[filter.resource.plural] ?? []
+        } else {
+            snapshot = Self.snapshot(of: filter.resource, at: snapshotRevision, state: state)
+            keys = snapshot.keys.sorted()
         }
+        var index = startAfter.map { Self.firstIndex(after: $0, in: keys, inclusive: false) } ?? 0
         var items: [StoredObject] = []
-        var index = 0
         while index < keys.count, limit.map({ items.count < $0 }) ?? true {
             if let object = snapshot[keys[index]], filter.matches(object) { items.append(object) }
             index += 1
         }
-        // More keys may remain; a page ends with a token only if one of them matches.
-        let rest = keys[index...].filter { key in snapshot[key].map(filter.matches) ?? false }
-        guard let last = items.last, !rest.isEmpty else {
+        // A page ends with a token only if a later key matches.
+        var more = index
+        while more < keys.count, !(snapshot[keys[more]].map(filter.matches) ?? false) { more += 1 }
+        guard let last = items.last, more < keys.count else {
             return ListResult(items: items, resourceVersion: snapshotRevision, continueToken: nil, remainingItemCount: nil)
         }
-        let selectorless = filter.labels == nil && filter.fields == nil
+        let unfiltered = filter.labels == nil && filter.fields == nil && filter.namespace == nil
         return ListResult(items: items, resourceVersion: snapshotRevision,
                           continueToken: ContinueToken(resourceVersion: snapshotRevision, startAfter: last.key).encoded,
-                          remainingItemCount: selectorless ? rest.count : nil)
+                          remainingItemCount: unfiltered ? keys.count - index : nil)
+    }
+
+    /// The index of the first key after `key` (or equal to it, when `inclusive`) in sorted `keys`.
+    private static func firstIndex(after key: String, in keys: [String], inclusive: Bool) -> Int {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if keys[middle] < key || (!inclusive && keys[middle] == key) { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// The objects of `resource` as they were at `revision` (which must not be compacted).
@@ -247,7 +277,7 @@ final class ObjectStore: Sendable {
                 }
             } else {
                 let objects = state.objects[filter.resource.plural] ?? [:]
-                for key in objects.keys.sorted() {
+                for key in state.sortedKeys[filter.resource.plural] ?? [] {
                     if let object = objects[key], filter.matches(object) {
                         backlog.append(.event(type: "ADDED", object: object))
                     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Serves one HTTP/1.1 connection: discovery, GET of one object, paged lists and chunked
 /// watch streams, with bearer-token authentication and 403s on demand.
@@ -63,7 +64,7 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return send(status: .methodNotAllowed, Responses.status(code: 405, reason: "MethodNotAllowed",
                         message: "the stand-in serves only GET"), head: head)
         }
-        guard shared.accepts(token: token) else {
+        guard shared.accepts(token: token) || hasVerifiedClientCertificate(context) else {
             return send(status: .unauthorized, Responses.status(code: 401, reason: "Unauthorized", message: "Unauthorized"),
                         head: head)
         }
@@ -139,6 +140,10 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let eventLoop = context.eventLoop
         let registration = shared.store.watch(filter, from: from, bookmarks: bookmarks) { delivery in
             eventLoop.execute { bound.value.deliver(delivery) }
+        }
+        if registration.id == nil, shared.watchExpiryAsResponse,
+           case .expired(let message) = registration.backlog.first {
+            return send(status: .gone, Responses.status(code: 410, reason: "Expired", message: message), head: head)
         }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
@@ -221,6 +226,14 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                       promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Whether the TLS handshake verified a client certificate (only a server that trusts a
+    /// client CA asks for one).
+    private func hasVerifiedClientCertificate(_ context: ChannelHandlerContext) -> Bool {
+        guard shared.clientCertificates,
+              let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) else { return false }
+        return tls.peerCertificate != nil
     }
 
     /// A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends `True`).

@@ -18,16 +18,20 @@ public struct RecordedRequest: Sendable, Equatable {
 final class SharedState: Sendable {
     let store: ObjectStore
     let bookmarkInterval: TimeAmount?
+    /// Whether verified client certificates authenticate requests.
+    let clientCertificates: Bool
     private let tokens: NIOLockedValueBox<Set<String>>
     private let denied = NIOLockedValueBox<Set<String>>([])
     private let log = NIOLockedValueBox<[RecordedRequest]>([])
     private let address = NIOLockedValueBox<String>("127.0.0.1:0")
+    private let expiryAsResponse = NIOLockedValueBox(false)
     /// Requests kept in the log at most (the oldest are dropped).
     private let logLimit = 10_000
     /// The identity named in 403 messages.
     let userName: String
 
-    init(store: ObjectStore, tokens: Set<String>, bookmarkInterval: TimeAmount?, userName: String) {
+    init(store: ObjectStore, tokens: Set<String>, bookmarkInterval: TimeAmount?, clientCertificates: Bool, userName: String) {
+        self.clientCertificates = clientCertificates
         self.store = store
         self.tokens = NIOLockedValueBox(tokens)
         self.bookmarkInterval = bookmarkInterval
@@ -44,6 +48,14 @@ final class SharedState: Sendable {
         tokens.withLockedValue { tokens in
             tokens.isEmpty || token.map(tokens.contains) == true
         }
+    }
+
+    /// Whether a watch from a compacted resourceVersion is refused with a 410 response
+    /// instead of a 200 stream holding an ERROR event (API servers answer both ways,
+    /// depending on whether the watch cache serves the request).
+    var watchExpiryAsResponse: Bool {
+        get { expiryAsResponse.withLockedValue { $0 } }
+        set { expiryAsResponse.withLockedValue { $0 = newValue } }
     }
 
     func setTokens(_ accepted: Set<String>) {

@@ -17,6 +17,9 @@ public final class StandInAPIServer: Sendable {
         public var tls: (certificatePath: String, keyPath: String)?
         /// Bearer tokens accepted; empty accepts every request.
         public var tokens: Set<String>
+        /// PEM file of a CA whose client certificates authenticate a request in place of a
+        /// token (TLS only); clients without a certificate are still accepted by the handshake.
+        public var clientCertificateAuthorityPath: String?
         /// Interval of BOOKMARK events to watches that allow them; nil sends them only on `sendBookmarks()`.
         public var bookmarkInterval: Duration?
         /// Changes kept for watches and continue tokens; older ones are compacted away.
@@ -26,10 +29,12 @@ public final class StandInAPIServer: Sendable {
 
         /// Creates a configuration.
         public init(tls: (certificatePath: String, keyPath: String)? = nil, tokens: Set<String> = [],
+                    clientCertificateAuthorityPath: String? = nil,
                     bookmarkInterval: Duration? = nil, historyLimit: Int = 100_000,
                     userName: String = "system:serviceaccount:kube-system:nftproxy") {
             self.tls = tls
             self.tokens = tokens
+            self.clientCertificateAuthorityPath = clientCertificateAuthorityPath
             self.bookmarkInterval = bookmarkInterval
             self.historyLimit = historyLimit
             self.userName = userName
@@ -50,6 +55,10 @@ public final class StandInAPIServer: Sendable {
                     certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
                     privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)))
                 settings.applicationProtocols = ["http/1.1"]
+                if let clientCA = configuration.clientCertificateAuthorityPath {
+                    settings.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
+                    settings.certificateVerification = .optionalVerification
+                }
                 sslContext = try NIOSSLContext(configuration: settings)
             } catch {
                 throw .startup("TLS certificate or key (\(tls.certificatePath), \(tls.keyPath)): \(error)")
@@ -60,6 +69,7 @@ public final class StandInAPIServer: Sendable {
         shared = SharedState(
             store: ObjectStore(historyLimit: max(1, configuration.historyLimit)), tokens: configuration.tokens,
             bookmarkInterval: configuration.bookmarkInterval.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) },
+            clientCertificates: configuration.tls != nil && configuration.clientCertificateAuthorityPath != nil,
             userName: configuration.userName)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
@@ -171,6 +181,13 @@ public final class StandInAPIServer: Sendable {
     @discardableResult
     public func dropWatches() -> Int {
         shared.store.endWatches(with: .drop)
+    }
+
+    /// Whether a watch from a compacted resourceVersion gets a 410 response (true) or, as by
+    /// default, a 200 stream whose only event is an ERROR with a 410 Status.
+    public var watchExpiryAsResponse: Bool {
+        get { shared.watchExpiryAsResponse }
+        set { shared.watchExpiryAsResponse = newValue }
     }
 
     /// Sends a BOOKMARK at the current resourceVersion to every watch that allows them.

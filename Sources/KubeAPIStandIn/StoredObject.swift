@@ -16,7 +16,7 @@ struct StoredObject: Sendable {
     let itemJSON: [UInt8]
 
     /// The store's ordering key, as etcd orders keys: namespace, then name.
-    var key: String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
+    var key: String { StoredObject.key(namespace: namespace, name: name) }
 
     /// Builds the stored form of `object` at `resourceVersion`: sets kind, apiVersion,
     /// metadata.resourceVersion, and a uid and creationTimestamp when missing (`previous`
@@ -24,17 +24,8 @@ struct StoredObject: Sendable {
     init(resource: ServedResource, object: [String: Any], resourceVersion: Int,
          previous: StoredObject?) throws(StandInError) {
         var object = object
-        guard var metadata = object["metadata"] as? [String: Any],
-              let name = metadata["name"] as? String, !name.isEmpty else {
-            throw StandInError.badObject("\(resource.kind) without metadata.name")
-        }
-        let namespace = metadata["namespace"] as? String ?? ""
-        if resource.namespaced && namespace.isEmpty {
-            throw StandInError.badObject("\(resource.kind) \(name) without metadata.namespace")
-        }
-        if !resource.namespaced && !namespace.isEmpty {
-            throw StandInError.badObject("\(resource.kind) \(name) is cluster-scoped but has a namespace")
-        }
+        let (namespace, name) = try StoredObject.identity(of: object, resource: resource)
+        var metadata = object["metadata"] as? [String: Any] ?? [:]
         metadata["resourceVersion"] = String(resourceVersion)
         let uid = metadata["uid"] as? String ?? previous?.uid ?? UUID().uuidString.lowercased()
         let creationTimestamp = metadata["creationTimestamp"] as? String ?? previous?.creationTimestamp ?? StoredObject.timestamp()
@@ -58,20 +49,39 @@ struct StoredObject: Sendable {
         self.uid = uid
         self.creationTimestamp = creationTimestamp
         do {
-            json = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            json = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
             object["kind"] = nil
             object["apiVersion"] = nil
-            itemJSON = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            itemJSON = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
         } catch {
             throw StandInError.badObject("\(resource.kind) \(name) cannot be serialised: \(error)")
         }
     }
 
-    static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
+    /// The namespace and name of `object`, checked against the resource's scope.
+    static func identity(of object: [String: Any], resource: ServedResource) throws(StandInError) -> (namespace: String, name: String) {
+        guard let metadata = object["metadata"] as? [String: Any],
+              let name = metadata["name"] as? String, !name.isEmpty else {
+            throw StandInError.badObject("\(resource.kind) without metadata.name")
+        }
+        let namespace = metadata["namespace"] as? String ?? ""
+        if resource.namespaced && namespace.isEmpty {
+            throw StandInError.badObject("\(resource.kind) \(name) without metadata.namespace")
+        }
+        if !resource.namespaced && !namespace.isEmpty {
+            throw StandInError.badObject("\(resource.kind) \(name) is cluster-scoped but has a namespace")
+        }
+        return (namespace, name)
     }
+
+    static func key(namespace: String, name: String) -> String {
+        namespace.isEmpty ? name : "\(namespace)/\(name)"
+    }
+
+    static func timestamp() -> String {
+        Date().formatted(.iso8601)
+    }
+
 }
 
 /// A change kept in the store's history, so watches can resume from an older resourceVersion

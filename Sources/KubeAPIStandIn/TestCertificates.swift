@@ -39,6 +39,24 @@ public struct TestCertificates: Sendable {
         return certificates
     }
 
+    /// Makes a client certificate for `user` signed by this CA (`client.crt`, `client.key`);
+    /// the stand-in accepts it in place of a token when it trusts this CA for clients.
+    public func makeClientCertificate(user: String = "nftproxy") throws(StandInError) -> (certificatePath: String, keyPath: String) {
+        let extensions = directory + "/client.ext"
+        let text = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
+        guard FileManager.default.createFile(atPath: extensions, contents: Data(text.utf8)) else {
+            throw .startup("cannot write \(extensions)")
+        }
+        let certificate = directory + "/client.crt"
+        let key = directory + "/client.key"
+        try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                          "-out", directory + "/client.csr", "-subj", "/CN=\(user)"])
+        try Self.openssl(["x509", "-req", "-in", directory + "/client.csr", "-CA", caCertificatePath,
+                          "-CAkey", directory + "/ca.key", "-CAcreateserial", "-out", certificate, "-days", "2",
+                          "-extfile", extensions])
+        return (certificate, key)
+    }
+
     private static func openssl(_ arguments: [String]) throws(StandInError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -63,12 +81,16 @@ public struct TestCertificates: Sendable {
 public enum KubeconfigFile {
     /// The YAML of a kubeconfig with one cluster, user and context (`standin`); `caPath`
     /// nil leaves the CA out, `tokenFile` is written as `tokenFile`, `token` as `token`.
-    public static func yaml(server: String, caPath: String?, token: String? = nil, tokenFile: String? = nil) -> String {
+    public static func yaml(server: String, caPath: String?, token: String? = nil, tokenFile: String? = nil,
+                            clientCertificate: (certificatePath: String, keyPath: String)? = nil) -> String {
         var cluster = "    server: \(server)\n"
         if let caPath { cluster += "    certificate-authority: \(caPath)\n" }
         var user = ""
         if let token { user += "    token: \(token)\n" }
         if let tokenFile { user += "    tokenFile: \(tokenFile)\n" }
+        if let clientCertificate {
+            user += "    client-certificate: \(clientCertificate.certificatePath)\n    client-key: \(clientCertificate.keyPath)\n"
+        }
         if user.isEmpty { user = "    {}\n" }
         return """
             apiVersion: v1
@@ -91,8 +113,9 @@ public enum KubeconfigFile {
 
     /// Writes `yaml(...)` to `path`.
     public static func write(to path: String, server: String, caPath: String?, token: String? = nil,
-                             tokenFile: String? = nil) throws(StandInError) {
-        let text = yaml(server: server, caPath: caPath, token: token, tokenFile: tokenFile)
+                             tokenFile: String? = nil,
+                             clientCertificate: (certificatePath: String, keyPath: String)? = nil) throws(StandInError) {
+        let text = yaml(server: server, caPath: caPath, token: token, tokenFile: tokenFile, clientCertificate: clientCertificate)
         guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
             throw .startup("cannot write \(path)")
         }

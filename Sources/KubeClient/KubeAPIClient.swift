@@ -43,6 +43,9 @@ public final class KubeAPIClient: Sendable {
         self.options = options
         self.token = BearerToken(connection.credentials)
         var tls = TLSConfiguration.makeClientConfiguration()
+        // Closing a connection (a cancelled watch, shutdown) waits this long for the server's
+        // close_notify; API servers often just close the socket, so keep it short.
+        tls.shutdownTimeout = .milliseconds(200)
         do {
             if connection.insecureSkipTLSVerify {
                 tls.certificateVerification = .none

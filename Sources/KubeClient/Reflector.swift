@@ -84,6 +84,7 @@ public struct Reflector: Sendable {
                                    timeoutSeconds: options.watchTimeoutSeconds + Int.random(in: 0...options.watchTimeoutSeconds),
                                    allowWatchBookmarks: options.allowWatchBookmarks)
             var latest = from
+            let started = ContinuousClock.now
             do throws(KubeClientError) {
                 try await client.watch(options.path, query: query) { event in
                     guard let reported = ReflectorEvent(event) else { return }
@@ -91,8 +92,13 @@ public struct Reflector: Sendable {
                     await emit(reported)
                 }
                 resourceVersion = latest
-                backoff.reset()
                 await emit(.watchEnded(.closedByServer))
+                // A server that ends every watch at once must not be asked again in a tight loop.
+                if ContinuousClock.now - started < .seconds(1) {
+                    guard await sleep(backoff.next()) else { return }
+                } else {
+                    backoff.reset()
+                }
             } catch .cancelled {
                 return
             } catch .expired(_, let message) {
@@ -128,8 +134,8 @@ public enum ReflectorEvent: Sendable, Equatable {
     case deleted(RawObject)
     /// The watch has reached `resourceVersion` with nothing to report.
     case bookmark(resourceVersion: String)
-    /// The watch ended without an error (the server's timeout); it is restarted at once from
-    /// the last resourceVersion.
+    /// The watch ended without an error (the server's timeout); it is restarted from the last
+    /// resourceVersion, at once unless it lasted less than a second (then after a backoff).
     case watchEnded(WatchEndReason)
     /// The resourceVersion is gone; a new list follows at once.
     case relisting(RelistReason)

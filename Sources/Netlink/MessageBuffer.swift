@@ -7,8 +7,9 @@ import Glibc
 ///
 /// Storage for ``NetlinkBatch`` (copy-on-write: the batch copies the buffer before
 /// writing when it is shared) and for buffered dump replies. The memory is
-/// `malloc`ed, so it is aligned for `nlmsghdr` and attributes; bytes past `count`
-/// are uninitialised.
+/// `malloc`ed, so it is aligned for `nlmsghdr` and attributes; it is zeroed when
+/// allocated and when it grows, so the padding libmnl leaves between attributes is
+/// zero rather than old heap contents.
 final class MessageBuffer: @unchecked Sendable {
     // @unchecked Sendable: the buffer is only mutated through a uniquely referenced
     // instance (NetlinkBatch copies it first otherwise), so sharing it between
@@ -26,7 +27,7 @@ final class MessageBuffer: @unchecked Sendable {
     /// A buffer with room for `capacity` bytes.
     init(capacity: Int) {
         let capacity = max(capacity, 64)
-        guard let base = malloc(capacity) else {
+        guard let base = calloc(capacity, 1) else {
             fatalError("out of memory allocating a \(capacity)-byte netlink buffer")
         }
         self.base = base
@@ -55,6 +56,7 @@ final class MessageBuffer: @unchecked Sendable {
         guard let moved = realloc(base, newCapacity) else {
             fatalError("out of memory growing a netlink buffer to \(newCapacity) bytes")
         }
+        (moved + capacity).initializeMemory(as: UInt8.self, repeating: 0, count: newCapacity - capacity)
         base = moved
         capacity = newCapacity
     }

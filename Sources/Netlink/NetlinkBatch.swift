@@ -7,7 +7,8 @@ import Glibc
 /// One nf_tables transaction: messages the kernel applies all together or not at all.
 ///
 /// Build a batch by appending operations, each a named nf_tables message whose payload
-/// a closure fills (for example with `nftnl_table_nlmsg_build_payload`), then hand it
+/// a closure fills (with a ``NetlinkMessageWriter``, for example
+/// ``NetlinkMessageWriter/putTable(_:)``), then hand it
 /// to ``NetlinkSocket/commit(_:)``. The commit frames it with `NFNL_MSG_BATCH_BEGIN` /
 /// `NFNL_MSG_BATCH_END`, sends it as one datagram and reads every ACK; if the kernel
 /// refuses any operation it aborts the whole transaction and the commit throws
@@ -15,9 +16,9 @@ import Glibc
 ///
 /// ```swift
 /// var batch = NetlinkBatch(generationID: try socket.generationID())
-/// batch.append("add table ip nftproxy", type: UInt16(NFT_MSG_NEWTABLE.rawValue),
-///              family: UInt8(NFPROTO_IPV4), flags: UInt16(NLM_F_CREATE)) { message in
-///     nftnl_table_nlmsg_build_payload(message, table)
+/// try batch.append("add table ip nftproxy", type: NftMessage.newTable,
+///                  family: NetfilterFamily.ipv4, flags: NetlinkFlags.create) { message in
+///     try message.putTable(NftTable(name: "nftproxy", flags: 0))
 /// }
 /// try socket.commit(batch)
 /// ```
@@ -27,7 +28,7 @@ import Glibc
 public struct NetlinkBatch: Sendable {
     /// The most bytes one message may take, header included. Before each
     /// ``append(_:type:family:flags:build:)`` the batch makes sure this much space is
-    /// free, because libnftnl's builders write without bounds checks.
+    /// free, because the attribute writers (libnftnl's and libmnl's) do not check bounds.
     ///
     /// No netlink attribute can exceed 64 KiB (`nla_len` is 16 bits), so messages
     /// built by nf_tables encoders stay well below this; split large set element
@@ -62,24 +63,24 @@ public struct NetlinkBatch: Sendable {
     /// The batch writes the netlink header (type `NFNL_SUBSYS_NFTABLES << 8 | type`,
     /// flags `NLM_F_REQUEST | NLM_F_ACK | flags`, a sequence number of its own) and the
     /// `nfgenmsg` header with `family`; `build` then appends the payload attributes
-    /// (for example with `nftnl_table_nlmsg_build_payload` or `mnl_attr_put`). The
-    /// message must stay within ``maximumMessageSize`` bytes.
+    /// through its ``NetlinkMessageWriter``. The message must stay within
+    /// ``maximumMessageSize`` bytes.
     ///
     /// If `build` throws, nothing is appended and the error is rethrown.
     ///
     /// - Parameters:
     ///   - operation: What the message does, for errors: `add rule ip nftproxy services`.
-    ///   - type: The nf_tables message, `NFT_MSG_NEWTABLE`, `NFT_MSG_DELSETELEM`, …
-    ///   - family: The protocol family, `NFPROTO_IPV4`, `NFPROTO_IPV6`, `NFPROTO_INET`, …
-    ///   - flags: `NLM_F_CREATE`, `NLM_F_EXCL`, `NLM_F_APPEND`, `NLM_F_REPLACE`, …
-    ///   - build: Fills the payload after the `nfgenmsg` header; the pointer is valid
+    ///   - type: The nf_tables message, ``NftMessage/newTable``, ``NftMessage/deleteElements``, …
+    ///   - family: The protocol family, ``NetfilterFamily/ipv4``, ``NetfilterFamily/ipv6``, …
+    ///   - flags: ``NetlinkFlags/create``, ``NetlinkFlags/append``, …
+    ///   - build: Fills the payload after the `nfgenmsg` header; the writer is valid
     ///     only during the call.
     public mutating func append<Failure: Error>(
         _ operation: String,
         type: UInt16,
         family: UInt8,
         flags: UInt16 = 0,
-        build: (UnsafeMutablePointer<nlmsghdr>) throws(Failure) -> Void
+        build: (NetlinkMessageWriter) throws(Failure) -> Void
     ) throws(Failure) {
         if !isKnownUniquelyReferenced(&buffer) {
             buffer = buffer.copy(reserving: Self.maximumMessageSize)
@@ -91,7 +92,7 @@ public struct NetlinkBatch: Sendable {
             family: family,
             maximumSize: Self.maximumMessageSize,
             describe: { "\"\(operation)\"" },
-            build: build)
+            build: { (header) throws(Failure) in try build(NetlinkMessageWriter(header)) })
         operations.append(operation)
     }
 

@@ -53,6 +53,10 @@ public enum NetlinkError: Error, CustomStringConvertible {
     /// The caller's handler for dumped or replied messages threw `error`.
     case handler(any Error)
 
+    /// libnftnl could not allocate `object` (out of memory, or an expression kind the
+    /// installed libnftnl does not know).
+    case allocationFailed(object: String)
+
     /// A human readable explanation, using `strerror` text for `errno` values.
     public var description: String {
         switch self {
@@ -85,6 +89,8 @@ public enum NetlinkError: Error, CustomStringConvertible {
             return "malformed netlink reply: \(detail)"
         case let .handler(error):
             return "netlink message handler failed: \(error)"
+        case let .allocationFailed(object):
+            return "libnftnl could not allocate \(object)"
         }
     }
 }

@@ -93,18 +93,22 @@ func forEachMessage(
 }
 
 /// Calls `body` with the type (flags masked off) and payload of each attribute in `bytes`.
-/// Stops at the first attribute whose length does not fit.
-func forEachAttribute(in bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Void) {
+/// Stops at the first attribute whose length does not fit. The one attribute walker of
+/// the package: ACKs, nf_tables replies and ctnetlink entries are all read through it.
+func forEachAttribute<Failure: Error>(
+    in bytes: UnsafeRawBufferPointer,
+    _ body: (UInt16, UnsafeRawBufferPointer) throws(Failure) -> Void
+) throws(Failure) {
     guard let base = bytes.baseAddress else { return }
     var offset = 0
     while bytes.count - offset >= NetlinkFormat.attributeHeaderLength {
-        let length = Int(bytes.load(fromByteOffset: offset, as: UInt16.self))
-        let type = bytes.load(fromByteOffset: offset + 2, as: UInt16.self) & NetlinkFormat.attributeTypeMask
+        let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        let type = bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & NetlinkFormat.attributeTypeMask
         guard length >= NetlinkFormat.attributeHeaderLength, length <= bytes.count - offset else { return }
         let payload = UnsafeRawBufferPointer(
             start: base + offset + NetlinkFormat.attributeHeaderLength,
             count: length - NetlinkFormat.attributeHeaderLength)
-        body(type, payload)
+        try body(type, payload)
         offset += NetlinkFormat.align(length)
     }
 }

@@ -17,7 +17,7 @@ import Glibc
 /// for entry in entries {
 ///     requests.append(subsystem: .conntrack, type: UInt16(IPCTNL_MSG_CT_DELETE.rawValue),
 ///                     family: UInt8(AF_INET)) { message in
-///         // mnl_attr_put… the entry's attributes
+///         // message.put(…) the entry's attributes
 ///     }
 /// }
 /// let outcomes = try socket.perform(requests)   // one per request, in order
@@ -27,7 +27,7 @@ import Glibc
 public struct NetlinkRequestList: Sendable {
     /// The most bytes one request may take, header included. Before each
     /// ``append(subsystem:type:family:flags:build:)`` the list makes sure this much
-    /// space is free, because libmnl's attribute writers do not check bounds.
+    /// space is free, because the attribute writers (libmnl's) do not check bounds.
     public static let maximumMessageSize = 64 * 1024
 
     /// The requests' messages, back to back, each padded to the netlink alignment.
@@ -52,7 +52,7 @@ public struct NetlinkRequestList: Sendable {
     ///
     /// The list writes the netlink header (type `subsystem << 8 | type`, flags
     /// `NLM_F_REQUEST | NLM_F_ACK | flags`) and the `nfgenmsg` header with `family`;
-    /// `build` then appends the attributes (with `mnl_attr_put` and friends). The
+    /// `build` then appends the attributes through its ``NetlinkMessageWriter``. The
     /// message must stay within ``maximumMessageSize`` bytes.
     ///
     /// If `build` throws, nothing is appended and the error is rethrown.
@@ -62,14 +62,14 @@ public struct NetlinkRequestList: Sendable {
     ///   - type: The message within the subsystem, `IPCTNL_MSG_CT_DELETE`, …
     ///   - family: The protocol family, `AF_INET`, `AF_INET6`, …
     ///   - flags: Extra `NLM_F_*` flags.
-    ///   - build: Fills the payload after the `nfgenmsg` header; the pointer is valid
+    ///   - build: Fills the payload after the `nfgenmsg` header; the writer is valid
     ///     only during the call.
     public mutating func append<Failure: Error>(
         subsystem: NetfilterSubsystem,
         type: UInt16,
         family: UInt8,
         flags: UInt16 = 0,
-        build: (UnsafeMutablePointer<nlmsghdr>) throws(Failure) -> Void
+        build: (NetlinkMessageWriter) throws(Failure) -> Void
     ) throws(Failure) {
         if !isKnownUniquelyReferenced(&buffer) {
             buffer = buffer.copy(reserving: Self.maximumMessageSize)
@@ -81,7 +81,7 @@ public struct NetlinkRequestList: Sendable {
             family: family,
             maximumSize: Self.maximumMessageSize,
             describe: { "a request" },
-            build: build))
+            build: { (header) throws(Failure) in try build(NetlinkMessageWriter(header)) }))
     }
 
     /// The bytes of requests `range` (padded messages, back to back).

@@ -27,7 +27,7 @@ extension NetlinkSocket {
     ///   - family: The protocol family to list, or `AF_UNSPEC` (`NFPROTO_UNSPEC`) for all.
     ///   - build: Adds attributes that narrow the dump (for `NFT_MSG_GETSETELEM`, the
     ///     table and set names); the request's headers are already written.
-    ///   - each: Called with each dumped message; the pointer is valid only during the call.
+    ///   - each: Called with each dumped message; the view is valid only during the call.
     /// - Throws: ``NetlinkError/rejected(operation:errno:kernelMessage:)`` when the kernel
     ///   refuses the dump, ``NetlinkError/dumpInterrupted(operation:attempts:)``,
     ///   ``NetlinkError/bufferOverrun``, transport errors, and whatever `each` throws
@@ -36,8 +36,8 @@ extension NetlinkSocket {
         subsystem: NetfilterSubsystem = .nftables,
         type: UInt16,
         family: UInt8,
-        build: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil,
-        each: (UnsafePointer<nlmsghdr>) throws -> Void
+        build: ((NetlinkMessageWriter) throws(NetlinkError) -> Void)? = nil,
+        each: (NetlinkMessageView) throws -> Void
     ) throws(NetlinkError) {
         let operation = RequestName.describe(subsystem: subsystem, type: type, family: family, dump: true)
         for _ in 0..<Self.maximumDumpAttempts {
@@ -68,7 +68,7 @@ extension NetlinkSocket {
     ///   - family: The protocol family.
     ///   - flags: Extra `NLM_F_*` flags (`NLM_F_REQUEST` and `NLM_F_ACK` are always set).
     ///   - build: Adds the request's attributes after its headers.
-    ///   - each: Called with each reply message; the pointer is valid only during the call.
+    ///   - each: Called with each reply message; the view is valid only during the call.
     /// - Throws: ``NetlinkError/rejected(operation:errno:kernelMessage:)`` when the kernel
     ///   refuses the request, ``NetlinkError/bufferOverrun``, transport errors, and
     ///   whatever `each` throws (wrapped in ``NetlinkError/handler(_:)`` unless it is a
@@ -78,8 +78,8 @@ extension NetlinkSocket {
         type: UInt16,
         family: UInt8,
         flags: UInt16 = 0,
-        build: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil,
-        each: (UnsafePointer<nlmsghdr>) throws -> Void
+        build: ((NetlinkMessageWriter) throws(NetlinkError) -> Void)? = nil,
+        each: (NetlinkMessageView) throws -> Void
     ) throws(NetlinkError) {
         let operation = RequestName.describe(subsystem: subsystem, type: type, family: family, dump: false)
         let replies = try exchange(
@@ -93,13 +93,10 @@ extension NetlinkSocket {
     /// ``NetlinkBatch/init(generationID:)`` to make a batch conditional on it.
     public func generationID() throws(NetlinkError) -> UInt32 {
         var generation: UInt32?
-        try request(type: UInt16(NFT_MSG_GETGEN.rawValue), family: UInt8(AF_UNSPEC)) { message in
-            let bytes = UnsafeRawBufferPointer(start: message, count: Int(message.pointee.nlmsg_len))
-            let attributes = NetlinkFormat.headerLength + NetlinkFormat.netfilterHeaderLength
-            guard bytes.count > attributes else { return }
-            forEachAttribute(in: UnsafeRawBufferPointer(rebasing: bytes[attributes...])) { type, payload in
-                if type == UInt16(NFTA_GEN_ID.rawValue), payload.count >= MemoryLayout<UInt32>.size {
-                    generation = UInt32(bigEndian: payload.loadUnaligned(as: UInt32.self))
+        try request(type: NftMessage.getGeneration, family: NetfilterFamily.unspecified) { message in
+            message.forEachAttribute { attribute in
+                if attribute.type == UInt16(NFTA_GEN_ID.rawValue), let value = attribute.bigEndian32 {
+                    generation = value
                 }
             }
         }
@@ -123,7 +120,7 @@ extension NetlinkSocket {
         family: UInt8,
         flags: UInt16,
         operation: String,
-        build: ((UnsafeMutablePointer<nlmsghdr>) -> Void)?
+        build: ((NetlinkMessageWriter) throws(NetlinkError) -> Void)?
     ) throws(NetlinkError) -> Replies {
         try drain()
         let sequence = reserveSequenceNumbers()
@@ -135,7 +132,7 @@ extension NetlinkSocket {
             sequence: sequence,
             family: family,
             resourceID: 0)
-        build?(header)
+        try build?(NetlinkMessageWriter(header))
         let length = Int(header.pointee.nlmsg_len)
         precondition(length <= request.capacity, "netlink request for \"\(operation)\" overran its buffer")
         request.count = length
@@ -172,12 +169,11 @@ extension NetlinkSocket {
     /// Calls `each` with every message in `messages`, turning what it throws into a ``NetlinkError``.
     private func deliver(
         _ messages: MessageBuffer,
-        to each: (UnsafePointer<nlmsghdr>) throws -> Void
+        to each: (NetlinkMessageView) throws -> Void
     ) throws(NetlinkError) {
         try forEachMessage(in: messages.bytes) { (_, message) throws(NetlinkError) in
-            let header = message.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)
             do {
-                try each(header)
+                try each(NetlinkMessageView(bytes: message))
             } catch let error as NetlinkError {
                 throw error
             } catch {

@@ -169,14 +169,7 @@ public final class NetlinkSocket {
         return try bufferSize(option, name: name)
     }
 
-    // MARK: Raw I/O
-
-    /// Sends `message` (one or more complete netlink messages) to the kernel as one datagram.
-    ///
-    /// - Throws: ``NetlinkError/send(errno:)``.
-    public func send(_ message: UnsafeRawBufferPointer) throws(NetlinkError) {
-        try send([message])
-    }
+    // MARK: I/O (internal)
 
     /// Sends `buffers`, gathered into one datagram, to the kernel.
     func send(_ buffers: [UnsafeRawBufferPointer]) throws(NetlinkError) {
@@ -187,23 +180,7 @@ public final class NetlinkSocket {
         }
     }
 
-    /// Receives one datagram from the kernel into `buffer`, waiting for it, and returns
-    /// its length. Datagrams from other senders are skipped.
-    ///
-    /// - Throws: ``NetlinkError/bufferOverrun`` when replies were dropped because the
-    ///   receive buffer overflowed, ``NetlinkError/malformed(_:)`` when the datagram did
-    ///   not fit `buffer`, ``NetlinkError/receive(errno:)`` on other failures.
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(NetlinkError) -> Int {
-        while true {
-            switch try receiveDatagram(into: buffer, wait: true) {
-            case let .datagram(length): return length
-            case .overrun: throw .bufferOverrun
-            case .wouldBlock, .foreign: continue
-            }
-        }
-    }
-
-    /// What one receive produced (internal form of ``receive(into:)``).
+    /// What one receive produced.
     enum Datagram {
         /// A datagram of `length` bytes from the kernel.
         case datagram(Int)

@@ -1,7 +1,8 @@
+import Netlink
 import ServiceModel
 
 /// nftables datatypes nftproxy uses in keys, data and comparisons.
-public enum DataType: Hashable, Sendable {
+public enum DataType: Hashable, Sendable, CaseIterable {
     case ipv4Address
     case ipv6Address
     case inetProto
@@ -13,7 +14,9 @@ public enum DataType: Hashable, Sendable {
     case ctStatus
     case fibAddressType
 
-    /// nft's datatype id (TYPE_* in nftables), combined 6 bits per field for concatenations.
+    /// nft's datatype id (`enum datatypes`, `TYPE_*` in nftables' datatype.h: a number of
+    /// nft, not of the kernel, which only stores it), combined 6 bits per field for
+    /// concatenations. The one table of these ids: set userdata and the read-back use it.
     public var typeID: UInt32 {
         switch self {
         case .integer32: return 4
@@ -26,6 +29,12 @@ public enum DataType: Hashable, Sendable {
         case .ctStatus: return 27
         case .fibAddressType: return 43
         }
+    }
+
+    /// The datatype whose id is `typeID`, if nftproxy uses it.
+    public init?(typeID: UInt32) {
+        guard let type = Self.allCases.first(where: { $0.typeID == typeID }) else { return nil }
+        self = type
     }
 
     /// Size of a value in bytes.
@@ -118,11 +127,23 @@ public enum Verdict: Hashable, Sendable {
     /// NF_ACCEPT / NF_DROP / NFT_RETURN / NFT_JUMP / NFT_GOTO.
     public var code: Int32 {
         switch self {
-        case .drop: return 0
-        case .accept: return 1
-        case .return: return -5
-        case .jump: return -3
-        case .goto: return -4
+        case .drop: return VerdictCode.drop
+        case .accept: return VerdictCode.accept
+        case .return: return VerdictCode.return
+        case .jump: return VerdictCode.jump
+        case .goto: return VerdictCode.goto
+        }
+    }
+
+    /// The verdict with kernel code `code` (and `chain` for jump and goto), if nftproxy writes it.
+    public init?(code: Int32, chain: String?) {
+        switch (code, chain) {
+        case (VerdictCode.accept, nil): self = .accept
+        case (VerdictCode.drop, nil): self = .drop
+        case (VerdictCode.return, nil): self = .return
+        case (VerdictCode.jump, let chain?): self = .jump(chain)
+        case (VerdictCode.goto, let chain?): self = .goto(chain)
+        default: return nil
         }
     }
 

@@ -1,4 +1,3 @@
-import CNetfilter
 import Netlink
 
 /// A connection to nf_tables in one network namespace: commits transactions.
@@ -21,14 +20,22 @@ public final class NftablesClient {
     ///   changed since that generation (`NetlinkError.generationChanged`).
     public func commit(_ transaction: Transaction, generationID: UInt32? = nil) throws(NetlinkError) {
         guard !transaction.isEmpty else { return }
+        try socket.commit(try Self.batch(for: transaction, generationID: generationID))
+    }
+
+    /// The netlink batch that commits `transaction`.
+    ///
+    /// - Throws: ``NetlinkError/allocationFailed(object:)`` when libnftnl runs out of memory.
+    static func batch(for transaction: Transaction, generationID: UInt32?) throws(NetlinkError) -> NetlinkBatch {
         let encoder = MessageEncoder(transaction: transaction)
         var batch = NetlinkBatch(generationID: generationID)
         for operation in transaction.operations {
             let header = encoder.header(for: operation)
-            batch.append(operation.summary, type: header.type, family: header.family, flags: header.flags) { message in
-                encoder.encode(operation, into: message)
+            try batch.append(operation.summary, type: header.type, family: header.family, flags: header.flags) {
+                (message) throws(NetlinkError) in
+                try encoder.encode(operation, into: message)
             }
         }
-        try socket.commit(batch)
+        return batch
     }
 }

@@ -119,7 +119,9 @@ public struct Transaction: Hashable, Sendable {
 
 extension NamedSet {
     /// The declaration alone: name, key and data types.
-    public var withoutElements: NamedSet { NamedSet(name: name, key: key, data: data, size: size, interval: interval) }
+    public var withoutElements: NamedSet {
+        NamedSet(name: name, key: key, data: data, size: size, flags: flags, timeout: timeout, counter: counter)
+    }
 }
 
 /// Byte layout of set keys and data in the kernel.

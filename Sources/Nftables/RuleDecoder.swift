@@ -1,87 +1,5 @@
-import CNetfilter
+import Netlink
 import ServiceModel
-
-/// One kernel expression, as libnftnl parsed it from a rule dump.
-enum KernelExpression: Equatable {
-    case payload(base: UInt32, offset: UInt32, length: UInt32, destination: UInt32)
-    case metaLoad(key: UInt32, destination: UInt32)
-    case metaSet(key: UInt32, source: UInt32)
-    case numgen(destination: UInt32, modulus: UInt32, type: UInt32, offset: UInt32)
-    case fib(destination: UInt32, result: UInt32, flags: UInt32)
-    case ct(key: UInt32, destination: UInt32)
-    case compare(source: UInt32, op: UInt32, data: [UInt8])
-    case bitwise(source: UInt32, destination: UInt32, mask: [UInt8], xor: [UInt8])
-    case lookup(source: UInt32, destination: UInt32?, set: String, flags: UInt32)
-    case immediate(verdict: Int32, chain: String?)
-    case nat(type: UInt32, family: UInt32, addressRegister: UInt32?, protoRegister: UInt32?, flags: UInt32)
-    case masquerade(flags: UInt32)
-    case reject(type: UInt32, code: UInt8)
-    case counter
-    case other(String)
-
-    /// Reads one libnftnl expression.
-    init(_ expression: OpaquePointer) {
-        func u32(_ attribute: Int) -> UInt32 { nftnl_expr_get_u32(expression, UInt16(attribute)) }
-        func has(_ attribute: Int) -> Bool { nftnl_expr_is_set(expression, UInt16(attribute)) }
-        func bytes(_ attribute: Int) -> [UInt8] {
-            var length: UInt32 = 0
-            guard let pointer = nftnl_expr_get(expression, UInt16(attribute), &length) else { return [] }
-            return Array(UnsafeRawBufferPointer(start: pointer, count: Int(length)))
-        }
-        func string(_ attribute: Int) -> String? {
-            guard has(attribute), let pointer = nftnl_expr_get_str(expression, UInt16(attribute)) else { return nil }
-            return String(cString: pointer)
-        }
-        let name = string(NFTNL_EXPR_NAME) ?? ""
-        switch name {
-        case "payload":
-            self = .payload(base: u32(NFTNL_EXPR_PAYLOAD_BASE), offset: u32(NFTNL_EXPR_PAYLOAD_OFFSET),
-                            length: u32(NFTNL_EXPR_PAYLOAD_LEN), destination: u32(NFTNL_EXPR_PAYLOAD_DREG))
-        case "meta":
-            if has(NFTNL_EXPR_META_SREG) {
-                self = .metaSet(key: u32(NFTNL_EXPR_META_KEY), source: u32(NFTNL_EXPR_META_SREG))
-            } else {
-                self = .metaLoad(key: u32(NFTNL_EXPR_META_KEY), destination: u32(NFTNL_EXPR_META_DREG))
-            }
-        case "numgen":
-            self = .numgen(destination: u32(NFTNL_EXPR_NG_DREG), modulus: u32(NFTNL_EXPR_NG_MODULUS),
-                           type: u32(NFTNL_EXPR_NG_TYPE), offset: u32(NFTNL_EXPR_NG_OFFSET))
-        case "fib":
-            self = .fib(destination: u32(NFTNL_EXPR_FIB_DREG), result: u32(NFTNL_EXPR_FIB_RESULT),
-                        flags: u32(NFTNL_EXPR_FIB_FLAGS))
-        case "ct":
-            self = has(NFTNL_EXPR_CT_SREG) ? .other("ct set") : .ct(key: u32(NFTNL_EXPR_CT_KEY), destination: u32(NFTNL_EXPR_CT_DREG))
-        case "cmp":
-            self = .compare(source: u32(NFTNL_EXPR_CMP_SREG), op: u32(NFTNL_EXPR_CMP_OP), data: bytes(NFTNL_EXPR_CMP_DATA))
-        case "bitwise":
-            self = .bitwise(source: u32(NFTNL_EXPR_BITWISE_SREG), destination: u32(NFTNL_EXPR_BITWISE_DREG),
-                            mask: bytes(NFTNL_EXPR_BITWISE_MASK), xor: bytes(NFTNL_EXPR_BITWISE_XOR))
-        case "lookup":
-            self = .lookup(source: u32(NFTNL_EXPR_LOOKUP_SREG),
-                           destination: has(NFTNL_EXPR_LOOKUP_DREG) ? u32(NFTNL_EXPR_LOOKUP_DREG) : nil,
-                           set: string(NFTNL_EXPR_LOOKUP_SET) ?? "", flags: u32(NFTNL_EXPR_LOOKUP_FLAGS))
-        case "immediate":
-            if has(NFTNL_EXPR_IMM_VERDICT) {
-                self = .immediate(verdict: Int32(bitPattern: u32(NFTNL_EXPR_IMM_VERDICT)), chain: string(NFTNL_EXPR_IMM_CHAIN))
-            } else {
-                self = .other("immediate data")
-            }
-        case "nat":
-            self = .nat(type: u32(NFTNL_EXPR_NAT_TYPE), family: u32(NFTNL_EXPR_NAT_FAMILY),
-                        addressRegister: has(NFTNL_EXPR_NAT_REG_ADDR_MIN) ? u32(NFTNL_EXPR_NAT_REG_ADDR_MIN) : nil,
-                        protoRegister: has(NFTNL_EXPR_NAT_REG_PROTO_MIN) ? u32(NFTNL_EXPR_NAT_REG_PROTO_MIN) : nil,
-                        flags: u32(NFTNL_EXPR_NAT_FLAGS))
-        case "masq":
-            self = .masquerade(flags: u32(NFTNL_EXPR_MASQ_FLAGS))
-        case "reject":
-            self = .reject(type: u32(NFTNL_EXPR_REJECT_TYPE), code: nftnl_expr_get_u8(expression, UInt16(NFTNL_EXPR_REJECT_CODE)))
-        case "counter":
-            self = .counter
-        default:
-            self = .other(name)
-        }
-    }
-}
 
 /// Turns a rule's kernel expressions back into statements: the inverse of `RuleEncoder`
 /// for every statement it writes. Anything else (a rule someone else wrote) is not
@@ -89,9 +7,13 @@ enum KernelExpression: Equatable {
 struct RuleDecoder {
     let family: TableFamily
 
-    struct Unrecognized: Error { let reason: String }
+    /// Why a rule's expressions are not a rule nftproxy writes.
+    struct Unrecognized: Error, Hashable, Sendable, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
+    }
 
-    func decode(_ expressions: [KernelExpression]) throws(Unrecognized) -> Rule {
+    func decode(_ expressions: [NftExpression]) throws(Unrecognized) -> Rule {
         var statements: [Statement] = []
         var loads: [Selector] = []            // selectors loaded since the last consuming expression
         var loadedBytes: [Int] = []           // how many bytes each load took (payload prefixes)
@@ -112,35 +34,33 @@ struct RuleDecoder {
                 loadedBytes.append(full ? selector.dataType.size : Int(length))
             case .metaLoad(let key, _):
                 switch key {
-                case UInt32(NFT_META_L4PROTO.rawValue): loads.append(.l4proto)
-                case UInt32(NFT_META_MARK.rawValue): loads.append(.mark)
+                case .l4proto: loads.append(.l4proto)
+                case .mark: loads.append(.mark)
                 default: throw fail("meta key \(key)")
                 }
                 loadedBytes.append(loads.last!.dataType.size)
-            case .numgen(_, let modulus, let type, let offset):
-                guard type == UInt32(NFT_NG_RANDOM.rawValue), offset == 0 else { throw fail("numgen type \(type)") }
+            case .numgen(let type, let modulus, let offset, _):
+                guard type == .random, offset == 0 else { throw fail("numgen type \(type) offset \(offset)") }
                 loads.append(.randomNumber(modulus: modulus))
                 loadedBytes.append(4)
-            case .fib(_, let result, let flags):
-                guard result == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue) else { throw fail("fib result \(result)") }
-                switch flags {
-                case UInt32(NFTA_FIB_F_DADDR.rawValue): loads.append(.fibDestinationType)
-                case UInt32(NFTA_FIB_F_SADDR.rawValue): loads.append(.fibSourceType)
-                default: throw fail("fib result \(result) flags \(flags)")
+            case .fib(let result, let flags, _):
+                guard result == .addressType, flags == .destinationAddress || flags == .sourceAddress else {
+                    throw fail("fib result \(result) flags \(flags)")
                 }
+                loads.append(flags == .sourceAddress ? .fibSourceType : .fibDestinationType)
                 loadedBytes.append(4)
-            case .ct(let key, _):
+            case .ctLoad(let key, _):
                 switch key {
-                case UInt32(NFT_CT_STATE.rawValue): loads.append(.ctState)
-                case UInt32(NFT_CT_STATUS.rawValue): loads.append(.ctStatus)
+                case .state: loads.append(.ctState)
+                case .status: loads.append(.ctStatus)
                 default: throw fail("ct key \(key)")
                 }
                 loadedBytes.append(4)
-            case .bitwise(_, _, let mask, let xor):
+            case .bitwise(_, _, _, let mask, let xor):
                 guard loads.count == 1, pendingBitwise == nil else { throw fail("bitwise without a single load") }
                 pendingBitwise = (mask, xor)
             case .metaSet(let key, _):
-                guard key == UInt32(NFT_META_MARK.rawValue), loads == [.mark], let bitwise = pendingBitwise,
+                guard key == .mark, loads == [.mark], let bitwise = pendingBitwise,
                       bitwise.mask.count == 4, bitwise.xor.count == 4 else { throw fail("meta set") }
                 let mask = Self.u32(bitwise.mask), xor = Self.u32(bitwise.xor)
                 if mask == ~xor {
@@ -155,14 +75,14 @@ struct RuleDecoder {
                 guard loads.count == 1 else { throw fail("cmp after \(loads.count) loads") }
                 let negated: Bool
                 switch op {
-                case UInt32(NFT_CMP_EQ.rawValue): negated = false
-                case UInt32(NFT_CMP_NEQ.rawValue): negated = true
+                case .equal: negated = false
+                case .notEqual: negated = true
                 default: throw fail("cmp op \(op)")
                 }
                 statements.append(try comparison(loads[0], loadedBytes[0], negated: negated, data: data,
                                                  bitwise: pendingBitwise))
                 loads = []; loadedBytes = []; pendingBitwise = nil
-            case .lookup(_, let destination, let set, let flags):
+            case .lookup(_, let destination, let set, _, let flags):
                 guard flags == 0, !loads.isEmpty, pendingBitwise == nil,
                       zip(loads, loadedBytes).allSatisfy({ $0.dataType.size == $1 }) else {
                     throw fail("lookup of \(set)")
@@ -170,34 +90,45 @@ struct RuleDecoder {
                 switch destination {
                 case nil:
                     statements.append(.lookup(loads, set: set))
-                case UInt32(NFT_REG_VERDICT.rawValue):
+                case NftRegister.verdict?:
                     statements.append(.verdictMap(loads, map: set))
                 default:
                     // A map yielding address . port feeds the nat expression that follows.
                     guard index < expressions.count,
                           case .nat(let type, let natFamily, _, _, _) = expressions[index],
-                          type == UInt32(NFT_NAT_DNAT.rawValue), natFamily == UInt32(family.protocolFamily) else {
+                          type == .destination, natFamily == UInt32(family.protocolFamily) else {
                         throw fail("data lookup of \(set) not followed by dnat")
                     }
                     index += 1
                     statements.append(.dnatMap(loads, map: set, family: family))
                 }
                 loads = []; loadedBytes = []
-            case .immediate(let code, let chain):
-                statements.append(.verdict(try verdict(code, chain)))
+            case .verdict(let code, let chain):
+                guard let verdict = Verdict(code: code, chain: chain) else { throw fail("verdict \(code)") }
+                statements.append(.verdict(verdict))
             case .masquerade(let flags):
-                statements.append(.masquerade(fullyRandom: flags & UInt32(NF_NAT_RANGE_PROTO_RANDOM_FULLY) != 0))
-            case .reject(let type, _):
-                switch type {
-                case UInt32(NFT_REJECT_TCP_RST.rawValue): statements.append(.reject(.tcpReset))
-                case UInt32(NFT_REJECT_ICMP_UNREACH.rawValue): statements.append(.reject(.portUnreachable))
-                default: throw fail("reject type \(type)")
+                guard flags & ~NftNatRangeFlag.randomFully == 0 else { throw fail("masquerade flags \(flags)") }
+                statements.append(.masquerade(fullyRandom: flags & NftNatRangeFlag.randomFully != 0))
+            case .reject(let type, let code):
+                switch (type, code) {
+                case (.tcpReset, _): statements.append(.reject(.tcpReset))
+                case (.icmpUnreachable, family == .ip ? NftRejectCode.icmpPortUnreachable : NftRejectCode.icmpv6PortUnreachable):
+                    statements.append(.reject(.portUnreachable))
+                default: throw fail("reject type \(type) code \(code)")
                 }
             case .counter:
                 statements.append(.counter)
             case .nat:
                 throw fail("nat without a map lookup")
-            case .other(let name):
+            case .dynset(let operation, let set, _, let keyRegister, let timeout, let nested):
+                guard operation == .update, nested.isEmpty, keyRegister == .slot(0), !loads.isEmpty, pendingBitwise == nil,
+                      zip(loads, loadedBytes).allSatisfy({ $0.dataType.size == $1 }) else {
+                    throw fail("dynset \(operation) of \(set)")
+                }
+                // The kernel dumps "no timeout" as a timeout of 0.
+                statements.append(.updateSet(loads, set: set, timeout: timeout == 0 ? nil : timeout))
+                loads = []; loadedBytes = []
+            case .unknown(let name):
                 throw fail("expression \(name)")
             }
         }
@@ -205,11 +136,11 @@ struct RuleDecoder {
         return Rule(statements)
     }
 
-    private func payloadSelector(base: UInt32, offset: UInt32, length: UInt32) -> (Selector, Bool)? {
-        if base == UInt32(NFT_PAYLOAD_TRANSPORT_HEADER.rawValue), offset == 2, length == 2 {
+    private func payloadSelector(base: NftPayloadBase, offset: UInt32, length: UInt32) -> (Selector, Bool)? {
+        if base == .transport, offset == 2, length == 2 {
             return (.transportDestinationPort, true)
         }
-        guard base == UInt32(NFT_PAYLOAD_NETWORK_HEADER.rawValue) else { return nil }
+        guard base == .network else { return nil }
         let size = UInt32(family.addressLength)
         let (source, destination): (UInt32, UInt32) = family == .ip ? (12, 16) : (8, 24)
         guard length >= 1, length <= size else { return nil }
@@ -249,17 +180,6 @@ struct RuleDecoder {
         }
         guard let value = Value.decode(data, as: selector.dataType) else { throw Unrecognized(reason: "value") }
         return .compare(selector, negated: negated, value)
-    }
-
-    private func verdict(_ code: Int32, _ chain: String?) throws(Unrecognized) -> Verdict {
-        switch (code, chain) {
-        case (Verdict.accept.code, nil): return .accept
-        case (Verdict.drop.code, nil): return .drop
-        case (Verdict.return.code, nil): return .return
-        case (Verdict.jump("").code, let chain?): return .jump(chain)
-        case (Verdict.goto("").code, let chain?): return .goto(chain)
-        default: throw Unrecognized(reason: "verdict \(code)")
-        }
     }
 
     private static func isContiguous(_ mask: [UInt8]) -> Bool {

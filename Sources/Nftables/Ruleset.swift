@@ -1,10 +1,12 @@
+import Netlink
+
 /// An nftables address family nftproxy programs (one table per family).
 public enum TableFamily: String, Hashable, Sendable, CaseIterable {
     case ip
     case ip6
 
     /// NFPROTO_IPV4 / NFPROTO_IPV6.
-    public var protocolFamily: UInt8 { self == .ip ? 2 : 10 }
+    public var protocolFamily: UInt8 { self == .ip ? NetfilterFamily.ipv4 : NetfilterFamily.ipv6 }
     /// Length of an address of this family in bytes.
     public var addressLength: Int { self == .ip ? 4 : 16 }
     /// The address datatype of this family.
@@ -41,16 +43,16 @@ public struct Table: Hashable, Sendable {
 /// The hook of a base chain.
 public struct BaseChain: Hashable, Sendable {
     public enum ChainType: String, Hashable, Sendable { case filter, nat }
-    public enum Hook: String, Hashable, Sendable {
+    public enum Hook: String, Hashable, Sendable, CaseIterable {
         case prerouting, input, forward, output, postrouting
         /// NF_INET_* hook number.
         public var number: UInt32 {
             switch self {
-            case .prerouting: return 0
-            case .input: return 1
-            case .forward: return 2
-            case .output: return 3
-            case .postrouting: return 4
+            case .prerouting: return NetfilterHook.prerouting
+            case .input: return NetfilterHook.input
+            case .forward: return NetfilterHook.forward
+            case .output: return NetfilterHook.output
+            case .postrouting: return NetfilterHook.postrouting
             }
         }
     }
@@ -102,6 +104,23 @@ public enum SetData: Hashable, Sendable {
     case fields(SetFields)
 }
 
+/// Flags of a set declaration beyond what its key and data imply.
+public struct SetFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `flags timeout`: elements can expire (implied by a set timeout).
+    public static let timeout = SetFlags(rawValue: 1 << 0)
+    /// `flags dynamic`: rules add and update elements from the packet path (`update @set`).
+    public static let dynamic = SetFlags(rawValue: 1 << 1)
+    /// `flags interval`: elements are ranges (``SetElement/keyEnd``); with a concatenated
+    /// key, each field is matched against its own range.
+    public static let interval = SetFlags(rawValue: 1 << 2)
+
+    /// nft's names, in the order nft lists them.
+    static let names: [(SetFlags, String)] = [(.interval, "interval"), (.dynamic, "dynamic"), (.timeout, "timeout")]
+}
+
 /// A named set (no `data`) or map (with `data`), with its elements.
 public struct NamedSet: Hashable, Sendable {
     public var name: String
@@ -110,17 +129,22 @@ public struct NamedSet: Hashable, Sendable {
     /// `size N`: the most elements the set can hold. With a size the kernel uses a hash
     /// table of fixed size rather than one that grows while elements are added, which makes
     /// large loads much cheaper; but adding beyond it fails (ENFILE), and a set's size cannot
-    /// change: a set that outgrows it must be created anew (`TableDiff` does).
+    /// change: a set that outgrows it must be created anew (`TableDiff` does). A dynamic set
+    /// should have one: without it the kernel gives it 65535 and reads back differently.
     public var size: Int?
+    /// `flags …`; ``SetFlags/timeout`` is added when ``timeout`` is set.
+    public var flags: SetFlags
+    /// `timeout T`: the default timeout of elements, in milliseconds.
+    public var timeout: UInt64?
+    /// `counter`: every element counts the packets and bytes that matched it.
+    public var counter: Bool
     public var elements: [SetElement]
-    /// `flags interval`: elements are ranges (`keyEnd`); a concatenated key makes the
-    /// kernel match each field against its own range.
-    public var interval: Bool
 
-    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, elements: [SetElement] = [],
-                interval: Bool = false) {
-        self.name = name; self.key = key; self.data = data; self.size = size; self.elements = elements
-        self.interval = interval
+    public init(name: String, key: SetFields, data: SetData? = nil, size: Int? = nil, flags: SetFlags = [],
+                timeout: UInt64? = nil, counter: Bool = false, elements: [SetElement] = []) {
+        self.name = name; self.key = key; self.data = data; self.size = size
+        self.flags = timeout == nil ? flags : flags.union(.timeout)
+        self.timeout = timeout; self.counter = counter; self.elements = elements
     }
 
     public var isMap: Bool { data != nil }
@@ -128,21 +152,29 @@ public struct NamedSet: Hashable, Sendable {
     /// The same set declared with `flags interval`.
     public var withInterval: NamedSet {
         var copy = self
-        copy.interval = true
+        copy.flags.insert(.interval)
         return copy
     }
 }
 
 /// One element of a set or map.
+///
+/// Equality and hashing cover what nftproxy writes (key, data, timeout), not ``observed``.
+/// The rarely used timeout and observed state live in one shared box, so that an element
+/// without them (nearly all: sets hold hundreds of thousands) stays as small as its key and data.
 public struct SetElement: Hashable, Sendable {
     public var key: [Value]
     public var data: ElementData?
+    /// Timeout and observed state, when either is set.
+    private var extras: Extras?
+
     /// In an interval set: the last key of the range that starts at `key` (each field from
     /// its value in `key` to its value here); nil in other sets.
     public var keyEnd: [Value]?
 
-    public init(key: [Value], data: ElementData? = nil, keyEnd: [Value]? = nil) {
+    public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil, keyEnd: [Value]? = nil) {
         self.key = key; self.data = data; self.keyEnd = keyEnd
+        self.extras = timeout.map { Extras(timeout: $0, observed: nil) }
     }
 
     /// Whether `values` lies in this element's range (or equals its key, outside interval sets).
@@ -150,6 +182,55 @@ public struct SetElement: Hashable, Sendable {
         guard let keyEnd else { return values == key }
         guard values.count == key.count, keyEnd.count == key.count else { return false }
         return values.indices.allSatisfy { key[$0] <= values[$0] && values[$0] <= keyEnd[$0] }
+    }
+
+    /// `timeout T` of this element, in milliseconds, when it differs from the set's.
+    public var timeout: UInt64? {
+        get { extras?.timeout }
+        set { extras = Extras.make(timeout: newValue, observed: observed) }
+    }
+
+    /// What the kernel reported about the element when it was read back.
+    public var observed: ObservedElement? {
+        get { extras?.observed }
+        set { extras = Extras.make(timeout: timeout, observed: newValue) }
+    }
+
+    public static func == (lhs: SetElement, rhs: SetElement) -> Bool {
+        lhs.key == rhs.key && lhs.data == rhs.data && lhs.keyEnd == rhs.keyEnd
+            && ((lhs.extras == nil && rhs.extras == nil) || lhs.timeout == rhs.timeout)
+    }
+
+    /// Key and data only: elements that differ in timeout alone share a hash, which
+    /// equality still tells apart.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(data)
+    }
+
+    /// Immutable, so shared between copies of an element.
+    private final class Extras: Sendable {
+        let timeout: UInt64?
+        let observed: ObservedElement?
+
+        init(timeout: UInt64?, observed: ObservedElement?) { self.timeout = timeout; self.observed = observed }
+
+        static func make(timeout: UInt64?, observed: ObservedElement?) -> Extras? {
+            timeout == nil && observed == nil ? nil : Extras(timeout: timeout, observed: observed)
+        }
+    }
+}
+
+/// The kernel's state of a set element: when it expires and what it counted.
+public struct ObservedElement: Hashable, Sendable {
+    /// Milliseconds until the element expires (elements of timeout sets).
+    public var expiresIn: UInt64?
+    /// Packets and bytes counted (elements of sets declared with `counter`).
+    public var packets: UInt64?
+    public var bytes: UInt64?
+
+    public init(expiresIn: UInt64? = nil, packets: UInt64? = nil, bytes: UInt64? = nil) {
+        self.expiresIn = expiresIn; self.packets = packets; self.bytes = bytes
     }
 }
 

@@ -38,7 +38,10 @@ public struct ScriptRenderer: Sendable {
         var out = "\t\(set.isMap ? "map" : "set") \(set.name) {\n"
         out += "\t\t\(declaration(of: set))\n"
         if let size = set.size { out += "\t\tsize \(size)\n" }
-        if set.interval { out += "\t\tflags interval\n" }
+        let flags = SetFlags.names.filter { set.flags.contains($0.0) }.map(\.1)
+        if !flags.isEmpty { out += "\t\tflags \(flags.joined(separator: ","))\n" }
+        if let timeout = set.timeout { out += "\t\ttimeout \(NftDuration.text(milliseconds: timeout))\n" }
+        if set.counter { out += "\t\tcounter\n" }
         if !set.elements.isEmpty {
             out += "\t\telements = { "
             out += set.elements.map(render).joined(separator: ",\n\t\t\t     ")
@@ -81,6 +84,7 @@ public struct ScriptRenderer: Sendable {
                 return render(first) + "-" + render(last)
             }.joined(separator: " . ")
         }
+        if let timeout = element.timeout { text += " timeout \(NftDuration.text(milliseconds: timeout))" }
         switch element.data {
         case nil: break
         case .verdict(let verdict): text += " : " + render(verdict)
@@ -136,6 +140,9 @@ public struct ScriptRenderer: Sendable {
             return "reject"
         case .counter:
             return "counter"
+        case .updateSet(let selectors, let set, let timeout):
+            let key = selectors.map(\.nftText).joined(separator: " . ")
+            return "update @\(set) { \(key)\(timeout.map { " timeout \(NftDuration.text(milliseconds: $0))" } ?? "") }"
         }
     }
 
@@ -155,16 +162,13 @@ public struct ScriptRenderer: Sendable {
         case .address(let address):
             return address.description
         case .proto(let number):
-            switch number {
-            case 6: return "tcp"
-            case 17: return "udp"
-            case 132: return "sctp"
-            default: return String(number)
-            }
+            return TransportProtocol.allCases.first { $0.number == number }?.rawValue ?? String(number)
         case .port(let port):
             return String(port)
         case .integer(let number):
-            if type == .fibAddressType, number == 2 { return "local" }
+            if type == .fibAddressType, let name = FibAddressType.names.first(where: { $0.0 == number })?.1 {
+                return name
+            }
             if type == .mark { return hex(number) }
             return String(number)
         }
@@ -173,13 +177,9 @@ public struct ScriptRenderer: Sendable {
     private func render(_ value: Value) -> String { render(value, as: nil) }
 
     private func flagName(_ selector: Selector, _ mask: UInt32) -> String? {
-        switch (selector, mask) {
-        case (.ctState, 0x01): return "invalid"
-        case (.ctState, 0x02): return "established"
-        case (.ctState, 0x04): return "related"
-        case (.ctState, 0x08): return "new"
-        case (.ctStatus, 0x10): return "snat"
-        case (.ctStatus, 0x20): return "dnat"
+        switch selector {
+        case .ctState: return CtStateFlag.names.first { $0.0 == mask }?.1
+        case .ctStatus: return CtStatusFlag.names.first { $0.0 == mask }?.1
         default: return nil
         }
     }
@@ -187,5 +187,20 @@ public struct ScriptRenderer: Sendable {
     private func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+    }
+}
+
+/// Durations as nft writes them: `3h`, `1h30m`, `30s`, `250ms`.
+enum NftDuration {
+    static func text(milliseconds: UInt64) -> String {
+        guard milliseconds > 0 else { return "0s" }
+        let units: [(UInt64, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")]
+        var rest = milliseconds
+        var text = ""
+        for (size, name) in units where rest >= size {
+            text += "\(rest / size)\(name)"
+            rest %= size
+        }
+        return text
     }
 }

@@ -112,12 +112,10 @@ extension SetUserData {
 
     /// Datatypes of a concatenated type id (6 bits per field, first field highest).
     static func dataTypes(ofTypeID typeID: UInt32) -> [DataType]? {
-        let known: [UInt32: DataType] = [4: .integer32, 7: .ipv4Address, 8: .ipv6Address, 12: .inetProto,
-                                         13: .inetService, 19: .mark, 25: .ctState, 27: .ctStatus, 43: .fibAddressType]
         var remaining = typeID
         var types: [DataType] = []
         while remaining != 0 {
-            guard let type = known[remaining & 0x3f] else { return nil }
+            guard let type = DataType(typeID: remaining & 0x3f) else { return nil }
             types.insert(type, at: 0)
             remaining >>= 6
         }

@@ -88,4 +88,7 @@ public enum Statement: Hashable, Sendable {
     case reject(RejectKind)
     /// `counter`
     case counter
+    /// `update @set { a . b }` or `update @set { a . b timeout T }` (milliseconds): adds the
+    /// element made of the selectors' values to a dynamic set, or refreshes its timeout.
+    case updateSet([Selector], set: String, timeout: UInt64?)
 }

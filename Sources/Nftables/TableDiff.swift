@@ -43,6 +43,8 @@ public enum TableDiff {
                 transaction.addElements(set.elements, to: set, family: family, table: table)
                 continue
             }
+            // A dynamic set's elements are the packet path's (`update @set`): left alone.
+            if set.flags.contains(.dynamic) { continue }
             let change = ElementChange(from: existing.elements, to: set.elements)
             transaction.deleteElements(change.removed, from: set, family: family, table: table)
             transaction.addElements(change.added, to: set, family: family, table: table)
@@ -90,13 +92,14 @@ extension TableDiff {
     }
 
     /// Whether the table holding `currentSets` and `currentChains` cannot become `desired`
-    /// in place: a set changes its key or data (the kernel cannot), a set has more elements
+    /// in place: a set changes its key, data, flags, timeout or counter (the kernel cannot), a set has more elements
     /// than its size lets it hold (the kernel cannot grow it), or a base chain changes its hook.
     private static func needsReplacement(_ currentSets: [String: NamedSet], _ currentChains: [String: Chain],
                                          _ desired: Table) -> Bool {
         let setRedeclared = desired.sets.contains { set in
             guard let existing = currentSets[set.name] else { return false }
-            return existing.key != set.key || existing.data != set.data
+            return existing.key != set.key || existing.data != set.data || existing.flags != set.flags
+                || existing.timeout != set.timeout || existing.counter != set.counter
                 || existing.size.map { set.elements.count > $0 } ?? false
         }
         let hookChanged = desired.chains.contains { chain in
@@ -106,14 +109,17 @@ extension TableDiff {
     }
 
     /// What the kernel holds once `transaction(from: current, to: desired)` is committed:
-    /// `desired`, except that sets kept from `current` keep the size they were created with.
+    /// `desired`, except that sets kept from `current` keep the size they were created with,
+    /// and dynamic sets keep the elements the packet path added.
     public static func result(from current: Table?, to desired: Table) -> Table {
         guard let current else { return desired }
         let currentSets = byName(current.sets, \.name)
         guard !needsReplacement(currentSets, byName(current.chains, \.name), desired) else { return desired }
         var table = desired
         for index in table.sets.indices {
-            if let existing = currentSets[table.sets[index].name] { table.sets[index].size = existing.size }
+            guard let existing = currentSets[table.sets[index].name] else { continue }
+            table.sets[index].size = existing.size
+            if existing.flags.contains(.dynamic) { table.sets[index].elements = existing.elements }
         }
         return table
     }

@@ -29,6 +29,8 @@ public enum TraceEvent: Hashable, Sendable {
     case markToggled(bits: UInt32)
     /// DNAT through a map: the key found and the address and port the packet now goes to.
     case translated(map: String, key: [Value], address: IPAddress, port: UInt16)
+    /// The key was added to a dynamic set, or its timeout refreshed (`update @set`).
+    case updatedSet(set: String, key: [Value])
     /// The source address was rewritten to one of the node's (masquerade).
     case masqueraded
     /// The packet was refused.
@@ -100,7 +102,7 @@ public struct RulesetWalker: Sendable {
                 sets[set.name] = elements
             }
             self.sets = sets
-            intervals = Dictionary(table.sets.filter(\.interval).map { ($0.name, $0.elements) },
+            intervals = Dictionary(table.sets.filter { $0.flags.contains(.interval) }.map { ($0.name, $0.elements) },
                                    uniquingKeysWith: { first, _ in first })
         }
 
@@ -298,6 +300,11 @@ private struct Walk {
                 return .reject(kind)
             case .counter:
                 continue
+            case .updateSet(let selectors, let set, _):
+                guard let key = try key(selectors) else { return .next }
+                // The element is there for the rest of this packet's path (and the flow's).
+                table?.sets[set, default: [:]][key] = .some(nil)
+                events.append(.updatedSet(set: set, key: key))
             }
         }
         if !events.isEmpty { steps.append(record(events)) }

@@ -173,7 +173,7 @@ struct FamilyCompiler {
     /// As in kube-proxy, a family for which `--nodeport-addresses` names no range answers on
     /// every local address of that family (loopback excepted).
     private var nodePortAddressMatches: [[Statement]] {
-        let local = Statement.compare(.fibDestinationType, negated: false, .integer(2))
+        let local = Statement.compare(.fibDestinationType, negated: false, .integer(FibAddressType.local))
         let ranges = node.nodePortAddresses.filter { $0.family == ipFamily }
         if ranges.isEmpty {
             let loopback: Statement = family == .ip
@@ -193,7 +193,7 @@ struct FamilyCompiler {
     }
 
     private func fixedChains() -> [Chain] {
-        let newConnection = Statement.bitTest(.ctState, mask: 0x08, isSet: true)
+        let newConnection = Statement.bitTest(.ctState, mask: CtStateFlag.new, isSet: true)
         let frontendKey = RulesetLayout.frontendKey(family)
 
         var services: [Rule] = []
@@ -238,7 +238,7 @@ struct FamilyCompiler {
                       + [Rule([.setMarkBits(mark)])]),
             Chain(name: Names.markForMasquerade, rules: [Rule([.setMarkBits(mark)])]),
             Chain(name: Names.masquerading, rules: [
-                Rule([.bitTest(.ctStatus, mask: 0x20, isSet: true), .lookup([saddr, daddr], set: Sets.hairpinEndpoints),
+                Rule([.bitTest(.ctStatus, mask: CtStatusFlag.destinationNAT, isSet: true), .lookup([saddr, daddr], set: Sets.hairpinEndpoints),
                       .setMarkBits(mark)]),
                 Rule([.bitTest(.mark, mask: mark, isSet: false), .verdict(.return)]),
                 Rule([.toggleMarkBits(mark)]),
@@ -246,7 +246,7 @@ struct FamilyCompiler {
             ]),
             Chain(name: Names.rejectUnserved, rules: rejectUnserved),
             Chain(name: Names.rejectPacket, rules: [
-                Rule([.compare(.l4proto, negated: false, .proto(6)), .reject(.tcpReset)]),
+                Rule([.compare(.l4proto, negated: false, .proto(TransportProtocol.tcp.number)), .reject(.tcpReset)]),
                 Rule([.reject(.portUnreachable)]),
             ]),
         ]

@@ -9,6 +9,9 @@ public struct SyncReport: Sendable, Equatable {
     public var elementsRemoved: Int = 0
     /// Whether our tables were read back from the kernel first.
     public var readBack: Bool = false
+    /// What the last read-back found that nftproxy did not write (a foreign rule, a set
+    /// declared otherwise), with the reason; the sync rewrote those chains or tables.
+    public var readBackProblems: [ReadBackProblem] = []
     /// Commits refused because someone else changed the ruleset meanwhile.
     public var retries: Int = 0
     /// What our tables held before the commit (nil when nothing was committed); tables
@@ -70,6 +73,8 @@ public final class RulesetSync {
             if known == nil || current != generation {
                 try readBack(desired)
                 report.readBack = true
+                report.readBackProblems = (known ?? [:]).values.compactMap { $0 }.flatMap(\.problems)
+                    .sorted { $0.description < $1.description }
             }
             let transaction = plan(desired)
             guard !transaction.isEmpty else { return report }

@@ -1,4 +1,3 @@
-import CNetfilter
 import Foundation
 import XCTest
 
@@ -227,14 +226,14 @@ enum ConntrackEntryFactory {
         var requests = NetlinkRequestList()
         for flow in flows {
             requests.append(
-                subsystem: .conntrack, type: UInt16(IPCTNL_MSG_CT_NEW.rawValue),
+                subsystem: .conntrack, type: ConntrackWire.newEntry,
                 family: ConntrackMessage.netfilterFamily(flow.family),
-                flags: UInt16(NLM_F_CREATE | NLM_F_EXCL)
+                flags: NetlinkFlags.create | NetlinkFlags.exclusive
             ) { message in
-                ConntrackMessage.putTuple(flow.original, transport: flow.transport, type: CTA_TUPLE_ORIG, into: message)
-                ConntrackMessage.putTuple(flow.reply, transport: flow.transport, type: CTA_TUPLE_REPLY, into: message)
-                mnl_attr_put_u32(message, UInt16(CTA_TIMEOUT.rawValue), timeoutSeconds.bigEndian)
-                if flow.zone != 0 { mnl_attr_put_u16(message, UInt16(CTA_ZONE.rawValue), flow.zone.bigEndian) }
+                ConntrackMessage.putTuple(flow.original, transport: flow.transport, type: ConntrackWire.Attribute.originalTuple, into: message)
+                ConntrackMessage.putTuple(flow.reply, transport: flow.transport, type: ConntrackWire.Attribute.replyTuple, into: message)
+                message.put(ConntrackWire.Attribute.timeout, bigEndian32: timeoutSeconds)
+                if flow.zone != 0 { message.put(ConntrackWire.Attribute.zone, bigEndian16: flow.zone) }
             }
         }
         return try socket.perform(requests)

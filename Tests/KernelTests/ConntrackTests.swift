@@ -1,4 +1,3 @@
-import CNetfilter
 import Foundation
 import XCTest
 

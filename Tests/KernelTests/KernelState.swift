@@ -45,11 +45,12 @@ final class TestNamespace {
 }
 
 enum KernelState {
-    /// Drops what differs between two loads of the same ruleset: handles, metainfo, element order.
+    /// Drops what differs between two loads of the same ruleset: handles, metainfo, element
+    /// order, and the time left before elements expire.
     static func normalize(_ value: Any) -> Any {
         if let dictionary = value as? [String: Any] {
             var result: [String: Any] = [:]
-            for (key, item) in dictionary where key != "handle" && key != "metainfo" {
+            for (key, item) in dictionary where key != "handle" && key != "metainfo" && key != "expires" {
                 result[key] = normalize(item)
             }
             if let elements = result["elem"] as? [Any] {

@@ -1,4 +1,3 @@
-import CNetfilter
 import Foundation
 import XCTest
 
@@ -83,63 +82,44 @@ struct NetlinkTestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Small libnftnl-based message builders, standing in for the Nftables module's encoder.
+/// Small message builders on the wire layer's typed API, standing in for the Nftables module's encoder.
 enum TestMessages {
-    static let ip = UInt8(NFPROTO_IPV4)
-    static let ip6 = UInt8(NFPROTO_IPV6)
+    static let ip = NetfilterFamily.ipv4
+    static let ip6 = NetfilterFamily.ipv6
 
-    static let newTable = UInt16(NFT_MSG_NEWTABLE.rawValue)
-    static let deleteTable = UInt16(NFT_MSG_DELTABLE.rawValue)
-    static let newChain = UInt16(NFT_MSG_NEWCHAIN.rawValue)
-    static let newSet = UInt16(NFT_MSG_NEWSET.rawValue)
-    static let newSetElements = UInt16(NFT_MSG_NEWSETELEM.rawValue)
+    static let newTable = NftMessage.newTable
+    static let deleteTable = NftMessage.deleteTable
+    static let newChain = NftMessage.newChain
+    static let newSet = NftMessage.newSet
+    static let newSetElements = NftMessage.newElements
 
-    static let create = UInt16(NLM_F_CREATE)
+    static let create = NetlinkFlags.create
 
     /// Appends "add table FAMILY NAME".
-    static func addTable(_ batch: inout NetlinkBatch, _ name: String, family: UInt8 = ip) {
-        batch.append("add table \(familyName(family)) \(name)", type: newTable, family: family, flags: create) {
-            message in
-            let table = nftnl_table_alloc()!
-            defer { nftnl_table_free(table) }
-            nftnl_table_set_str(table, UInt16(NFTNL_TABLE_NAME.rawValue), name)
-            nftnl_table_nlmsg_build_payload(message, table)
+    static func addTable(_ batch: inout NetlinkBatch, _ name: String, family: UInt8 = ip) throws {
+        try batch.append("add table \(familyName(family)) \(name)", type: newTable, family: family, flags: create) {
+            (message) throws(NetlinkError) in try message.putTable(NftTable(name: name))
         }
     }
 
     /// Appends "delete table FAMILY NAME".
-    static func deleteTable(_ batch: inout NetlinkBatch, _ name: String, family: UInt8 = ip) {
-        batch.append("delete table \(familyName(family)) \(name)", type: deleteTable, family: family) { message in
-            let table = nftnl_table_alloc()!
-            defer { nftnl_table_free(table) }
-            nftnl_table_set_str(table, UInt16(NFTNL_TABLE_NAME.rawValue), name)
-            nftnl_table_nlmsg_build_payload(message, table)
+    static func deleteTable(_ batch: inout NetlinkBatch, _ name: String, family: UInt8 = ip) throws {
+        try batch.append("delete table \(familyName(family)) \(name)", type: deleteTable, family: family) {
+            (message) throws(NetlinkError) in try message.putTable(NftTable(name: name))
         }
     }
 
     /// Appends "add chain FAMILY TABLE NAME" (a regular chain, no hook).
-    static func addChain(_ batch: inout NetlinkBatch, table: String, _ name: String, family: UInt8 = ip) {
-        batch.append("add chain \(familyName(family)) \(table) \(name)", type: newChain, family: family, flags: create) {
-            message in
-            let chain = nftnl_chain_alloc()!
-            defer { nftnl_chain_free(chain) }
-            nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
-            nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
-            nftnl_chain_nlmsg_build_payload(message, chain)
+    static func addChain(_ batch: inout NetlinkBatch, table: String, _ name: String, family: UInt8 = ip) throws {
+        try batch.append("add chain \(familyName(family)) \(table) \(name)", type: newChain, family: family, flags: create) {
+            (message) throws(NetlinkError) in try message.putChain(NftChain(table: table, name: name))
         }
     }
 
     /// Appends "delete chain FAMILY TABLE NAME".
-    static func deleteChain(_ batch: inout NetlinkBatch, table: String, _ name: String, family: UInt8 = ip) {
-        batch.append(
-            "delete chain \(familyName(family)) \(table) \(name)", type: UInt16(NFT_MSG_DELCHAIN.rawValue),
-            family: family
-        ) { message in
-            let chain = nftnl_chain_alloc()!
-            defer { nftnl_chain_free(chain) }
-            nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
-            nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
-            nftnl_chain_nlmsg_build_payload(message, chain)
+    static func deleteChain(_ batch: inout NetlinkBatch, table: String, _ name: String, family: UInt8 = ip) throws {
+        try batch.append("delete chain \(familyName(family)) \(table) \(name)", type: NftMessage.deleteChain, family: family) {
+            (message) throws(NetlinkError) in try message.putChain(NftChain(table: table, name: name))
         }
     }
 
@@ -147,38 +127,24 @@ enum TestMessages {
     static let ipv4AddressType: UInt32 = 7
 
     /// Appends "add set ip TABLE NAME { type ipv4_addr; }".
-    static func addAddressSet(_ batch: inout NetlinkBatch, table: String, _ name: String, id: UInt32) {
-        batch.append("add set ip \(table) \(name)", type: newSet, family: ip, flags: create) { message in
-            let set = nftnl_set_alloc()!
-            defer { nftnl_set_free(set) }
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), name)
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_KEY_TYPE.rawValue), ipv4AddressType)
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_KEY_LEN.rawValue), 4)
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_ID.rawValue), id)
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(ip))
-            nftnl_set_nlmsg_build_payload(message, set)
+    static func addAddressSet(_ batch: inout NetlinkBatch, table: String, _ name: String, id: UInt32) throws {
+        try batch.append("add set ip \(table) \(name)", type: newSet, family: ip, flags: create) {
+            (message) throws(NetlinkError) in
+            try message.putSet(NftSet(family: ip, table: table, name: name, keyType: ipv4AddressType, keyLength: 4, id: id))
         }
     }
 
     /// Appends one "add element ip TABLE SET { … }" message with the given IPv4 addresses
     /// (host-order integers).
-    static func addAddresses(_ batch: inout NetlinkBatch, table: String, set name: String, _ addresses: [UInt32]) {
-        batch.append(
+    static func addAddresses(_ batch: inout NetlinkBatch, table: String, set name: String, _ addresses: [UInt32]) throws {
+        try batch.append(
             "add element ip \(table) \(name) (\(addresses.count) elements)",
             type: newSetElements, family: ip, flags: create
-        ) { message in
-            let set = nftnl_set_alloc()!
-            defer { nftnl_set_free(set) }
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), name)
-            for address in addresses {
-                let element = nftnl_set_elem_alloc()!
-                var key = address.bigEndian
-                nftnl_set_elem_set(element, UInt16(NFTNL_SET_ELEM_KEY), &key, 4)
-                nftnl_set_elem_add(set, element)
+        ) { (message) throws(NetlinkError) in
+            let elements = addresses.map { address in
+                NftSetElement(key: withUnsafeBytes(of: address.bigEndian) { Array($0) })
             }
-            nftnl_set_elems_nlmsg_build_payload(message, set)
+            try message.putElements(NftSet(table: table, name: name, elements: elements))
         }
     }
 
@@ -188,29 +154,14 @@ enum TestMessages {
 }
 
 /// Parses a dumped `NFT_MSG_NEWTABLE` message into "family name".
-func tableDescription(_ message: UnsafePointer<nlmsghdr>) throws -> String {
-    let table = nftnl_table_alloc()!
-    defer { nftnl_table_free(table) }
-    guard nftnl_table_nlmsg_parse(message, table) == 0 else {
-        throw NetlinkTestFailure("unparseable table message")
-    }
-    let name = String(cString: nftnl_table_get_str(table, UInt16(NFTNL_TABLE_NAME.rawValue)))
-    let family = UInt8(nftnl_table_get_u32(table, UInt16(NFTNL_TABLE_FAMILY.rawValue)))
-    return "\(TestMessages.familyName(family)) \(name)"
+func tableDescription(_ message: NetlinkMessageView) throws -> String {
+    let table = try NftTable(parsing: message)
+    return "\(TestMessages.familyName(table.family ?? 0)) \(table.name)"
 }
 
 /// Counts the elements in a dumped `NFT_MSG_NEWSETELEM` message.
-func elementCount(_ message: UnsafePointer<nlmsghdr>) throws -> Int {
-    let set = nftnl_set_alloc()!
-    defer { nftnl_set_free(set) }
-    guard nftnl_set_elems_nlmsg_parse(message, set) == 0 else {
-        throw NetlinkTestFailure("unparseable set element message")
-    }
-    let iterator = nftnl_set_elems_iter_create(set)!
-    defer { nftnl_set_elems_iter_destroy(iterator) }
-    var count = 0
-    while nftnl_set_elems_iter_next(iterator) != nil { count += 1 }
-    return count
+func elementCount(_ message: NetlinkMessageView) throws -> Int {
+    try NftSet(parsingElements: message).elements.count
 }
 
 /// Inode of a namespace file, to tell namespaces apart.

@@ -100,6 +100,43 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertEqual(seen, ["listed default/web @2", "added default/db 3", "relisting expired", "listed default/db,default/web @3"])
     }
 
+    func testWatchFromACompactedResourceVersionIsExpiredInTheStreamOrAsAResponse() async throws {
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        try fixture.server.put(.services, object: Objects.service("default", "web", port: 81))
+        fixture.server.compact()
+        for asResponse in [false, true] {
+            fixture.server.watchExpiryAsResponse = asResponse
+            do throws(KubeClientError) {
+                try await client.watch("/api/v1/services", query: WatchQuery(resourceVersion: "2", timeoutSeconds: 5)) { _ in }
+                XCTFail("a watch from a compacted resourceVersion must fail")
+            } catch {
+                guard case .expired(let request, let message) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(request.verb, "watch")
+                XCTAssertEqual(message, "too old resource version: 2 (3)")
+            }
+        }
+    }
+
+    func testWatchEndedByTheServersTimeoutIsResumedWithoutRelisting() async throws {
+        let events = EventLog()
+        let task = events.follow(Reflector(client: client, options: .init(
+            path: ServedResource.services.collectionPath, watchTimeoutSeconds: 1,
+            backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))))
+        defer { task.cancel() }
+        await eventually(10, "watch open") { fixture.server.openWatchCount == 1 }
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        await eventually(10, "the watch ended by the server and resumed") {
+            events.all.map(Self.summary).contains("watch ended") && fixture.server.openWatchCount == 1
+        }
+        try fixture.server.put(.services, object: Objects.service("default", "db"))
+        await eventually(10, "added after resume") { events.all.map(Self.summary).contains("added default/db 3") }
+        XCTAssertEqual(events.all.map(Self.summary).filter { !$0.hasPrefix("watch ended") },
+                       ["listed  @1", "added default/web 2", "added default/db 3"])
+        let watches = fixture.server.requests.filter { $0.query["watch"] == "true" }
+        XCTAssertEqual(Array(watches.prefix(2).map { $0.query["resourceVersion"] ?? "" }), ["1", "2"])
+        XCTAssertTrue(watches.allSatisfy { ["1", "2"].contains($0.query["timeoutSeconds"] ?? "") })
+    }
+
     func testDroppedStreamReconnectsFromTheLastResourceVersionWithoutRelisting() async throws {
         let events = EventLog()
         let task = events.follow(reflector())
@@ -176,11 +213,55 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertGreaterThan(bookmarks.value, 3)
     }
 
+    func testClientCertificateAuthenticatesWithoutAToken() async throws {
+        try fixture.server.put(.services, object: Objects.service("default", "web"))
+        let connection = try Kubeconfig.load(path: try fixture.kubeconfigWithClientCertificate())
+        XCTAssertNil(connection.credentials.token)
+        XCTAssertNil(connection.credentials.tokenFile)
+        XCTAssertNotNil(connection.credentials.clientCertificatePEM)
+        let certified = try KubeAPIClient(connection: connection)
+        let page = try await certified.list("/api/v1/services", query: ListQuery())
+        try await certified.shutdown()
+        XCTAssertEqual(page.items.map(\.key), ["default/web"])
+        XCTAssertNil(fixture.server.requests.last?.token)
+        var anonymous = connection
+        anonymous.credentials = Credentials()
+        let bare = try KubeAPIClient(connection: anonymous)
+        do throws(KubeClientError) {
+            _ = try await bare.list("/api/v1/services", query: ListQuery())
+            XCTFail("neither token nor certificate must be 401")
+        } catch {
+            XCTAssertEqual(error.statusCode, 401, "\(error)")
+        }
+        try await bare.shutdown()
+    }
+
+    func testInsecureSkipTLSVerifyConnectsWithoutTheCA() async throws {
+        var connection = try Kubeconfig.load(path: fixture.kubeconfig)
+        connection.certificateAuthorityPEM = nil
+        connection.insecureSkipTLSVerify = true
+        let insecure = try KubeAPIClient(connection: connection)
+        let page = try await insecure.list("/api/v1/services", query: ListQuery())
+        try await insecure.shutdown()
+        XCTAssertEqual(page.resourceVersion, "1")
+        // Without the CA and without the flag, the system trust store does not know the test CA.
+        connection.insecureSkipTLSVerify = false
+        let verifying = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
+        do throws(KubeClientError) {
+            _ = try await verifying.list("/api/v1/services", query: ListQuery())
+            XCTFail("an unknown CA must be refused")
+        } catch {
+            guard case .tls = error else { return XCTFail("expected a TLS error, got \(error)") }
+        }
+        try await verifying.shutdown()
+    }
+
     func testWrongCertificateAuthorityIsRefused() async throws {
         let other = try SharedCertificates.other.get()
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)
         connection.certificateAuthorityPEM = Array(try Data(contentsOf: URL(fileURLWithPath: other.caCertificatePath)))
-        let untrusting = try KubeAPIClient(connection: connection)
+        // The connection pool retries a failed handshake until the connect timeout, then reports it.
+        let untrusting = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
         defer { Task { try? await untrusting.shutdown() } }
         do throws(KubeClientError) {
             _ = try await untrusting.list("/api/v1/services", query: ListQuery())

@@ -92,6 +92,16 @@ final class KubectlFidelityTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("field label not supported: spec.type"), bad.stderr)
     }
 
+    func testClientCertificateAuthenticates() throws {
+        try fixture.server.put(.nodes, object: ["metadata": ["name": "node-1", "labels": ["topology.kubernetes.io/zone": "a"]],
+                                                "status": ["addresses": [["type": "InternalIP", "address": "192.168.0.1"]]]])
+        let run = try kubectl(["get", "nodes", "-o", "json", "--field-selector", "metadata.name=node-1"],
+                              kubeconfig: try fixture.kubeconfigWithClientCertificate())
+        XCTAssertEqual(run.wait(), 0, run.stderr)
+        XCTAssertEqual(names(try items(run.stdout)), ["/node-1"])
+        XCTAssertTrue(fixture.server.requests.contains { $0.path == "/api/v1/nodes" && $0.token == nil })
+    }
+
     func testBadTokenIsUnauthorizedAndDeniedVerbIsForbidden() throws {
         let wrong = try kubectl(["get", "services", "-A"], kubeconfig: try fixture.kubeconfig(token: "wrong"))
         XCTAssertNotEqual(wrong.wait(), 0)

@@ -5,9 +5,14 @@ import XCTest
 /// The certificates of all tests in this process (openssl runs once), and a second CA that
 /// the server's certificate does not chain to.
 enum SharedCertificates {
-    static let directory = NSTemporaryDirectory() + "nftproxy-standin-\(ProcessInfo.processInfo.processIdentifier)"
+    /// One directory for every run (the certificates are made anew by each test process), so
+    /// runs leave no new directories behind; each fixture removes its own subdirectory.
+    static let directory = NSTemporaryDirectory() + "nftproxy-standin-tests"
     static let server: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
         try TestCertificates.make(in: directory + "/pki")
+    }
+    static let client: Result<(certificatePath: String, keyPath: String), StandInError> = Result {
+        () throws(StandInError) in try server.get().makeClientCertificate()
     }
     static let other: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
         try TestCertificates.make(in: directory + "/other-pki", name: "unrelated-ca")
@@ -34,6 +39,7 @@ final class StandInFixture: Sendable {
         try Data("token-1".utf8).write(to: URL(fileURLWithPath: tokenFile))
         server = try StandInAPIServer(configuration: .init(
             tls: (certificates.serverCertificatePath, certificates.serverKeyPath), tokens: ["token-1"],
+            clientCertificateAuthorityPath: certificates.caCertificatePath,
             bookmarkInterval: bookmarkInterval, historyLimit: historyLimit))
         try await server.start()
         try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
@@ -43,6 +49,14 @@ final class StandInFixture: Sendable {
     func shutdown() async {
         await server.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Writes a kubeconfig with the client certificate and no token, and returns its path.
+    func kubeconfigWithClientCertificate() throws -> String {
+        let path = directory + "/kubeconfig-certificate"
+        try KubeconfigFile.write(to: path, server: server.url, caPath: certificates.caCertificatePath,
+                                 clientCertificate: try SharedCertificates.client.get())
+        return path
     }
 
     /// Writes a kubeconfig with a fixed token into the fixture's directory and returns its path.
@@ -133,6 +147,8 @@ final class ChildProcess: @unchecked Sendable {
             process.terminate()
             finished.wait()
         }
+        // Leave the semaphore signalled: the process stays exited for later calls.
+        finished.signal()
         // Let the readability handlers take the last bytes.
         Thread.sleep(forTimeInterval: 0.05)
         return process.terminationStatus

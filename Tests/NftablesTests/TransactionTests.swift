@@ -35,8 +35,8 @@ final class TransactionTests: XCTestCase {
                 var batch = NetlinkBatch()
                 let empty = batch.byteCount
                 let header = encoder.header(for: operation)
-                batch.append(operation.summary, type: header.type, family: header.family, flags: header.flags) {
-                    encoder.encode(operation, into: $0)
+                try batch.append(operation.summary, type: header.type, family: header.family, flags: header.flags) {
+                    (message) throws(NetlinkError) in try encoder.encode(operation, into: message)
                 }
                 XCTAssertLessThan(batch.byteCount - empty, 64 * 1024, "\(set.name): \(chunk.count) elements in one message")
             }

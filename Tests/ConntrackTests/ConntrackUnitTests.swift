@@ -1,4 +1,3 @@
-import CNetfilter
 import XCTest
 
 @testable import Conntrack
@@ -86,22 +85,21 @@ final class ConntrackUnitTests: XCTestCase {
     /// A message as the kernel dumps it: both tuples, status, zone, ID and attributes the
     /// parser skips (timeout, a protocol-info nest).
     private func dumpedMessage(_ flow: ConntrackFlow, family: UInt8, rawID: UInt32) -> [UInt8] {
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
-        defer { buffer.deallocate() }
-        let header = mnl_nlmsg_put_header(buffer)!
-        header.pointee.nlmsg_type = UInt16(NFNL_SUBSYS_CTNETLINK) << 8 | UInt16(IPCTNL_MSG_CT_NEW.rawValue)
-        let extra = mnl_nlmsg_put_extra_header(header, MemoryLayout<nfgenmsg>.size)!.bindMemory(to: nfgenmsg.self, capacity: 1)
-        extra.pointee.nfgen_family = family
-        ConntrackMessage.putTuple(flow.original, transport: flow.transport, type: CTA_TUPLE_ORIG, into: header)
-        ConntrackMessage.putTuple(flow.reply, transport: flow.transport, type: CTA_TUPLE_REPLY, into: header)
-        let info = mnl_attr_nest_start(header, UInt16(CTA_PROTOINFO.rawValue))
-        mnl_attr_put_u8(header, 1, 3)
-        mnl_attr_nest_end(header, info)
-        mnl_attr_put_u32(header, UInt16(CTA_STATUS.rawValue), flow.status.rawValue.bigEndian)
-        mnl_attr_put_u32(header, UInt16(CTA_TIMEOUT.rawValue), UInt32(30).bigEndian)
-        mnl_attr_put_u32(header, UInt16(CTA_ID.rawValue), rawID)
-        if flow.zone != 0 { mnl_attr_put_u16(header, UInt16(CTA_ZONE.rawValue), flow.zone.bigEndian) }
-        return Array(UnsafeRawBufferPointer(start: buffer, count: Int(header.pointee.nlmsg_len)))
+        NetlinkMessageWriter.message(subsystem: .conntrack, message: ConntrackWire.newEntry, family: family) { message in
+            ConntrackMessage.putTuple(flow.original, transport: flow.transport, type: ConntrackWire.Attribute.originalTuple,
+                                      into: message)
+            ConntrackMessage.putTuple(flow.reply, transport: flow.transport, type: ConntrackWire.Attribute.replyTuple,
+                                      into: message)
+            message.nest(ConntrackWire.Attribute.protocolInfo) { info in info.put(1, u8: 3) }
+            message.put(ConntrackWire.Attribute.status, bigEndian32: flow.status.rawValue)
+            message.put(ConntrackWire.Attribute.timeout, bigEndian32: 30)
+            message.put(ConntrackWire.Attribute.id, raw32: rawID)
+            if flow.zone != 0 { message.put(ConntrackWire.Attribute.zone, bigEndian16: flow.zone) }
+        }
+    }
+
+    private func parse(_ message: [UInt8], family: IPFamily) throws -> ConntrackFlow? {
+        try NetlinkMessageView.parse(message) { (view) throws(NetlinkError) in try ConntrackMessage.flow(from: view, family: family) }
     }
 
     func testParsesDumpedEntries() throws {
@@ -110,25 +108,29 @@ final class ConntrackUnitTests: XCTestCase {
             original: FlowTuple(source: ctIP("2001:db8:1::1"), destination: ctIP("2001:db8:ff::10"), sourcePort: 40000, destinationPort: 38412),
             reply: FlowTuple(source: ctIP("2001:db8:1::11"), destination: ctIP("2001:db8:1::1"), sourcePort: 38412, destinationPort: 40000),
             status: [.confirmed, .destinationNAT, .seenReply], zone: 7, id: 0x1234_5678)
-        let message = dumpedMessage(flow, family: UInt8(AF_INET6), rawID: 0x1234_5678)
-        let parsed = try message.withUnsafeBytes { bytes in try ConntrackMessage.flow(from: bytes, family: .v6) }
-        XCTAssertEqual(parsed, flow)
+        let message = dumpedMessage(flow, family: NetfilterFamily.ipv6, rawID: 0x1234_5678)
+        XCTAssertEqual(try parse(message, family: .v6), flow)
         // The other family's dump does not claim it.
-        XCTAssertNil(try message.withUnsafeBytes { bytes in try ConntrackMessage.flow(from: bytes, family: .v4) })
+        XCTAssertNil(try parse(message, family: .v4))
 
         // Protocols other than TCP/UDP/SCTP are skipped; a truncated message is malformed.
         flow.zone = 0
-        var icmp = dumpedMessage(flow, family: UInt8(AF_INET6), rawID: 1)
+        var icmp = dumpedMessage(flow, family: NetfilterFamily.ipv6, rawID: 1)
         // CTA_PROTO_NUM of the original tuple (nla_len 5, nla_type 1, value 132): sctp -> icmpv6.
-        let protocolAttribute: [UInt8] = [5, 0, UInt8(CTA_PROTO_NUM.rawValue), 0, 132]
+        let protocolAttribute: [UInt8] = [5, 0, UInt8(ConntrackWire.ProtocolAttribute.number), 0, 132]
         let position = try XCTUnwrap((0...(icmp.count - 5)).first { Array(icmp[$0..<$0 + 5]) == protocolAttribute })
         icmp[position + 4] = 58
-        XCTAssertNil(try icmp.withUnsafeBytes { bytes in try ConntrackMessage.flow(from: bytes, family: .v6) })
-        XCTAssertThrowsError(try message.prefix(18).withUnsafeBytes { bytes in
-            try ConntrackMessage.flow(from: UnsafeRawBufferPointer(bytes), family: .v6)
-        })
+        XCTAssertNil(try parse(icmp, family: .v6))
+        XCTAssertThrowsError(try parse(Array(message.prefix(18)), family: .v6))
         // A message cut inside its tuples lacks attributes: malformed, not a crash.
-        let cut = Array(message.prefix(60))
-        XCTAssertThrowsError(try cut.withUnsafeBytes { bytes in try ConntrackMessage.flow(from: bytes, family: .v6) })
+        var cut = Array(message.prefix(60))
+        withUnsafeBytes(of: UInt32(60).littleEndian) { cut.replaceSubrange(0..<4, with: $0) }
+        XCTAssertThrowsError(try parse(cut, family: .v6))
     }
+}
+
+/// An IP address literal the test knows to be valid.
+private func ctIP(_ text: String) -> IPAddress {
+    guard let address = IPAddress(text) else { fatalError("bad test address \(text)") }
+    return address
 }

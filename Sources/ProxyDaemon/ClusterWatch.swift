@@ -1,0 +1,191 @@
+import Foundation
+import KubeClient
+import KubeObjects
+import Logging
+import ServiceModel
+
+/// Follows the API server for the daemon: Services and EndpointSlices (with kube-proxy's
+/// label selector) into the `ClusterState`, this node's Node object into the node
+/// configuration and health; every change rings the sync loop. Malformed objects are
+/// logged and skipped: the last good version stays, and the next good event replaces it.
+public struct ClusterWatch: Sendable {
+    public let client: KubeAPIClient
+    public let state: ClusterState
+    public let loop: SyncLoop
+    public let health: ProxyHealth
+    public let metrics: ProxyMetrics
+    public let logger: Logger
+    public let nodeName: String
+    /// `--service-proxy-name`: only objects labelled with it; nil: only unlabelled ones.
+    public let serviceProxyName: String?
+    /// Items per list page.
+    public let pageSize: Int
+    /// Called with every new version of this node's facts.
+    public let nodeChanged: @Sendable (NodeObjectFacts) async -> Void
+
+    public init(client: KubeAPIClient, state: ClusterState, loop: SyncLoop, health: ProxyHealth, metrics: ProxyMetrics,
+                logger: Logger, nodeName: String, serviceProxyName: String?, pageSize: Int = 500,
+                nodeChanged: @escaping @Sendable (NodeObjectFacts) async -> Void) {
+        self.client = client; self.state = state; self.loop = loop; self.health = health; self.metrics = metrics
+        self.logger = logger; self.nodeName = nodeName; self.serviceProxyName = serviceProxyName
+        self.pageSize = pageSize; self.nodeChanged = nodeChanged
+    }
+
+    /// kube-proxy's selector: no headless services, and only this proxy's (by default, those
+    /// that name no proxy).
+    public var labelSelector: String {
+        let headless = "!service.kubernetes.io/headless"
+        guard let serviceProxyName else { return "!service.kubernetes.io/service-proxy-name,\(headless)" }
+        return "service.kubernetes.io/service-proxy-name=\(serviceProxyName),\(headless)"
+    }
+
+    /// Runs the three watches until the task is cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await follow(resource: "services", path: "/api/v1/services", selector: labelSelector,
+                                         apply: applyService) }
+            group.addTask { await follow(resource: "endpointslices", path: "/apis/discovery.k8s.io/v1/endpointslices",
+                                         selector: labelSelector, apply: applySlice) }
+            group.addTask { await followNode() }
+        }
+    }
+
+    // MARK: Services and EndpointSlices
+
+    private enum Change { case listed([RawObject]), set(RawObject), deleted(RawObject) }
+
+    private func follow(resource: String, path: String, selector: String,
+                        apply: @escaping @Sendable (Change) -> ClusterState.ChangeCount) async {
+        let reflector = Reflector(client: client, options: Reflector.Options(
+            path: path, labelSelector: selector, pageSize: pageSize))
+        await reflector.run { event in
+            var count = ClusterState.ChangeCount()
+            switch event {
+            case .listed(let items, let version):
+                logger.info("listed", metadata: ["resource": "\(resource)", "items": "\(items.count)",
+                                                 "resourceVersion": "\(version)"])
+                count = apply(.listed(items))
+            case .added(let object), .modified(let object):
+                count = apply(.set(object))
+            case .deleted(let object):
+                count = apply(.deleted(object))
+            case .bookmark:
+                return
+            case .watchEnded:
+                metrics.watchRestarted(resource: resource, reason: "closed")
+                return
+            case .relisting(let reason):
+                metrics.relisted(resource: resource)
+                logger.info("re-listing", metadata: ["resource": "\(resource)", "reason": "\(reason)"])
+                return
+            case .failed(let error, let delay):
+                metrics.apiError(code: error.statusCode ?? 0)
+                metrics.watchRestarted(resource: resource, reason: "error")
+                logFailure(error, resource: resource, retryIn: delay)
+                return
+            }
+            guard !count.isEmpty else { return }
+            let pending = state.pendingChanges
+            metrics.changesQueued(services: count.services, endpoints: count.endpointSlices,
+                                  pendingServices: pending.services, pendingEndpoints: pending.endpointSlices)
+            loop.changesArrived()
+        }
+    }
+
+    private func logFailure(_ error: KubeClientError, resource: String, retryIn delay: Duration) {
+        var metadata: Logger.Metadata = ["resource": "\(resource)", "error": "\(error)", "retryIn": "\(delay)"]
+        switch error.statusCode {
+        case 401:
+            metadata["hint"] = "the API server refused the credentials (token expired or wrong?)"
+        case 403:
+            metadata["hint"] = "missing permission: list and watch \(resource) (see deploy/daemonset.yaml's ClusterRole)"
+        default:
+            break
+        }
+        logger.error("API request failed", metadata: metadata)
+    }
+
+    /// Decodes one object; nil (logged) when it is malformed.
+    private func decode(_ object: RawObject) -> KubeObject? {
+        do {
+            let decoded = try KubeObjectDecoder.decode(bytes: Array(object.json),
+                                                       source: "API \(object.kind) \(object.key)")
+            for notice in decoded.notices { logger.debug("\(notice)") }
+            return decoded.objects.first
+        } catch {
+            logger.error("malformed object ignored; its last good version stays", metadata: [
+                "kind": "\(object.kind)", "object": "\(object.key)", "error": "\(error)",
+            ])
+            return nil
+        }
+    }
+
+    private func applyService(_ change: Change) -> ClusterState.ChangeCount {
+        switch change {
+        case .listed(let items):
+            var services: [ServiceName: Service?] = [:]
+            for item in items {
+                if case .service(let name, let service)? = decode(item) { services[name] = .some(service) }
+            }
+            return state.replaceServices(services)
+        case .set(let object):
+            guard case .service(let name, let service)? = decode(object) else { return ClusterState.ChangeCount() }
+            return state.setService(name, service)
+        case .deleted(let object):
+            return state.removeService(ServiceName(namespace: object.namespace, name: object.name))
+        }
+    }
+
+    private func applySlice(_ change: Change) -> ClusterState.ChangeCount {
+        switch change {
+        case .listed(let items):
+            var slices: [EndpointSliceObject] = []
+            for item in items {
+                if case .endpointSlice(let slice)? = decode(item) { slices.append(slice) }
+            }
+            return state.replaceEndpointSlices(slices)
+        case .set(let object):
+            guard case .endpointSlice(let slice)? = decode(object) else { return ClusterState.ChangeCount() }
+            return state.setEndpointSlice(slice)
+        case .deleted(let object):
+            return state.removeEndpointSlice(namespace: object.namespace, name: object.name)
+        }
+    }
+
+    // MARK: The Node
+
+    private func followNode() async {
+        let reflector = Reflector(client: client, options: Reflector.Options(
+            path: "/api/v1/nodes", fieldSelector: "metadata.name=\(nodeName)", pageSize: pageSize))
+        await reflector.run { event in
+            let object: RawObject
+            switch event {
+            case .listed(let items, _):
+                guard let first = items.first else {
+                    logger.warning("this node's Node object does not exist (yet)", metadata: ["node": "\(nodeName)"])
+                    return
+                }
+                object = first
+            case .added(let added), .modified(let added):
+                object = added
+            case .deleted:
+                logger.warning("this node's Node object was deleted", metadata: ["node": "\(nodeName)"])
+                health.setNodeEligible(false)
+                return
+            case .failed(let error, let delay):
+                metrics.apiError(code: error.statusCode ?? 0)
+                logFailure(error, resource: "nodes", retryIn: delay)
+                return
+            case .bookmark, .watchEnded, .relisting:
+                return
+            }
+            switch NodeObjectFacts.parse(object.json) {
+            case .success(let facts):
+                health.setNodeEligible(facts.eligible)
+                await nodeChanged(facts)
+            case .failure(let error):
+                logger.error("malformed Node object ignored", metadata: ["node": "\(nodeName)", "error": "\(error)"])
+            }
+        }
+    }
+}
