@@ -162,6 +162,6 @@ let package = Package(
         ),
         .testTarget(name: "KernelTests", dependencies: ["Nftables", "Netlink", "Conntrack", "Sandbox", "ProxyCompiler", "ProxyEngine",
                                                      "ProxyEngineTesting", "ServiceModel", "ServiceTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "KubeAPIStandIn", "ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables"]),
     ]
 )

@@ -28,7 +28,7 @@ struct Assembly {
     /// Attaches the endpoints of every service, without resolving conflicts between services.
     mutating func attachAllEndpoints() {
         for index in services.indices {
-            attachEndpoints(&services[index])
+            Self.attachEndpoints(&services[index], from: slicesByService)
         }
     }
 
@@ -40,7 +40,8 @@ struct Assembly {
     /// For each service port: the endpoints of every slice port with the same name and
     /// protocol, deduplicated by address and port (the first wins, unless a later one is ready
     /// and it is not), sorted by address and port.
-    private func attachEndpoints(_ service: inout Service) {
+    /// Static, so that the call does not copy `self` (and with it every service) per service.
+    private static func attachEndpoints(_ service: inout Service, from slicesByService: [ServiceName: [EndpointSlice]]) {
         let slices = slicesByService[service.name] ?? []
         for portIndex in service.ports.indices {
             let servicePort = service.ports[portIndex]

@@ -6,7 +6,29 @@
 /// else is a YAML stream of one or more `---` separated documents (``YAMLReader``). Empty
 /// documents are dropped. Both readers build only what the decoders read (``Keep``).
 enum DocumentParser {
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) -> [Value] {
+    /// The documents of the input.
+    ///
+    /// With `itemSink`, the `items` of a top-level object (JSON, or the first YAML document)
+    /// are handed to it one by one as they are parsed and left out of the returned document
+    /// (its `items` is empty), so that a big List need not be held whole; `itemsStreamed` then
+    /// says that this happened. Items may reach the sink before a later syntax error is found,
+    /// and then count for nothing (`itemsStreamed` is false).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String,
+                      itemSink: ((Value, Int) -> Void)?) throws(InputError) -> (documents: [Value], itemsStreamed: Bool) {
+        var streamed = false
+        let sink: ((Value, Int) -> Void)? = itemSink.map { sink in
+            { value, index in
+                streamed = true
+                sink(value, index)
+            }
+        }
+        var streamable = false
+        let documents = try parse(bytes, source: source, sink: sink, streamable: &streamable)
+        return (documents, streamed && streamable && documents.count == 1)
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, source: String, sink: ((Value, Int) -> Void)?,
+                              streamable: inout Bool) throws(InputError) -> [Value] {
         guard bytes.count <= InputLimits.maxInputBytes else {
             throw InputError(source: source, problem: "input larger than \(InputLimits.maxInputBytes) bytes")
         }
@@ -19,7 +41,9 @@ enum DocumentParser {
         if bytes[first] == UInt8(ascii: "{") || bytes[first] == UInt8(ascii: "[") {
             let keep: Keep = bytes[first] == UInt8(ascii: "[") ? .list(.kubernetesObject) : .kubernetesObject
             do throws(ParseFailure) {
-                switch try JSONReader.parse(bytes, from: start, keep: keep) {
+                let value = try JSONReader.parse(bytes, from: start, keep: keep, itemSink: keep.members == nil ? nil : sink)
+                streamable = true
+                switch value {
                 case .null:
                     return []
                 case .list(let items):
@@ -30,12 +54,19 @@ enum DocumentParser {
                 }
             } catch {
                 let jsonError = InputError(source: source, problem: error.message(format: "JSON", input: bytes))
-                guard error.kind == .syntax, let documents = try? YAMLReader.parse(bytes) else { throw jsonError }
+                guard error.kind == .syntax, let documents = try? YAMLReader.parse(bytes, itemSink: nil) else {
+                    throw jsonError
+                }
                 return documents.filter { $0 != .null }
             }
         }
         do throws(ParseFailure) {
-            return try YAMLReader.parse(bytes).filter { $0 != .null }
+            if let sink, let documents = try YAMLReader.parse(bytes, itemSink: sink) {
+                streamable = true
+                return documents.filter { $0 != .null }
+            }
+            // No sink, or a second document followed a streamed first one: read it all.
+            return try YAMLReader.parse(bytes, itemSink: nil)?.filter { $0 != .null } ?? []
         } catch {
             throw InputError(source: source, problem: error.message(format: "YAML", input: bytes))
         }

@@ -8,6 +8,9 @@ struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// Receives the elements of the top-level object's `items` list one by one (with their
+    /// index), which then are not kept in the returned value; see ``DocumentParser``.
+    private var itemSink: ((Value, Int) -> Void)?
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>, start: Int) {
         self.bytes = bytes
@@ -15,8 +18,10 @@ struct JSONReader {
     }
 
     /// Parses the one JSON value in `bytes` from `start` (after any byte order mark) to the end.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, keep: Keep) throws(ParseFailure) -> Value {
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, keep: Keep,
+                      itemSink: ((Value, Int) -> Void)? = nil) throws(ParseFailure) -> Value {
         var reader = JSONReader(bytes, start: start)
+        reader.itemSink = itemSink
         reader.skipWhitespace()
         let value = try reader.value(keep)
         reader.skipWhitespace()
@@ -98,7 +103,7 @@ struct JSONReader {
         try enter()
         index += 1
         var members: [String: Value] = [:]
-        var skipped: [String] = []
+        var skipped = SeenKeys()
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -114,13 +119,18 @@ struct JSONReader {
             index += 1
             skipWhitespace()
             if let keep = schema == nil ? .everything : schema?[key] {
-                let member = try value(keep)
+                let member: Value
+                if depth == 1, key == "items", current == UInt8(ascii: "["), let itemSink {
+                    try streamItems(to: itemSink)
+                    member = .list([])
+                } else {
+                    member = try value(keep)
+                }
                 if members.updateValue(member, forKey: key) != nil {
                     throw .content(ParseProblem.duplicateKey(key), at: keyOffset)
                 }
             } else {
-                if skipped.contains(key) { throw .content(ParseProblem.duplicateKey(key), at: keyOffset) }
-                skipped.append(key)
+                if !skipped.insert(key) { throw .content(ParseProblem.duplicateKey(key), at: keyOffset) }
                 try skipValue()
             }
             skipWhitespace()
@@ -159,6 +169,35 @@ struct JSONReader {
                 index += 1
                 depth -= 1
                 return .list(items)
+            default:
+                throw unexpected("',' or ']' in a list")
+            }
+        }
+    }
+
+    /// The top-level `items` list, each element built and handed to `sink` in turn.
+    private mutating func streamItems(to sink: (Value, Int) -> Void) throws(ParseFailure) {
+        try enter()
+        index += 1
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return
+        }
+        var count = 0
+        while true {
+            sink(try value(.kubernetesObject), count)
+            count += 1
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","):
+                index += 1
+                skipWhitespace()
+            case UInt8(ascii: "]"):
+                index += 1
+                depth -= 1
+                return
             default:
                 throw unexpected("',' or ']' in a list")
             }
@@ -282,7 +321,7 @@ struct JSONReader {
                 let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
                 let (next, overflowB) = negative ? shifted.subtractingReportingOverflow(digit)
                                                  : shifted.addingReportingOverflow(digit)
-                if overflowA || overflowB { throw .content(ParseProblem.integerOutOfRange(literal), at: start) }
+                if overflowA || overflowB { return .outOfRangeInteger(shortLiteral(literal)) }
                 value = next
             }
             return .int(value)

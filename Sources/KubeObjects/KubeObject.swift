@@ -25,6 +25,19 @@ public struct EndpointSliceObject: Sendable {
     var key: String { "\(namespace)/\(name)" }
 }
 
+extension KubeObject {
+    /// The public value of what a Collector found.
+    init(_ found: Collector.Found) {
+        switch found {
+        case .service(let name, let service):
+            self = .service(name, service)
+        case .slice(let key, let slice):
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            self = .endpointSlice(EndpointSliceObject(namespace: parts.first ?? "", name: parts.last ?? "", slice: slice))
+        }
+    }
+}
+
 /// The objects of one input (one object, one page of a List, or a stream), in input order,
 /// with the notices about what was skipped.
 public struct DecodedObjects: Sendable {
@@ -38,21 +51,35 @@ extension KubeObjectDecoder {
     /// selects the Services decoded, as ``serviceProxyName`` does; the others are notices.
     public static func decode(bytes: UnsafeBufferPointer<UInt8>, source: String,
                               serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
-        let documents = try DocumentParser.parse(bytes, source: source)
+        let stream = ItemStream(source: source, serviceProxyName: serviceProxyName)
+        let (documents, itemsStreamed) = try DocumentParser.parse(bytes, source: source, itemSink: stream.take)
         var collector = Collector(source: source, serviceProxyName: serviceProxyName)
-        for (index, document) in documents.enumerated() {
-            try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
-        }
-        let objects = collector.found.map { found -> KubeObject in
-            switch found {
-            case .service(let name, let service):
-                return .service(name, service)
-            case .slice(let key, let slice):
-                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-                return .endpointSlice(EndpointSliceObject(namespace: parts.first ?? "", name: parts.last ?? "", slice: slice))
+        if itemsStreamed, let document = documents.first {
+            try collector.collect(document, location: nil, streamed: stream)
+        } else {
+            for (index, document) in documents.enumerated() {
+                try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
             }
         }
-        return DecodedObjects(objects: objects, notices: collector.notices)
+        return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
+    }
+
+    /// Decodes one object that may lack `apiVersion` and `kind`, as the items of an API
+    /// server's list responses do: `apiVersion` and `kind` stand in for the missing fields.
+    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String)
+        throws(InputError) -> DecodedObjects {
+        var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
+        bytes.withUnsafeBufferPointer { buffer in
+            outcome = Result { () throws(InputError) in
+                let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
+                var collector = Collector(source: source)
+                for document in documents {
+                    try collector.collect(document, location: nil, inferred: (apiVersion: apiVersion, kind: kind))
+                }
+                return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
+            }
+        }
+        return try outcome.get()
     }
 
     /// ``decode(bytes:source:)`` of an array.
@@ -64,5 +91,35 @@ extension KubeObjectDecoder {
             }
         }
         return try outcome.get()
+    }
+}
+
+/// Decodes the items of a big List (JSON, or the first YAML document) while it is parsed, so that their values need not be
+/// held at once. An item that carries its own `kind` and `apiVersion` is decoded at once (its
+/// List's kind cannot change it); from the first item that does not, items are kept for
+/// ``Collector`` to decode once the List's kind is known. The first error is kept, and reported
+/// only if the input turns out to be a List without syntax errors, as without streaming.
+final class ItemStream {
+    var collector: Collector
+    var pending: [(index: Int, value: Value)] = []
+    var error: InputError?
+
+    init(source: String, serviceProxyName: String? = nil) {
+        collector = Collector(source: source, serviceProxyName: serviceProxyName)
+    }
+
+    func take(_ value: Value, index: Int) {
+        guard error == nil else { return }
+        guard pending.isEmpty, case .map(let members) = value,
+              case .string(let kind)? = members["kind"], !kind.isEmpty,
+              case .string(let apiVersion)? = members["apiVersion"], !apiVersion.isEmpty else {
+            pending.append((index, value))
+            return
+        }
+        do {
+            try collector.collect(value, location: "items[\(index)]")
+        } catch {
+            self.error = error
+        }
     }
 }

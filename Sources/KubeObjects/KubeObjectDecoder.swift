@@ -131,14 +131,18 @@ struct Collector {
     }
 
     let source: String
-    let serviceProxyName: String?
+    /// Selects the Services decoded (see `KubeObjectDecoder.serviceProxyName`).
+    var serviceProxyName: String? = nil
     var found: [Found] = []
     var notices: [String] = []
 
     /// Decodes `value`, a Kubernetes object or list. `inferred` is the (apiVersion, kind) of the
     /// items of a typed list such as `ServiceList`, whose items may omit them.
+    ///
+    /// `streamed`: the items of `value`, a List whose items were handed over while parsing.
     mutating func collect(_ value: Value, location: String?,
-                          inferred: (apiVersion: String, kind: String)? = nil) throws(InputError) {
+                          inferred: (apiVersion: String, kind: String)? = nil,
+                          streamed: ItemStream? = nil) throws(InputError) {
         let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
         guard case .map = value else {
             throw InputError(source: source, object: location, problem:
@@ -156,6 +160,15 @@ struct Collector {
 
         if kind.hasSuffix("List"), case .map(let members) = value, members["items"] != nil {
             let itemType = kind == "List" ? nil : (apiVersion, String(kind.dropLast(4)))
+            if let streamed {
+                if let error = streamed.error { throw error }
+                found += streamed.collector.found
+                notices += streamed.collector.notices
+                for (index, itemValue) in streamed.pending {
+                    try collect(itemValue, location: "items[\(index)]", inferred: itemType)
+                }
+                return
+            }
             for item in try typedRoot.field("items").elements() {
                 // item.path is "items[3]"
                 let itemLocation = location.map { "\($0), \(item.path)" } ?? item.path

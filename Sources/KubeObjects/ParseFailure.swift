@@ -39,8 +39,9 @@ enum ParseProblem {
 
     static func duplicateKey(_ key: String) -> String { "duplicate key \(quoted(key))" }
 
-    static func integerOutOfRange(_ literal: some Collection<UInt8>) -> String {
-        "integer \(shortLiteral(literal)) is out of range (\(Int.min) to \(Int.max))"
+    /// `literal` as ``shortLiteral(_:)`` gives it.
+    static func integerOutOfRange(_ literal: String) -> String {
+        "integer \(literal) is out of range (\(Int.min) to \(Int.max))"
     }
 
     static func numberOutOfRange(_ literal: some Collection<UInt8>) -> String {

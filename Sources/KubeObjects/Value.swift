@@ -5,6 +5,9 @@ enum Value: Equatable, Sendable {
     case bool(Bool)
     case int(Int)
     case float(Double)
+    /// An integer literal beyond 64 bits, as written (cut for messages): an error where an
+    /// integer is read, ignored elsewhere.
+    case outOfRangeInteger(String)
     case string(String)
     case list([Value])
     case map([String: Value])
@@ -16,6 +19,7 @@ enum Value: Equatable, Sendable {
         case .bool(let b): return "a boolean (\(b))"
         case .int(let i): return "an integer (\(i))"
         case .float(let d): return "a number (\(d))"
+        case .outOfRangeInteger(let text): return "an integer out of range (\(text))"
         case .string(let s): return "a string (\(quoted(s)))"
         case .list: return "a list"
         case .map: return "an object"
@@ -110,7 +114,7 @@ struct Field {
 
     /// The member `key` of this object; absent if this field is absent or null.
     func field(_ key: String) throws(InputError) -> Field {
-        let childPath = path.isEmpty ? key : "\(path).\(key)"
+        let childPath = path.isEmpty ? key : path + "." + key
         switch value {
         case nil, .null?:
             return Field(value: nil, path: childPath, owner: owner)
@@ -127,7 +131,7 @@ struct Field {
         case nil, .null?:
             return []
         case .list(let items)?:
-            return items.enumerated().map { Field(value: $1, path: "\(path)[\($0)]", owner: owner) }
+            return items.enumerated().map { Field(value: $1, path: path + "[" + String($0) + "]", owner: owner) }
         default:
             throw typeError(expected: "a list")
         }
@@ -169,6 +173,7 @@ struct Field {
         switch value {
         case nil, .null?: return nil
         case .int(let i)?: return i
+        case .outOfRangeInteger(let text)?: throw fail(ParseProblem.integerOutOfRange(text))
         default: throw typeError(expected: "an integer")
         }
     }

@@ -10,7 +10,12 @@ import CYAML
 /// refused in every mapping that is built.
 enum YAMLReader {
     /// The documents of the stream in `bytes`; empty documents are null.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(ParseFailure) -> [Value] {
+    ///
+    /// With `itemSink`, the `items` of the first document's top-level mapping go to the sink one
+    /// by one instead of into the document (see ``DocumentParser``); if another document
+    /// follows them, parsing stops and the result is nil: the caller reads the stream again
+    /// without a sink.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, itemSink: ((Value, Int) -> Void)?) throws(ParseFailure) -> [Value]? {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return [] }
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         defer { parser.deallocate() }
@@ -20,12 +25,13 @@ enum YAMLReader {
         defer { yaml_parser_delete(parser) }
         yaml_parser_set_input_string(parser, base, bytes.count)
 
-        var builder = YAMLBuilder()
+        var builder = YAMLBuilder(itemSink: itemSink)
         var event = yaml_event_t()
         while true {
             guard yaml_parser_parse(parser, &event) == 1 else { throw failure(of: parser.pointee) }
             defer { yaml_event_delete(&event) }
             if event.type == YAML_STREAM_END_EVENT { break }
+            if event.type == YAML_DOCUMENT_START_EVENT && builder.streamedItems > 0 { return nil }
             try builder.handle(event)
         }
         return builder.documents
@@ -68,7 +74,7 @@ private struct YAMLBuilder {
         var items: [Value] = []
         var members: [String: Value] = [:]
         var merged: [[String: Value]] = []
-        var skippedKeys: [String] = []
+        var skippedKeys = SeenKeys()
         var expectingKey = true
         var pendingKey = ""
         var pendingMerge = false
@@ -76,6 +82,8 @@ private struct YAMLBuilder {
         var pendingKeep: Keep?
         /// Nodes this value stands for, counting what aliases in it stand for.
         var nodes = 1
+        /// The first document's `items`: elements go to the item sink.
+        var streaming = false
     }
 
     /// Where the next node goes.
@@ -86,10 +94,17 @@ private struct YAMLBuilder {
     }
 
     var documents: [Value] = []
+    /// Elements handed to `itemSink` so far.
+    private(set) var streamedItems = 0
+    private let itemSink: ((Value, Int) -> Void)?
     private var stack: [Frame] = []
     private var anchors: [String: (value: Value, nodes: Int)] = [:]
     private var aliases = 0
     private var expanded = 0
+
+    init(itemSink: ((Value, Int) -> Void)?) {
+        self.itemSink = itemSink
+    }
 
     mutating func handle(_ event: yaml_event_t) throws(ParseFailure) {
         let position = YAMLReader.position(event.start_mark)
@@ -179,12 +194,14 @@ private struct YAMLBuilder {
             stack[top].pendingKeep = .everything
             return
         }
-        if stack[top].members[key] != nil || stack[top].skippedKeys.contains(key) {
+        if stack[top].members[key] != nil {
             throw content(ParseProblem.duplicateKey(key), at: position)
         }
         if let schema = stack[top].memberSchema {
             stack[top].pendingKeep = schema[key]
-            if schema[key] == nil { stack[top].skippedKeys.append(key) }
+            if schema[key] == nil && !stack[top].skippedKeys.insert(key) {
+                throw content(ParseProblem.duplicateKey(key), at: position)
+            }
         } else {
             stack[top].pendingKeep = .everything
         }
@@ -211,6 +228,12 @@ private struct YAMLBuilder {
             default:
                 break
             }
+        }
+        // The `items` of the first document's top-level mapping.
+        if !mapping, frame.build, anchor == nil, itemSink != nil, documents.isEmpty, stack.count == 1,
+           stack[0].isMapping, stack[0].anchor == nil, stack[0].memberSchema != nil,
+           !stack[0].pendingMerge, stack[0].pendingKey == "items" {
+            frame.streaming = true
         }
         stack.append(frame)
     }
@@ -245,7 +268,13 @@ private struct YAMLBuilder {
         guard stack[top].build else { return }
         stack[top].nodes += nodes
         if !stack[top].isMapping {
-            if let value { stack[top].items.append(value) }
+            guard let value else { return }
+            if stack[top].streaming, let itemSink {
+                itemSink(value, streamedItems)
+                streamedItems += 1
+            } else {
+                stack[top].items.append(value)
+            }
             return
         }
         stack[top].expectingKey = true

@@ -18,7 +18,7 @@ enum YAMLScalar {
             guard case .integer(let radix, let negative, let digits)? = integerForm(text) else {
                 throw .notA("integer", string)
             }
-            return .int(try integer(text, radix: radix, negative: negative, digits: digits))
+            return try integer(text, radix: radix, negative: negative, digits: digits)
         case tagPrefix + "float":
             if integerForm(text) == nil && !isFloat(text) { throw .notA("number", string) }
             return try float(text, string)
@@ -36,13 +36,11 @@ enum YAMLScalar {
     /// Why a scalar was refused.
     enum ScalarProblem: Error {
         case notA(String, String)
-        case integerOutOfRange(String)
         case numberOutOfRange(String)
 
         var message: String {
             switch self {
             case .notA(let what, let text): return "\(quoted(shortText(text))) is not a valid \(what)"
-            case .integerOutOfRange(let text): return ParseProblem.integerOutOfRange(Array(text.utf8))
             case .numberOutOfRange(let text): return ParseProblem.numberOutOfRange(Array(text.utf8))
             }
         }
@@ -58,8 +56,9 @@ enum YAMLScalar {
         if let form = integerForm(text) {
             switch form {
             case .integer(let radix, let negative, let digits):
-                if digits.isEmpty { return .string(string) }  // "0x_": no digits
-                return .int(try integer(text, radix: radix, negative: negative, digits: digits))
+                // "0x_": no digits, a string (as before); "0_" is octal 0.
+                if !text[digits].contains(where: { $0 != UInt8(ascii: "_") }) { return .string(string) }
+                return try integer(text, radix: radix, negative: negative, digits: digits)
             case .sexagesimal:
                 return .string(string)  // base 60 is YAML 1.1 only; Kubernetes reads it as a string
             }
@@ -129,7 +128,7 @@ enum YAMLScalar {
             if second == UInt8(ascii: "o") {
                 return all(from: start + 2, radix: 8) ? .integer(radix: 8, negative: negative, digits: start + 2..<text.count) : nil
             }
-            return all(from: start + 1, radix: 8) ? .integer(radix: 8, negative: negative, digits: start + 1..<text.count) : nil
+            return all(from: start + 1, radix: 8) ? .integer(radix: 8, negative: negative, digits: start..<text.count) : nil
         }
         if lead == UInt8(ascii: "0") { return .integer(radix: 10, negative: negative, digits: start..<text.count) }
         guard isDigit(lead, radix: 10) else { return nil }
@@ -149,7 +148,7 @@ enum YAMLScalar {
     }
 
     private static func integer(_ text: UnsafeBufferPointer<UInt8>, radix: Int, negative: Bool,
-                                digits: Range<Int>) throws(ScalarProblem) -> Int {
+                                digits: Range<Int>) throws(ScalarProblem) -> Value {
         var value = 0
         var any = false
         for byte in text[digits] where byte != UInt8(ascii: "_") {
@@ -162,11 +161,11 @@ enum YAMLScalar {
             let (shifted, overflowA) = value.multipliedReportingOverflow(by: radix)
             let (next, overflowB) = negative ? shifted.subtractingReportingOverflow(digit)
                                              : shifted.addingReportingOverflow(digit)
-            if overflowA || overflowB { throw .integerOutOfRange(String(decoding: text, as: UTF8.self)) }
+            if overflowA || overflowB { return .outOfRangeInteger(shortLiteral(text)) }
             value = next
         }
         if !any { throw .notA("integer", String(decoding: text, as: UTF8.self)) }
-        return value
+        return .int(value)
     }
 
     // MARK: Floats

@@ -108,8 +108,10 @@ public struct ClusterWatch: Sendable {
     /// Decodes one object; nil (logged) when it is malformed.
     private func decode(_ object: RawObject) -> KubeObject? {
         do {
-            let decoded = try KubeObjectDecoder.decode(bytes: Array(object.json),
-                                                       source: "API \(object.kind) \(object.key)")
+            // List items carry no kind or apiVersion: the collection says what they are.
+            let apiVersion = object.kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
+            let decoded = try KubeObjectDecoder.decodeObject(bytes: Array(object.json), source: "API",
+                                                             apiVersion: apiVersion, kind: object.kind)
             for notice in decoded.notices { logger.debug("\(notice)") }
             return decoded.objects.first
         } catch {

@@ -75,6 +75,16 @@ final class HostileInputTests: XCTestCase {
         assertError(Array(many.utf8), "test.yaml: line 3, column 40009: more than 10000 aliases")
     }
 
+    func testObjectsWithManyKeys() {
+        // 100,000 keys that are not read, then one repeated: found without comparing every pair.
+        let keys = (0..<100_000).map { "k\($0)" }
+        let json = #"{"kind": "List", "metadata": {"#
+            + keys.map { #""\#($0)": 1"# }.joined(separator: ", ") + #", "k5": 2}}"#
+        assertError(Array(json.utf8), #"test.json: line 1, column 1288921: duplicate key "k5""#, source: "test.json")
+        let yaml = "kind: List\nmetadata:\n" + keys.map { "  \($0): 1\n" }.joined() + "  k5: 2\n"
+        assertError(Array(yaml.utf8), #"test.yaml: line 100003, column 3: duplicate key "k5""#)
+    }
+
     func testHundredMegabyteString() throws {
         let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 100 << 20)
         let service = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"big": ""#

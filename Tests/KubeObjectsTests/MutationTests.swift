@@ -79,6 +79,76 @@ final class MutationTests: XCTestCase {
         }
         """#
 
+    /// The same List as `kubectl get -o yaml` prints it (shortened).
+    static let kubectlYAML = """
+        apiVersion: v1
+        items:
+        - apiVersion: v1
+          kind: Service
+          metadata:
+            annotations:
+              kubectl.kubernetes.io/last-applied-configuration: |
+                {"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop"}}
+            labels:
+              app: web
+            managedFields:
+            - apiVersion: v1
+              fieldsType: FieldsV1
+              fieldsV1:
+                f:spec:
+                  f:ports:
+                    .: {}
+              manager: kubectl-client-side-apply
+              operation: Update
+            name: web
+            namespace: shop
+            uid: 6f1d2c3b-0a9e-4c1f-9b7e-2d3c4b5a6f70
+          spec:
+            clusterIP: 10.96.0.20
+            clusterIPs:
+            - 10.96.0.20
+            ports:
+            - name: http
+              nodePort: 30080
+              port: 80
+              protocol: TCP
+              targetPort: 8080
+            type: NodePort
+          status:
+            loadBalancer: {}
+        - addressType: IPv4
+          apiVersion: discovery.k8s.io/v1
+          endpoints:
+          - addresses:
+            - 10.244.1.5
+            conditions:
+              ready: true
+              serving: true
+              terminating: false
+            nodeName: node-1
+            targetRef:
+              kind: Pod
+              name: web-7d9f8b6c5d-abcde
+            zone: zone-a
+          kind: EndpointSlice
+          metadata:
+            labels:
+              kubernetes.io/service-name: web
+            name: web-x1y2z
+            namespace: shop
+            ownerReferences:
+            - apiVersion: v1
+              kind: Service
+              name: web
+          ports:
+          - name: http
+            port: 8080
+            protocol: TCP
+        kind: List
+        metadata:
+          resourceVersion: ""
+        """
+
     /// SplitMix64: a small seeded generator, the same on every platform.
     struct Generator: RandomNumberGenerator {
         var state: UInt64
@@ -151,6 +221,24 @@ final class MutationTests: XCTestCase {
         return outcomes
     }
 
+    /// A YAML List whose items are decoded while it is parsed and the same List followed by an
+    /// empty document (read again whole) give the same outcome.
+    func testStreamedYAMLListsDecodeAsWholeOnes() {
+        var random = Generator(state: 0xCAFE)
+        let original = Array(Self.kubectlYAML.utf8)
+        var compared = 0
+        for _ in 0..<300 {
+            let bytes = mutate(original, using: &random)
+            let streamed = outcome(bytes, source: "list.yaml")
+            guard streamed.hasPrefix("ok: ") || streamed.contains(": Service ") || streamed.contains(": EndpointSlice ") else {
+                continue  // syntax errors: the appended document could change them
+            }
+            XCTAssertEqual(outcome(bytes + Array("\n---\n".utf8), source: "list.yaml"), streamed)
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 100)
+    }
+
     private func example() throws -> String {
         let root = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -160,10 +248,11 @@ final class MutationTests: XCTestCase {
     func testOriginalsDecode() throws {
         XCTAssertEqual(outcome(Array(Self.kubectlJSON.utf8), source: "list.json"), #"ok: ["shop/web"]"#)
         XCTAssertEqual(outcome(Array(try example().utf8), source: "echo.yaml"), #"ok: ["default/echo-server"]"#)
+        XCTAssertEqual(outcome(Array(Self.kubectlYAML.utf8), source: "list.yaml"), #"ok: ["shop/web"]"#)
     }
 
     func testMutatedObjectsDecodeOrFailWithAnInputError() throws {
-        for (input, source) in [(Self.kubectlJSON, "list.json"), (try example(), "echo.yaml")] {
+        for (input, source) in [(Self.kubectlJSON, "list.json"), (Self.kubectlYAML, "list.yaml"), (try example(), "echo.yaml")] {
             let outcomes = run(input, source: source, seed: 0x5EED, rounds: 600)
             // Both kinds of outcome occur, and the same seed gives the same outcomes.
             XCTAssertGreaterThan(outcomes.filter { $0.hasPrefix("ok: ") }.count, 20, source)

@@ -46,7 +46,7 @@ final class ParserTests: XCTestCase {
         for literal in ["9223372036854775808", "18446744073709551615", "-9223372036854775809", "1" + String(repeating: "0", count: 30)] {
             let shown = literal.count > 40 ? String(literal.prefix(40)) + "…" : literal
             assertInputError(jsonService(port: literal),
-                             "test.json: line 1, column 125: integer \(shown) is out of range (-9223372036854775808 to 9223372036854775807)",
+                             "test.json: Service default/web: spec.ports[0].port: integer \(shown) is out of range (-9223372036854775808 to 9223372036854775807)",
                              source: "test.json")
         }
         let long = "1" + String(repeating: "0", count: 500) + ".5"
@@ -104,6 +104,8 @@ final class ParserTests: XCTestCase {
         assertInputError(yamlService(port: "\"80\""), field + #"expected an integer, found a string ("80")"#)
         assertInputError(yamlService(port: "80.0"), field + "expected an integer, found a number (80.0)")
         assertInputError(yamlService(port: "0x"), field + #"expected an integer, found a string ("0x")"#)
+        assertInputError(yamlService(port: "0x_"), field + #"expected an integer, found a string ("0x_")"#)
+        assertInputError(yamlService(port: "0_"), field + "0 is not a valid port (1-65535)")
         assertInputError(yamlService(port: "yes"), field + "expected an integer, found a boolean (true)")
     }
 
@@ -112,11 +114,14 @@ final class ParserTests: XCTestCase {
         for literal in ["9223372036854775808", "18446744073709551615", "0x8000000000000000",
                         "-0x8000000000000001", 
                         "0o1777777777777777777777", "9_223_372_036_854_775_808"] {
-            assertInputError(yamlService(port: literal), "test.yaml: line 9, column 11: integer \(literal) \(range)")
+            assertInputError(yamlService(port: literal), "test.yaml: Service default/web: spec.ports[0].port: integer \(literal) \(range)")
         }
         // Long literals are cut in messages.
         assertInputError(yamlService(port: "0b1" + String(repeating: "0", count: 63)),
-                         "test.yaml: line 9, column 11: integer 0b1\(String(repeating: "0", count: 37))… \(range)")
+                         "test.yaml: Service default/web: spec.ports[0].port: integer 0b1\(String(repeating: "0", count: 37))… \(range)")
+        // Where no integer is read (the spec of a Deployment), it is no error.
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 18446744073709551616}\n"
+        XCTAssertEqual(try decode(deployment).notices, ["test.yaml: skipping apps/v1 Deployment d (not a Service or EndpointSlice)"])
         assertInputError(yamlService(port: "1e400"), "test.yaml: line 9, column 11: number 1e400 is out of range")
     }
 

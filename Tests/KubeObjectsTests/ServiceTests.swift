@@ -161,6 +161,19 @@ final class ServiceTests: XCTestCase {
                 + "served by the default proxy)",
         ])
         XCTAssertEqual(try decode(yaml).map.services.map(\.name.name), ["default"], "without a name: the unlabelled ones")
+
+        // The items of a List are decoded while it is parsed: the name applies there too.
+        let list = """
+            {"apiVersion": "v1", "kind": "List", "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ours", "namespace": "default",
+               "labels": {"service.kubernetes.io/service-proxy-name": "nftproxy"}},
+               "spec": {"clusterIP": "198.18.0.2", "ports": [{"port": 80}]}},
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "default", "namespace": "default"},
+               "spec": {"clusterIP": "198.18.0.4", "ports": [{"port": 80}]}}]}
+            """
+        var listDecoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
+        try listDecoder.add(contents: list, source: "list.json")
+        XCTAssertEqual(try listDecoder.serviceMap().0.services.map(\.name.name), ["ours"])
     }
 
     func testSkippedServiceIsNotValidatedFurther() throws {
