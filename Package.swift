@@ -9,6 +9,9 @@ let package = Package(
         .executable(name: "nftproxy-echo", targets: ["nftproxy-echo"]),
         .executable(name: "nftproxy-demo", targets: ["nftproxy-demo"]),
         .executable(name: "nftproxy-apiserver", targets: ["nftproxy-apiserver"]),
+        // The input decoder and its model, for the fuzz target in tools/fuzz (a package of its own).
+        .library(name: "KubeObjects", targets: ["KubeObjects"]),
+        .library(name: "ServiceModel", targets: ["ServiceModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -13,8 +13,14 @@
 #   - kube-proxy's layout with a chain per endpoint, at the smallest N only;
 #   - the worst case for nftproxy at the middle N (10,000): endpoints without node names,
 #     so that every endpoint may be local and lands in hairpin-endpoints (run and (a)).
+#   - the end-to-end rows (`nftproxy-bench e2e`): whole `nftproxy dump -f` and `apply -f`
+#     processes on realistic `kubectl get -o json|yaml` files of BENCH_E2E_SERVICES services
+#     (1,000 / 10,000 / 50,000; YAML up to BENCH_E2E_YAML_MAX = 10,000), BENCH_E2E_REPEATS (3)
+#     runs each, every process killed after BENCH_E2E_TIMEOUT seconds (300) or above
+#     BENCH_E2E_MEMORY MiB (8192), with python's json.load of each JSON file as a reference.
+#     BENCH_E2E=0 leaves them out; BENCH_E2E_ONLY=1 runs only them.
 # Then prints the markdown tables and writes them into docs/benchmarks.md between the
-# BEGIN/END RESULTS markers.
+# BEGIN/END RESULTS markers (engine rows) and BEGIN/END E2E RESULTS markers (end-to-end rows).
 #
 # Run as root. All kernel work happens in network namespaces created for it (named
 # nftp-bench-*), never in the machine's own; they are removed on exit, also on failure
@@ -29,6 +35,14 @@ timeout=${BENCH_TIMEOUT:-300}
 changes=${BENCH_CHANGES:-20}
 scratch=${BENCH_SCRATCH:-.build-bench}
 doc=docs/benchmarks.md
+e2e=${BENCH_E2E:-1}
+e2e_only=${BENCH_E2E_ONLY:-0}
+e2e_services=${BENCH_E2E_SERVICES:-1000 10000 50000}
+e2e_repeats=${BENCH_E2E_REPEATS:-3}
+e2e_formats=${BENCH_E2E_FORMATS:-json,yaml}
+e2e_timeout=${BENCH_E2E_TIMEOUT:-300}
+e2e_memory=${BENCH_E2E_MEMORY:-8192}
+e2e_yaml_max=${BENCH_E2E_YAML_MAX:-10000}
 bench="$scratch/release/nftproxy-bench"
 
 if [[ $(id -u) != 0 ]]; then
@@ -112,10 +126,63 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(git status --porcelain -- Sources Package.swift 2>/dev/null) ]] || revision+=" (with uncommitted library changes)"
 echo "== building (release)"
-if ! swift build -c release --scratch-path "$scratch" --product nftproxy-bench >"$results/build.log" 2>&1; then
-  cat "$results/build.log" >&2
-  echo "tools/benchmark.sh: build failed" >&2
-  exit 1
+for product in nftproxy-bench nftproxy; do
+  if ! swift build -c release --scratch-path "$scratch" --product "$product" >>"$results/build.log" 2>&1; then
+    cat "$results/build.log" >&2
+    echo "tools/benchmark.sh: build failed" >&2
+    exit 1
+  fi
+done
+
+# Replaces what lies between <!-- BEGIN $1 --> and <!-- END $1 --> in $doc by the file $2.
+write_section() {
+  local marker=$1 section=$2
+  awk -v section="$section" -v begin="<!-- BEGIN $marker -->" -v end="<!-- END $marker -->" '
+    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+    $0 == end { skipping = 0 }
+    !skipping { print }
+  ' "$doc" >"$results/benchmarks.md"
+  if grep -qx "<!-- END $marker -->" "$results/benchmarks.md"; then
+    cp "$results/benchmarks.md" "$doc"
+  else
+    echo "tools/benchmark.sh: no BEGIN/END $marker markers in $doc; not updated" >&2
+  fi
+}
+
+machine() {
+  echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), \
+$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r), $(nft --version), \
+$(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), release build of commit $revision"
+}
+
+if [[ $e2e != 0 ]]; then
+  echo "== end-to-end: nftproxy dump -f / apply -f of realistic kubectl output"
+  e2e_start=$(date +%s)
+  e2e_load=$(cut -d' ' -f1-3 /proc/loadavg)
+  e2e_nodes=$nodes
+  [[ $e2e_nodes == 0 ]] && e2e_nodes=1000   # endpoints of real pods name their node
+  nftproxy_bench e2e --services "$(echo $e2e_services | tr ' ' ',')" --endpoints "$endpoints" --nodes "$e2e_nodes" \
+    --formats "$e2e_formats" --repeats "$e2e_repeats" --timeout "$e2e_timeout" --memory-limit "$e2e_memory" \
+    --yaml-max-services "$e2e_yaml_max" --output "$results/e2e.json" >/dev/null \
+    || echo "tools/benchmark.sh: the end-to-end run ended early; reporting the rows it finished" >&2
+  {
+    echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on this machine: $(machine). Load average before / after: $e2e_load / \
+$(cut -d' ' -f1-3 /proc/loadavg). Runs per cell: $e2e_repeats; timeout $e2e_timeout s, memory limit $e2e_memory MiB per process. \
+The end-to-end run took $(( $(date +%s) - e2e_start )) s."
+    echo
+    nftproxy_bench e2e-report --file "$results/e2e.json"
+  } >"$results/e2e-section.md"
+  write_section "E2E RESULTS" "$results/e2e-section.md"
+  echo
+  cat "$results/e2e-section.md"
+  if [[ $e2e_only != 0 ]]; then
+    echo
+    echo "JSON results: $results"
+    exit 0
+  fi
+  # The engine rows' own clock and load.
+  start=$(date +%s)
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 fi
 
 for n in "${services[@]}"; do
@@ -135,24 +202,12 @@ nftproxy_bench report --results "$results" >"$results/tables.md"
 elapsed=$(( $(date +%s) - start ))
 
 {
-  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on this machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), \
-$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r), $(nft --version), \
-$(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), release build of commit $revision. Load average before / after: $load_before / \
+  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on this machine: $(machine). Load average before / after: $load_before / \
 $(cut -d' ' -f1-3 /proc/loadavg). The whole run took $elapsed s."
   echo
   cat "$results/tables.md"
 } >"$results/section.md"
-
-awk -v section="$results/section.md" '
-  /<!-- BEGIN RESULTS -->/ { print; while ((getline line < section) > 0) print line; skipping = 1; next }
-  /<!-- END RESULTS -->/ { skipping = 0 }
-  !skipping { print }
-' "$doc" >"$results/benchmarks.md"
-if grep -q "<!-- END RESULTS -->" "$results/benchmarks.md"; then
-  cp "$results/benchmarks.md" "$doc"
-else
-  echo "tools/benchmark.sh: no BEGIN/END RESULTS markers in $doc; not updated" >&2
-fi
+write_section "RESULTS" "$results/section.md"
 
 echo
 cat "$results/section.md"

@@ -12,6 +12,14 @@ if ! swift build --build-tests >"$log" 2>&1; then
 fi
 grep -E "warning:|error:" "$log" | sort -u || true
 echo "build finished in $(( $(date +%s) - start ))s"
+# A short smoke of the decoder fuzz target (tools/fuzz.sh; docs/fuzzing.md): no crash, hang or
+# memory blow-up in 30 s from the seeds. Its verdict is one line here; the status counts below.
+fuzz_status=0
+if FUZZ_RUN=.build-fuzz/smoke tools/fuzz.sh 30 >"$log" 2>&1; then
+  tail -1 "$log"
+else
+  cat "$log"; echo "fuzz smoke failed"; fuzz_status=1
+fi
 # All tests are XCTest; the Swift Testing runner would only report an empty run.
 swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -24,4 +32,5 @@ failed=$(grep -cE "^Test Case '.*' failed" "$log")
 if [ -n "$total" ]; then
   echo "tests: $(( executed - skipped - failed )) passed, $failed failed, $skipped skipped"
 fi
+[ "$status" -eq 0 ] && status=$fuzz_status
 exit "$status"

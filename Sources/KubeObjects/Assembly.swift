@@ -1,10 +1,12 @@
 import ServiceModel
 
-/// Joins decoded Services and EndpointSlices into the final services, and resolves the
-/// conflicts no single object shows: frontends and NodePorts claimed by two services.
+/// Joins decoded Services and EndpointSlices into the final services, folds repeated
+/// addresses within a service, and reports the conflicts no single object shows: frontends
+/// and NodePorts claimed by two services, as ``ServiceModel/FrontendClaims`` decides them
+/// (the compiler applies the same rule; the services keep their frontends here).
 ///
 /// Every decision is deterministic: services are visited sorted by `namespace/name`, slices
-/// by name, and the first claimant of a frontend keeps it.
+/// by name.
 struct Assembly {
     /// The result, sorted by name.
     private(set) var services: [Service]
@@ -19,8 +21,8 @@ struct Assembly {
 
     mutating func run() {
         attachAllEndpoints()
-        resolveAddressConflicts()
-        resolveNodePortConflicts()
+        foldOwnAddresses()
+        warnings += FrontendClaims.conflicts(in: services)
     }
 
     // MARK: Endpoints
@@ -71,30 +73,13 @@ struct Assembly {
         }
     }
 
-    // MARK: Address frontends
+    // MARK: Addresses within one service
 
-    /// A destination the proxy captures: address, protocol, port.
-    private struct Frontend: Hashable {
-        var address: IPAddress
-        var transport: TransportProtocol
-        var port: UInt16
-    }
-
-    /// ClusterIPs must be unique among services: a service whose clusterIP another service
-    /// (sorting first) already uses is dropped. An externalIP or load-balancer IP whose
-    /// address, protocol and port another frontend already serves is dropped from the later
-    /// service. Duplicates within one service are folded silently or with a warning.
-    private mutating func resolveAddressConflicts() {
-        var clusterIPOwners: [IPAddress: ServiceName] = [:]
-        var frontendOwners: [Frontend: ServiceName] = [:]
-        var kept: [Service] = []
-
-        func frontends(_ service: Service, _ address: IPAddress) -> [Frontend] {
-            service.ports.map { Frontend(address: address, transport: $0.transport, port: $0.port) }
-        }
-
-        serviceLoop: for var service in services {
-            // Within the service: each address once, and a clusterIP is not also external.
+    /// Each externalIP and load-balancer IP once per service, and none that is also the
+    /// service's own clusterIP (or, for load-balancer IPs, its externalIP).
+    mutating func foldOwnAddresses() {
+        for index in services.indices {
+            var service = services[index]
             let ownClusterIPs = Set(service.clusterIPs)
             var seen = Set<IPAddress>()
             service.externalIPs = service.externalIPs.filter { address in
@@ -113,90 +98,7 @@ struct Assembly {
                 }
                 return seen.insert(address).inserted
             }
-
-            // Against the services before it.
-            for address in service.clusterIPs {
-                if let owner = clusterIPOwners[address] {
-                    warnings.append("Service \(service.name): clusterIP \(address) is also the clusterIP of Service \(owner); ignoring Service \(service.name)")
-                    continue serviceLoop
-                }
-                if let (frontend, owner) = firstClaimed(frontends(service, address), in: frontendOwners) {
-                    warnings.append("Service \(service.name): clusterIP \(describe(frontend)) is also a frontend of Service \(owner); ignoring Service \(service.name)")
-                    continue serviceLoop
-                }
-            }
-            service.externalIPs = service.externalIPs.filter { address in
-                guard let (frontend, owner) = firstClaimed(frontends(service, address), in: frontendOwners) else {
-                    return true
-                }
-                warnings.append("Service \(service.name): externalIP \(describe(frontend)) is also a frontend of Service \(owner); ignoring that externalIP for Service \(service.name)")
-                return false
-            }
-            service.loadBalancerIPs = service.loadBalancerIPs.filter { address in
-                guard let (frontend, owner) = firstClaimed(frontends(service, address), in: frontendOwners) else {
-                    return true
-                }
-                warnings.append("Service \(service.name): load-balancer IP \(describe(frontend)) is also a frontend of Service \(owner); ignoring that load-balancer IP for Service \(service.name)")
-                return false
-            }
-
-            for address in service.clusterIPs {
-                clusterIPOwners[address] = service.name
-            }
-            for address in service.clusterIPs + service.externalIPs + service.loadBalancerIPs {
-                for frontend in frontends(service, address) {
-                    frontendOwners[frontend] = service.name
-                }
-            }
-            kept.append(service)
+            services[index] = service
         }
-        services = kept
-    }
-
-    private func firstClaimed(_ frontends: [Frontend], in owners: [Frontend: ServiceName])
-        -> (Frontend, ServiceName)? {
-        for frontend in frontends {
-            if let owner = owners[frontend] { return (frontend, owner) }
-        }
-        return nil
-    }
-
-    private func describe(_ frontend: Frontend) -> String {
-        let address = frontend.address.family == .v6 ? "[\(frontend.address)]" : "\(frontend.address)"
-        return "\(address):\(frontend.port)/\(frontend.transport.rawValue.uppercased())"
-    }
-
-    // MARK: NodePorts
-
-    private struct NodePortKey: Hashable {
-        var port: UInt16
-        var transport: TransportProtocol
-    }
-
-    /// A (nodePort, protocol) pair serves one service port: the first claimant, in service
-    /// order, keeps it; later ones lose their nodePort, with a warning naming both.
-    private mutating func resolveNodePortConflicts() {
-        var owners: [NodePortKey: (service: ServiceName, port: String)] = [:]
-        for serviceIndex in services.indices {
-            let name = services[serviceIndex].name
-            for portIndex in services[serviceIndex].ports.indices {
-                let port = services[serviceIndex].ports[portIndex]
-                guard let nodePort = port.nodePort else { continue }
-                let key = NodePortKey(port: nodePort, transport: port.transport)
-                let label = "\(describe(port)) of Service \(name)"
-                if let owner = owners[key] {
-                    warnings.append("nodePort \(nodePort)/\(port.transport.rawValue.uppercased()) is claimed by \(owner.port) and by \(label); keeping it for Service \(owner.service), dropping it from Service \(name)")
-                    services[serviceIndex].ports[portIndex].nodePort = nil
-                } else {
-                    owners[key] = (name, label)
-                }
-            }
-        }
-    }
-
-    /// `port "http" (80/TCP)` or `port 80/TCP`.
-    private func describe(_ port: ServicePort) -> String {
-        let number = "\(port.port)/\(port.transport.rawValue.uppercased())"
-        return port.name.isEmpty ? "port \(number)" : "port \(quoted(port.name)) (\(number))"
     }
 }

@@ -53,22 +53,40 @@ enum EndpointSliceDecoder {
             throw typeField.fail("unknown addressType \(quoted(other)) (expected IPv4, IPv6 or FQDN)")
         }
 
+        let portsField = try root.field("ports")
+        let portEntries = try portsField.elements()
+        try portsField.requireCount(portEntries.count, atMost: KubernetesLimits.portsPerSlice, of: "ports", in: "an EndpointSlice")
         var ports: [EndpointSlice.Port] = []
-        for entry in try root.field("ports").elements() {
+        var seenNames: [String: String] = [:]  // name -> path of its first use
+        for entry in portEntries {
+            let nameField = try entry.field("name")
+            let name = try nameField.optionalString() ?? ""
+            if !name.isEmpty { try nameField.requireSyntax(name, .dns1123Label, what: "port name") }
+            if let first = seenNames[name] {
+                throw nameField.fail("duplicate port name \(quoted(name)) (also \(first))")
+            }
+            seenNames[name] = entry.path
             ports.append(EndpointSlice.Port(
-                name: try entry.field("name").optionalString() ?? "",
+                name: name,
                 transport: try decodeProtocol(entry.field("protocol")),
                 port: try decodePort(entry.field("port"))))
         }
 
+        let endpointsField = try root.field("endpoints")
+        let endpointEntries = try endpointsField.elements()
+        try endpointsField.requireCount(endpointEntries.count, atMost: KubernetesLimits.endpointsPerSlice,
+                                        of: "endpoints", in: "an EndpointSlice")
         var members: [EndpointSlice.Member] = []
-        for entry in try root.field("endpoints").elements() {
+        for entry in endpointEntries {
             let addressesField = try entry.field("addresses")
+            let addressEntries = try addressesField.stringElements()
+            try addressesField.requireCount(addressEntries.count, atMost: KubernetesLimits.addressesPerEndpoint,
+                                            of: "addresses", in: "an endpoint")
             var addresses: [IPAddress] = []
-            for (text, field) in try addressesField.stringElements() {
+            for (text, field) in addressEntries {
                 guard let address = IPAddress(text) else { throw field.fail(notAnIP(text)) }
                 guard address.family == family else {
-                    throw field.fail("\(address) is not an \(family) address (addressType is \(family))")
+                    throw field.fail("\(quoted(text)) is not an \(family) address (addressType is \(family))")
                 }
                 addresses.append(address)
             }
@@ -91,6 +109,7 @@ enum EndpointSliceDecoder {
         guard let serviceName = labels[WellKnown.serviceName], !serviceName.isEmpty else {
             return .skipped(reason: "no \(WellKnown.serviceName) label")
         }
+        try root.field("metadata").label(WellKnown.serviceName).requireSyntax(serviceName, .labelValue, what: "label value")
         return .slice(EndpointSlice(
             namespace: namespace, name: name, service: ServiceName(namespace: namespace, name: serviceName),
             family: family, ports: ports, endpoints: members))

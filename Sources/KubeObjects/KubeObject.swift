@@ -55,10 +55,10 @@ extension KubeObjectDecoder {
         let (documents, itemsStreamed) = try DocumentParser.parse(bytes, source: source, itemSink: stream.take)
         var collector = Collector(source: source, serviceProxyName: serviceProxyName)
         if itemsStreamed, let document = documents.first {
-            try collector.collect(document, location: nil, streamed: stream)
+            try collector.collect(document, location: "document 1", streamed: stream)
         } else {
             for (index, document) in documents.enumerated() {
-                try collector.collect(document, location: documents.count > 1 ? "document \(index + 1)" : nil)
+                try collector.collect(document, location: "document \(index + 1)")
             }
         }
         return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
@@ -66,15 +66,17 @@ extension KubeObjectDecoder {
 
     /// Decodes one object that may lack `apiVersion` and `kind`, as the items of an API
     /// server's list responses do: `apiVersion` and `kind` stand in for the missing fields.
-    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String)
-        throws(InputError) -> DecodedObjects {
+    /// `serviceProxyName` selects the Services decoded, as ``serviceProxyName`` does.
+    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String,
+                                    serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
         var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
         bytes.withUnsafeBufferPointer { buffer in
             outcome = Result { () throws(InputError) in
                 let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
-                var collector = Collector(source: source)
-                for document in documents {
-                    try collector.collect(document, location: nil, inferred: (apiVersion: apiVersion, kind: kind))
+                var collector = Collector(source: source, serviceProxyName: serviceProxyName)
+                for (index, document) in documents.enumerated() {
+                    try collector.collect(document, location: "document \(index + 1)",
+                                          inferred: (apiVersion: apiVersion, kind: kind))
                 }
                 return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
             }
@@ -117,7 +119,7 @@ final class ItemStream {
             return
         }
         do {
-            try collector.collect(value, location: "items[\(index)]")
+            try collector.collect(value, location: "document 1, items[\(index)]")
         } catch {
             self.error = error
         }

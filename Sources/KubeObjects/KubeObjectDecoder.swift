@@ -110,8 +110,9 @@ public struct KubeObjectDecoder: Sendable {
     /// Builds the ServiceMap from everything added so far.
     ///
     /// Endpoints are attached to service ports by (port name, protocol), deduplicated and
-    /// sorted; conflicting frontends between services are resolved in favour of the service
-    /// whose `namespace/name` sorts first, with a warning for each conflict.
+    /// sorted. A frontend (address, protocol, port) or NodePort claimed by two services is
+    /// reported with a warning naming the service that keeps it, by the rule of
+    /// ``ServiceModel/FrontendClaims`` that the compiler applies; the map keeps both claims.
     ///
     /// - Returns: the map, and warnings (redefined objects, conflicts) in a stable order.
     public func serviceMap() throws(InputError) -> (ServiceMap, warnings: [String]) {
@@ -139,18 +140,19 @@ struct Collector {
     /// Decodes `value`, a Kubernetes object or list. `inferred` is the (apiVersion, kind) of the
     /// items of a typed list such as `ServiceList`, whose items may omit them.
     ///
-    /// `streamed`: the items of `value`, a List whose items were handed over while parsing.
-    mutating func collect(_ value: Value, location: String?,
+    /// `location` names the document (and List item) for messages; `streamed`: the items of
+    /// `value`, a List whose items were handed over while parsing.
+    mutating func collect(_ value: Value, location: String,
                           inferred: (apiVersion: String, kind: String)? = nil,
                           streamed: ItemStream? = nil) throws(InputError) {
-        let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
         guard case .map = value else {
-            throw InputError(source: source, object: location, problem:
+            throw InputError(source: source, document: location, problem:
                                 "expected a Kubernetes object, found \(value.kindDescription)")
         }
+        let anonymous = ObjectRef(source: source, kind: inferred?.kind ?? "object", location: location)
         let root = Field(root: value, owner: anonymous)
         guard let kind = try nonEmptyString(root.field("kind")) ?? inferred?.kind else {
-            throw InputError(source: source, object: location.map { "object at \($0)" }, field: "kind",
+            throw InputError(source: source, document: location, field: "kind",
                              problem: "missing (not a Kubernetes object)")
         }
         let typedRoot = Field(root: value, owner: ObjectRef(source: source, kind: kind, location: location))
@@ -165,13 +167,13 @@ struct Collector {
                 found += streamed.collector.found
                 notices += streamed.collector.notices
                 for (index, itemValue) in streamed.pending {
-                    try collect(itemValue, location: "items[\(index)]", inferred: itemType)
+                    try collect(itemValue, location: "\(location), items[\(index)]", inferred: itemType)
                 }
                 return
             }
             for item in try typedRoot.field("items").elements() {
                 // item.path is "items[3]"
-                let itemLocation = location.map { "\($0), \(item.path)" } ?? item.path
+                let itemLocation = "\(location), \(item.path)"
                 guard let itemValue = item.value else { continue }
                 try collect(itemValue, location: itemLocation, inferred: itemType)
             }
@@ -206,7 +208,7 @@ struct Collector {
             var what = "\(apiVersion) \(kind)"
             if let name, !name.isEmpty {
                 what += " " + ((namespace?.isEmpty ?? true) ? name : "\(namespace ?? "")/\(name)")
-            } else if let location {
+            } else {
                 what += " at \(location)"
             }
             let reason = switch kind {
@@ -220,11 +222,18 @@ struct Collector {
 
     /// Reads `metadata.namespace` (default `default`) and `metadata.name`, and returns the root
     /// again with an owner that names the object for later errors.
-    private func identify(_ root: Field, kind: String, location: String?)
+    private func identify(_ root: Field, kind: String, location: String)
         throws(InputError) -> (namespace: String, name: String, root: Field) {
         let metadata = try root.field("metadata")
-        let name = try metadata.field("name").requiredString()
-        let namespace = try metadata.field("namespace").optionalString().flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let nameField = try metadata.field("name")
+        let name = try nameField.requiredString()
+        switch kind {
+        case "Service": try nameField.requireSyntax(name, .dns1035Label, what: "Service name")
+        default: try nameField.requireSyntax(name, .dns1123Subdomain, what: "\(kind) name")
+        }
+        let namespaceField = try metadata.field("namespace")
+        let namespace = try namespaceField.optionalString().flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        try namespaceField.requireSyntax(namespace, .dns1123Label, what: "namespace")
         let owner = ObjectRef(source: source, kind: kind, namespace: namespace, name: name, location: location)
         return (namespace, name, Field(root: root.value ?? .null, owner: owner))
     }

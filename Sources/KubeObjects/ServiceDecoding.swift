@@ -57,6 +57,9 @@ enum ServiceDecoder {
         if type == .externalName {
             return .skipped(name, reason: "type ExternalName")
         }
+        if let value = labels[WellKnown.serviceProxyName] {
+            try metadata.label(WellKnown.serviceProxyName).requireSyntax(value, .labelValue, what: "label value")
+        }
         switch (labels[WellKnown.serviceProxyName], proxyName) {
         case (let value?, let ours) where value != ours:
             return .skipped(name, reason: "label \(WellKnown.serviceProxyName)=\(value): served by another proxy")
@@ -77,7 +80,7 @@ enum ServiceDecoder {
         }
 
         let externallyAccessible = type == .nodePort || type == .loadBalancer
-        let ports = try decodePorts(spec.field("ports"), withNodePorts: externallyAccessible)
+        let ports = try decodePorts(spec.field("ports"), type: type)
 
         let externalIPs = try addresses(spec.field("externalIPs"))
         var loadBalancerIPs: [IPAddress] = []
@@ -181,19 +184,33 @@ enum ServiceDecoder {
         for (text, field) in list {
             guard let address = IPAddress(text) else { throw field.fail(notAnIP(text)) }
             if let previous = addresses.first, previous.family == address.family {
-                throw field.fail("\(address) is \(address.family) like spec.clusterIPs[0]; dual-stack needs one of each family")
+                throw field.fail("\(quoted(text)) is \(address.family) like spec.clusterIPs[0]; dual-stack needs one of each family")
             }
             addresses.append(address)
         }
         return .addresses(addresses)
     }
 
-    private static func decodePorts(_ portsField: Field, withNodePorts: Bool) throws(InputError) -> [ServicePort] {
+    private static func decodePorts(_ portsField: Field, type: ServiceType) throws(InputError) -> [ServicePort] {
         var ports: [ServicePort] = []
-        var seenNumbers: [String: String] = [:]  // "80/TCP" -> path of its first use
-        var seenNames: [String: String] = [:]    // "http/TCP" -> path of its first use
-        for entry in try portsField.elements() {
-            let name = try entry.field("name").optionalString() ?? ""
+        var seenNumbers: [String: String] = [:]    // "80/TCP" -> path of its first use
+        var seenNames: [String: String] = [:]      // "http" -> path of its first use
+        var seenNodePorts: [String: String] = [:]  // "30080/TCP" -> path of its first use
+        let entries = try portsField.elements()
+        for entry in entries {
+            let nameField = try entry.field("name")
+            let name = try nameField.optionalString() ?? ""
+            // Endpoints are matched to service ports by name: each port of a Service with
+            // several has one, unique among all its ports whatever the protocol.
+            if name.isEmpty {
+                if entries.count > 1 { throw nameField.fail("missing (every port of a Service with several ports has a name)") }
+            } else {
+                try nameField.requireSyntax(name, .dns1123Label, what: "port name")
+                if let first = seenNames[name] {
+                    throw nameField.fail("duplicate port name \(quoted(name)) (also \(first))")
+                }
+                seenNames[name] = entry.path
+            }
             let transport = try decodeProtocol(entry.field("protocol"))
             let portField = try entry.field("port")
             guard let port = try decodePort(portField) else { throw portField.fail("missing") }
@@ -206,16 +223,19 @@ enum ServiceDecoder {
                 throw entry.fail("duplicate port \(numberKey) (also \(first))")
             }
             seenNumbers[numberKey] = entry.path
-            // Endpoints are matched to service ports by (name, protocol): it must be unique.
-            let nameKey = "\(name)/\(transport.rawValue.uppercased())"
-            if let first = seenNames[nameKey] {
-                throw try entry.field("name").fail(
-                    "duplicate port name \(quoted(name)) for \(transport.rawValue.uppercased()) (also \(first))")
+            if let nodePort {
+                // Only NodePort and LoadBalancer Services have NodePorts.
+                guard type == .nodePort || type == .loadBalancer else {
+                    throw nodePortField.fail("\(nodePort) is set, but only Services of type NodePort or LoadBalancer have a nodePort (type is \(type.rawValue))")
+                }
+                let nodePortKey = "\(nodePort)/\(transport.rawValue.uppercased())"
+                if let first = seenNodePorts[nodePortKey] {
+                    throw nodePortField.fail("duplicate nodePort \(nodePortKey) (also \(first))")
+                }
+                seenNodePorts[nodePortKey] = entry.path
             }
-            seenNames[nameKey] = entry.path
 
-            ports.append(ServicePort(name: name, transport: transport, port: port,
-                                     nodePort: withNodePorts ? nodePort : nil))
+            ports.append(ServicePort(name: name, transport: transport, port: port, nodePort: nodePort))
         }
         return ports
     }

@@ -54,22 +54,22 @@ func quoted(_ text: String) -> String {
     return out + "\""
 }
 
-/// The object a field belongs to, for error messages: source, kind and name as far as known.
+/// The object a field belongs to, for error messages: source, position, kind and name as far
+/// as known.
 struct ObjectRef: Sendable {
     var source: String
     var kind: String
     var namespace: String?
     var name: String?
-    /// Position in the input (`document 2`, `items[3]`), used while the name is unknown.
-    var location: String?
+    /// Position in the input: `document 2`, or `document 1, items[3]` in a List.
+    var location: String
 
-    /// `Service default/web`, `Service web`, `Service at items[3]` or `Service`.
+    /// `Service default/web`, `Service web` or `Service`.
     var description: String {
         if let name {
             if let namespace { return "\(kind) \(namespace)/\(name)" }
             return "\(kind) \(name)"
         }
-        if let location { return "\(kind) at \(location)" }
         return kind
     }
 }
@@ -96,8 +96,8 @@ struct Field {
 
     /// An error about this field.
     func fail(_ problem: String) -> InputError {
-        InputError(source: owner.source, object: owner.description, field: path.isEmpty ? nil : path,
-                   problem: problem)
+        InputError(source: owner.source, document: owner.location, object: owner.description,
+                   field: path.isEmpty ? nil : path, problem: problem)
     }
 
     /// Absent, or explicitly null (Kubernetes treats both the same).

@@ -222,7 +222,7 @@ private struct FamilyState: Sendable {
         }
         for frontend in added {
             var list = claims[frontend.key] ?? []
-            list.insert(frontend, at: list.firstIndex { frontend.service < $0.service } ?? list.count)
+            list.insert(frontend, at: list.firstIndex { FrontendClaims.wins(frontend.service, over: $0.service) } ?? list.count)
             claims[frontend.key] = list
         }
 

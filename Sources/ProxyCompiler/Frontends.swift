@@ -1,14 +1,10 @@
 import ServiceModel
 
-/// What kind of address a frontend answers on; decides masquerading.
-enum FrontendKind: Hashable {
-    case clusterIP
-    case external
-    case nodePort
-}
-
-/// One (address, protocol, port) — or (protocol, NodePort) — that a service answers on in one family.
+/// One (address, protocol, port) — or (protocol, NodePort) — that a service answers on in one
+/// family. Which frontends a service claims, and which service keeps a frontend claimed twice,
+/// is decided by ``ServiceModel/FrontendClaims``, the rule the input decoder uses too.
 struct Frontend: Hashable {
+    /// What kind of address it answers on; decides masquerading.
     var kind: FrontendKind
     /// nil for NodePorts, which answer on the node's own addresses.
     var address: IPAddress?
@@ -46,76 +42,68 @@ func usableEndpoints(_ endpoints: [Endpoint], family: IPFamily) -> [Endpoint] {
     return unique(ofFamily.filter { $0.serving && $0.terminating })
 }
 
-/// Identity of a frontend: (address or NodePort, protocol, port). Two frontends with the
-/// same key cannot both be served; the service whose name sorts first keeps it.
-struct FrontendKey: Hashable {
-    var address: IPAddress?
-    var transport: TransportProtocol
-    var port: UInt16
-}
-
 extension Frontend {
     var key: FrontendKey { FrontendKey(address: address, transport: transport, port: port) }
-
-    /// How a conflict over this frontend is described.
-    var conflictDescription: String {
-        if let address { return "\(address) \(transport)/\(port)" }
-        return "NodePort \(transport)/\(port)"
-    }
 }
 
-/// The frontends one service claims in one family, in a stable order (ports in declaration
-/// order; per port its ClusterIPs, then externalIPs and LB IPs, then its NodePort).
-/// A service serves a family only if it has a ClusterIP of that family.
+/// The frontends one service claims in one family, in the order ``FrontendClaims`` gives.
 /// `node` decides which endpoints are local for the traffic policies Local; `node` and
 /// `zone` which topology hints apply.
 func frontends(of service: Service, family: IPFamily, node: String? = nil, zone: String? = nil) -> [Frontend] {
-    guard service.clusterIPs.contains(where: { $0.family == family }) else { return [] }
-    var result: [Frontend] = []
-    for port in service.ports {
-        let endpoints = preferringClose(usableEndpoints(port.endpoints, family: family), node: node, zone: zone)
-        let proto = port.transport
-        let policy = LocalPolicyEndpoints(service: service, port: port, family: family, node: node)
-        for ip in service.clusterIPs where ip.family == family {
-            result.append(Frontend(kind: .clusterIP, address: ip, transport: proto, port: port.port,
-                                   service: service.name, endpoints: endpoints, local: policy.internal))
+    var endpointsByPort: [Int: (cluster: [Endpoint], policy: LocalPolicyEndpoints)] = [:]
+    let ranges = service.loadBalancerSourceRanges.filter { $0.family == family }
+    return FrontendClaims.claims(of: service, family: family).map { claim in
+        let port = service.ports[claim.portIndex]
+        let lists = endpointsByPort[claim.portIndex] ?? {
+            let chosen = (preferringClose(usableEndpoints(port.endpoints, family: family), node: node, zone: zone),
+                          LocalPolicyEndpoints(service: service, port: port, family: family, node: node))
+            endpointsByPort[claim.portIndex] = chosen
+            return chosen
+        }()
+        var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
+                                port: claim.key.port, service: service.name, endpoints: lists.cluster)
+        switch claim.kind {
+        case .clusterIP:
+            frontend.local = lists.policy.internal
+        case .external:
+            frontend.local = lists.policy.external
+            // loadBalancerSourceRanges filter LoadBalancer IPs only.
+            if let address = claim.key.address, !service.externalIPs.contains(address) { frontend.sourceRanges = ranges }
+        case .nodePort:
+            frontend.local = lists.policy.external
         }
-        let ranges = service.loadBalancerSourceRanges.filter { $0.family == family }
-        for ip in service.externalIPs + service.loadBalancerIPs where ip.family == family {
-            let isBalancer = !service.externalIPs.contains(ip)
-            result.append(Frontend(kind: .external, address: ip, transport: proto, port: port.port,
-                                   service: service.name, endpoints: endpoints, local: policy.external,
-                                   sourceRanges: isBalancer ? ranges : []))
-        }
-        if let nodePort = port.nodePort {
-            result.append(Frontend(kind: .nodePort, address: nil, transport: proto, port: nodePort,
-                                   service: service.name, endpoints: endpoints, local: policy.external))
-        }
+        return frontend
     }
-    return result
 }
 
 /// The warning for a frontend claimed by two services.
 func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String {
-    "\(frontend.conflictDescription) is claimed by both \(owner) and \(frontend.service); \(owner) keeps it"
+    FrontendClaims.warning(frontend.key, owner: owner, loser: frontend.service)
 }
 
-/// All frontends of the service map in one family, with duplicates removed (first
-/// service by name wins) and a warning for each conflict.
+/// All frontends of the service map in one family, each served for the service that
+/// ``FrontendClaims`` gives it, and a warning for each conflict.
 func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil,
                zone: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
     var result: [Frontend] = []
     var warnings: [String] = []
-    var owners: [FrontendKey: ServiceName] = [:]
+    var owners: [FrontendKey: Int] = [:]  // index in result
     owners.reserveCapacity(map.services.count)
     for service in map.services {
         for frontend in frontends(of: service, family: family, node: node, zone: zone) {
-            if let owner = owners[frontend.key] {
-                if owner != frontend.service { warnings.append(conflictWarning(frontend, keptBy: owner)) }
+            guard let index = owners[frontend.key] else {
+                owners[frontend.key] = result.count
+                result.append(frontend)
                 continue
             }
-            owners[frontend.key] = frontend.service
-            result.append(frontend)
+            let owner = result[index].service
+            guard owner != frontend.service else { continue }
+            if FrontendClaims.wins(frontend.service, over: owner) {
+                warnings.append(conflictWarning(result[index], keptBy: frontend.service))
+                result[index] = frontend
+            } else {
+                warnings.append(conflictWarning(frontend, keptBy: owner))
+            }
         }
     }
     return (result, warnings)

@@ -1,7 +1,8 @@
 /// An IPv4 or IPv6 address held as network-order bytes.
 ///
 /// Parsing is strict: dotted quads with no leading zeros for IPv4, RFC 4291 text
-/// (with `::` compression and an optional embedded dotted quad) for IPv6.
+/// (with `::` compression and an optional dotted quad as the last 32 bits) for IPv6; see
+/// ``AddressText``.
 public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
     // The address bytes, big-endian, left-aligned in 128 bits (IPv4 in the top 32 bits of
     // `high`): fixed-size storage, so comparing and hashing addresses never touches the heap.
@@ -39,56 +40,23 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         family = bytes.count == 4 ? .v4 : .v6
     }
 
+    /// Parses the text forms described at ``AddressText``: a dotted quad (no leading zeros)
+    /// or RFC 4291 IPv6 text; nil for anything else.
     public init?(_ text: String) {
-        let parsed = text.contains(":") ? IPAddress.parseV6(Substring(text)) : IPAddress.parseV4(Substring(text))
-        guard let parsed else { return nil }
-        self.init(bytes: parsed)
-    }
-
-    private static func parseV4(_ text: Substring) -> [UInt8]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var out: [UInt8] = []
-        for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  !(part.count > 1 && part.first == "0"),
-                  let value = UInt8(part) else { return nil }
-            out.append(value)
-        }
-        return out
-    }
-
-    private static func parseV6(_ text: Substring) -> [UInt8]? {
-        // Split at "::" (at most once).
-        var halves: [String] = []
-        if let range = text.firstRange(of: "::") {
-            halves = [String(text[..<range.lowerBound]), String(text[range.upperBound...])]
-            guard !halves[1].contains("::") else { return nil }
+        let utf8 = Array(text.utf8)
+        if utf8.contains(UInt8(ascii: ":")) {
+            guard let (high, low) = AddressText.parseIPv6(utf8) else { return nil }
+            self.init(high: high, low: low, family: .v6)
         } else {
-            halves = [String(text)]
+            guard let value = AddressText.parseIPv4(utf8) else { return nil }
+            self.init(high: UInt64(value) << 32, low: 0, family: .v4)
         }
-        func groups(_ s: String) -> [UInt8]? {
-            if s.isEmpty { return [] }
-            var out: [UInt8] = []
-            let pieces = s.split(separator: ":", omittingEmptySubsequences: false)
-            for (index, piece) in pieces.enumerated() {
-                if piece.contains(".") {
-                    // Embedded IPv4 only as the last piece.
-                    guard index == pieces.count - 1, let v4 = parseV4(piece) else { return nil }
-                    out += v4
-                    continue
-                }
-                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
-                out += [UInt8(value >> 8), UInt8(value & 0xff)]
-            }
-            return out
-        }
-        guard let head = groups(halves[0]) else { return nil }
-        if halves.count == 1 {
-            return head.count == 16 ? head : nil
-        }
-        guard let tail = groups(halves[1]), head.count + tail.count <= 14 else { return nil }
-        return head + Array(repeating: 0, count: 16 - head.count - tail.count) + tail
+    }
+
+    private init(high: UInt64, low: UInt64, family: IPFamily) {
+        self.high = high
+        self.low = low
+        self.family = family
     }
 
     /// Canonical text: dotted quad, or RFC 5952 IPv6 (lowercase, longest zero run compressed).
@@ -137,11 +105,14 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
 
     public var family: IPFamily { address.family }
 
+    /// Parses `address/length`: an address as ``IPAddress/init(_:)`` reads it and a decimal
+    /// prefix length without sign or leading zeros, at most 32 (IPv4) or 128 (IPv6).
     public init?(_ text: String) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let address = IPAddress(String(parts[0])),
-              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let length = Int(parts[1]),
-              length >= 0, length <= address.bytes.count * 8 else { return nil }
+        let utf8 = Array(text.utf8)
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")),
+              let address = IPAddress(String(decoding: utf8[..<slash], as: UTF8.self)),
+              let length = AddressText.parsePrefixLength(utf8[(slash + 1)...], limit: address.family.addressLength * 8)
+        else { return nil }
         self.init(address: address, prefixLength: length)
     }
 

@@ -160,7 +160,9 @@ struct Demo: ParsableCommand {
                committed \(report.operations) netlink operations in one transaction \
             (\(report.elementsAdded) set elements) into node-1's namespace.
             """)
-        for warning in decodeWarnings + applied.warnings { say("   warning: \(warning)") }
+        for warning in decodeWarnings + applied.warnings.filter({ !decodeWarnings.contains($0) }) {
+            say("   warning: \(warning)")
+        }
         if let table = Compiler(node: node).compile(services).ruleset.table(.ip, RulesetLayout.tableName) {
             say("   From table ip nftproxy (`ip netns exec \(topology.node1.namespace) nft list table ip nftproxy` shows all of it):")
             say(Self.excerpt(of: table))

@@ -19,12 +19,12 @@ struct Apply: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        let services = try loadServices(inputs)
+        let (services, printed) = try loadServices(inputs)
         let config = try node.nodeConfig()
         do {
             let proxy = try ServiceProxy(node: config, networkNamespace: namespace.networkNamespace)
             let report = try proxy.apply(services)
-            report.warnings.forEach { printError("warning: \($0)") }
+            report.warnings.filter { !printed.contains($0) }.forEach { printError("warning: \($0)") }
             if verbose { report.sync.summaries.forEach { print("  " + $0) } }
             if report.sync.operations == 0 {
                 print("nftproxy: the kernel already holds this ruleset; nothing committed")

@@ -11,8 +11,9 @@ struct Dump: ParsableCommand {
     @OptionGroup var node: NodeOptions
 
     func run() throws {
-        let compilation = Compiler(node: try node.nodeConfig()).compile(try loadServices(inputs))
-        compilation.warnings.forEach { printError("warning: \($0)") }
+        let (services, printed) = try loadServices(inputs)
+        let compilation = Compiler(node: try node.nodeConfig()).compile(services)
+        compilation.warnings.filter { !printed.contains($0) }.forEach { printError("warning: \($0)") }
         print(ScriptRenderer().render(compilation.ruleset), terminator: "")
     }
 }

@@ -80,13 +80,14 @@ struct Explain: ParsableCommand {
             guard let address = IPAddress(text) else { throw ValidationError("--local-address: \(text) is not an IP address") }
             local.insert(address)
         }
-        let services = file.isEmpty ? nil : try loadServices(files: file)
+        let loaded = file.isEmpty ? nil : try loadServices(files: file)
+        let services = loaded?.0
         let ruleset: Ruleset
         if kernel {
             ruleset = try readKernelRuleset()
         } else {
             let compilation = Compiler(node: config).compile(services ?? ServiceMap(services: []))
-            compilation.warnings.forEach { printError("warning: \($0)") }
+            compilation.warnings.filter { !(loaded?.warnings.contains($0) ?? false) }.forEach { printError("warning: \($0)") }
             ruleset = compilation.ruleset
         }
         let entry = origin?.packetOrigin ?? Self.infer(source, node: config, local: local)

@@ -93,14 +93,15 @@ struct NamespaceOptions: ParsableArguments {
     var networkNamespace: String?
 }
 
-/// Reads the inputs into a ServiceMap; prints notices and warnings to stderr.
+/// Reads the inputs into a ServiceMap; prints notices and warnings to stderr and returns the
+/// warnings, so that the compiler's report of the same frontend conflicts is not printed twice.
 /// Bad input ends the command with status 1 and a message naming the object and field.
-func loadServices(_ inputs: InputOptions) throws -> ServiceMap {
+func loadServices(_ inputs: InputOptions) throws -> (ServiceMap, warnings: [String]) {
     try loadServices(files: inputs.file, serviceProxyName: inputs.serviceProxyName)
 }
 
 /// Reads the given files (`-` for stdin) into a ServiceMap, as `loadServices(_:)`.
-func loadServices(files: [String], serviceProxyName: String? = nil) throws -> ServiceMap {
+func loadServices(files: [String], serviceProxyName: String? = nil) throws -> (ServiceMap, warnings: [String]) {
     var decoder = KubeObjectDecoder(serviceProxyName: serviceProxyName)
     do {
         for path in files {
@@ -109,7 +110,7 @@ func loadServices(files: [String], serviceProxyName: String? = nil) throws -> Se
         let (map, warnings) = try decoder.serviceMap()
         decoder.notices.forEach { printError("notice: \($0)") }
         warnings.forEach { printError("warning: \($0)") }
-        return map
+        return (map, warnings)
     } catch {
         printError("nftproxy: error: \(error)")
         throw ExitCode(1)

@@ -75,4 +75,21 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotEqual(cidr.status, 0)
         XCTAssertTrue(cidr.stderr.contains("--cluster-cidr: 198.19.0.0/33 is not a CIDR"), cidr.stderr)
     }
+
+    /// The decoder and the compiler decide a conflict by one rule; `dump` prints it once.
+    func testAFrontendConflictIsPrintedOnce() throws {
+        let result = try nftproxy(["dump", "-f", "-"], input: """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: b}
+            spec: {type: NodePort, clusterIP: 198.18.0.2, ports: [{port: 80, nodePort: 30080}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: a, namespace: zzz}
+            spec: {type: NodePort, clusterIP: 198.18.0.1, ports: [{port: 81, nodePort: 30080}]}
+            """)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, "warning: NodePort tcp/30080 is claimed by both default/b and zzz/a; default/b keeps it\n")
+    }
 }

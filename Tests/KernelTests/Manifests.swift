@@ -68,7 +68,7 @@ enum Manifests {
     metadata: {name: empty, namespace: default}
     spec:
       clusterIP: 198.18.0.99
-      ports: [{port: 80, protocol: TCP}, {name: sig, port: 9999, protocol: SCTP}]
+      ports: [{name: web, port: 80, protocol: TCP}, {name: sig, port: 9999, protocol: SCTP}]
     """
 
     /// The same cluster later: echo-server scaled to 2, web lost its IPv6 endpoint, empty got one.
@@ -85,7 +85,7 @@ enum Manifests {
           namespace: default
           labels: {kubernetes.io/service-name: empty}
         addressType: IPv4
-        ports: [{port: 8080, protocol: TCP}]
+        ports: [{name: web, port: 8080, protocol: TCP}]
         endpoints:
         - {addresses: [198.19.1.51]}
         """

@@ -18,14 +18,14 @@ final class ConflictTests: XCTestCase {
             - {name: http, port: 8080, nodePort: 30080}
             - {name: dns, port: 53, protocol: TCP, nodePort: 30053}
             """)
-        let expectedWarning = #"nodePort 30080/TCP is claimed by port "web" (80/TCP) of Service default/b and by port "http" (8080/TCP) of Service zzz/a; keeping it for Service default/b, dropping it from Service zzz/a"#
-        // Whatever the input order, default/b sorts before zzz/a and wins.
+        let expectedWarning = "NodePort tcp/30080 is claimed by both default/b and zzz/a; default/b keeps it"
+        // Whatever the input order, default/b sorts before zzz/a and wins; the map keeps both
+        // claims and the compiler serves the winner (FrontendClaims, the rule both share).
         for inputs in [[("1.yaml", a), ("2.yaml", b)], [("1.yaml", b), ("2.yaml", a)], [("1.yaml", stream(a, b))]] {
             let decoded = try decode(inputs)
-            XCTAssertEqual(decoded.warnings, [expectedWarning])
+            XCTAssertEqual(decoded.warnings, [expectedWarning], "30053/UDP and 30053/TCP do not conflict")
             XCTAssertEqual(decoded.service("b")?.ports.map(\.nodePort), [30080, 30053])
-            XCTAssertEqual(decoded.service("a", namespace: "zzz")?.ports.map(\.nodePort), [nil, 30053],
-                           "30053/UDP and 30053/TCP do not conflict")
+            XCTAssertEqual(decoded.service("a", namespace: "zzz")?.ports.map(\.nodePort), [30080, 30053])
         }
     }
 
@@ -54,13 +54,13 @@ final class ConflictTests: XCTestCase {
         XCTAssertEqual(decoded.warnings, ["EndpointSlice default/web-1 is defined again in b.yaml (first in a.yaml); the later definition wins"])
     }
 
-    func testSharedClusterIPDropsTheLaterService() throws {
+    func testSharedClusterIPConflictsPerPort() throws {
         let yaml = stream(
-            serviceYAML("two", spec: "clusterIP: 198.18.0.1\nports: [{port: 81}]"),
+            serviceYAML("two", spec: "clusterIP: 198.18.0.1\nports: [{name: a, port: 81}, {name: b, port: 80}]"),
             serviceYAML("one", spec: "clusterIP: 198.18.0.1\nports: [{port: 80}]"))
         let decoded = try decode(yaml)
-        XCTAssertEqual(decoded.map.services.map(\.name.name), ["one"])
-        XCTAssertEqual(decoded.warnings, ["Service default/two: clusterIP 198.18.0.1 is also the clusterIP of Service default/one; ignoring Service default/two"])
+        XCTAssertEqual(decoded.map.services.map(\.name.name), ["one", "two"])
+        XCTAssertEqual(decoded.warnings, ["198.18.0.1 tcp/80 is claimed by both default/one and default/two; default/one keeps it"])
     }
 
     func testSharedExternalIPOnlyConflictsOnTheSamePort() throws {
@@ -71,13 +71,11 @@ final class ConflictTests: XCTestCase {
             serviceYAML("d", spec: "type: LoadBalancer\nclusterIP: 198.18.0.4\nports: [{port: 80}]",
                         status: "loadBalancer: {ingress: [{ip: 192.0.2.3}, {ip: 203.0.113.4}]}"))
         let decoded = try decode(yaml)
-        XCTAssertEqual(decoded.service("a")?.externalIPs, [ip("192.0.2.1")])
-        XCTAssertEqual(decoded.service("b")?.externalIPs, [ip("192.0.2.1")])
-        XCTAssertEqual(decoded.service("c")?.externalIPs, [ip("192.0.2.3")])
-        XCTAssertEqual(decoded.service("d")?.loadBalancerIPs, [ip("203.0.113.4")])
+        XCTAssertEqual(decoded.service("c")?.externalIPs, [ip("192.0.2.1"), ip("192.0.2.3")])
+        XCTAssertEqual(decoded.service("d")?.loadBalancerIPs, [ip("192.0.2.3"), ip("203.0.113.4")])
         XCTAssertEqual(decoded.warnings, [
-            "Service default/c: externalIP 192.0.2.1:80/TCP is also a frontend of Service default/a; ignoring that externalIP for Service default/c",
-            "Service default/d: load-balancer IP 192.0.2.3:80/TCP is also a frontend of Service default/c; ignoring that load-balancer IP for Service default/d",
+            "192.0.2.1 tcp/80 is claimed by both default/a and default/c; default/a keeps it",
+            "192.0.2.3 tcp/80 is claimed by both default/c and default/d; default/c keeps it",
         ])
     }
 

@@ -63,7 +63,7 @@ final class DocumentTests: XCTestCase {
               "endpoints": [{"addresses": ["198.19.0.1"], "conditions": {"ready": 1}}]}]
             """
         // `ready: 1` is a number, not a boolean: Kubernetes rejects it, and so do we.
-        assertInputError(json, "test.yaml: EndpointSlice default/a-1: endpoints[0].conditions.ready: expected a boolean, found an integer (1)")
+        assertInputError(json, "test.yaml: document 1, items[1]: EndpointSlice default/a-1: endpoints[0].conditions.ready: expected a boolean, found an integer (1)")
     }
 
     func testYAMLStreamSkipsOtherKindsWithNotice() throws {
@@ -178,20 +178,20 @@ final class DocumentTests: XCTestCase {
     }
 
     func testObjectWithoutKindOrAPIVersion() {
-        assertInputError("metadata:\n  name: x\n", "test.yaml: kind: missing (not a Kubernetes object)")
-        assertInputError("kind: Service\nmetadata:\n  name: x\n", "test.yaml: Service: apiVersion: missing")
+        assertInputError("metadata:\n  name: x\n", "test.yaml: document 1: kind: missing (not a Kubernetes object)")
+        assertInputError("kind: Service\nmetadata:\n  name: x\n", "test.yaml: document 1: Service: apiVersion: missing")
         assertInputError("apiVersion: v1\nkind: List\nitems:\n- metadata: {name: x}\n",
-                         "test.yaml: object at items[0]: kind: missing (not a Kubernetes object)")
+                         "test.yaml: document 1, items[0]: kind: missing (not a Kubernetes object)")
         assertInputError(stream("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}", "- 1\n- 2"),
                          "test.yaml: document 2: expected a Kubernetes object, found a list")
     }
 
     func testMissingName() {
         assertInputError("apiVersion: v1\nkind: Service\nmetadata:\n  namespace: shop\nspec: {}\n",
-                         "test.yaml: Service: metadata.name: missing")
+                         "test.yaml: document 1: Service: metadata.name: missing")
         assertInputError(stream("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}",
                                 "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: \"\"}"),
-                         "test.yaml: EndpointSlice at document 2: metadata.name: must not be empty")
+                         "test.yaml: document 2: EndpointSlice: metadata.name: must not be empty")
     }
 
     func testQuotedPortIsRejected() {
@@ -200,7 +200,7 @@ final class DocumentTests: XCTestCase {
             ports:
             - port: "80"
             """)
-        assertInputError(yaml, #"test.yaml: Service default/web: spec.ports[0].port: expected an integer, found a string ("80")"#)
+        assertInputError(yaml, #"test.yaml: document 1: Service default/web: spec.ports[0].port: expected an integer, found a string ("80")"#)
     }
 
     func testAnErrorKeepsNothingOfThatInput() throws {

@@ -70,9 +70,15 @@ final class EndpointTests: XCTestCase {
                 - {name: dns, protocol: UDP, port: 5353}
                 - {name: dns-tcp, protocol: TCP, port: 5354}
                 - {name: metrics, protocol: UDP, port: 9999}
-                - {name: metrics}
                 endpoints:
                 - addresses: [198.19.0.10]
+                """),
+            // A slice names each port once; a port without a number comes from another slice.
+            sliceYAML("dns-b", service: "dns", body: """
+                addressType: IPv4
+                ports: [{name: metrics}]
+                endpoints:
+                - addresses: [198.19.0.11]
                 """))
         let dns = try XCTUnwrap(try decode(yaml).service("dns"))
         XCTAssertEqual(dns.ports.map(\.name), ["dns", "dns-tcp", "metrics"])
@@ -173,9 +179,24 @@ final class EndpointTests: XCTestCase {
                   conditions: {ready: false}
                   nodeName: later-unready
                 """),
+            // A slice names each port once: the same pods on port 8081 come in a slice of their own.
             sliceYAML("d-a", service: "d", body: """
                 addressType: IPv4
-                ports: [{name: p, port: 8080}, {name: p, port: 8081}]
+                ports: [{name: p, port: 8080}]
+                endpoints:
+                - addresses: [198.19.0.1]
+                  conditions: {ready: false}
+                  nodeName: first-unready
+                - addresses: [198.19.0.2]
+                  conditions: {ready: true}
+                  nodeName: first
+                - addresses: [198.19.0.3]
+                  conditions: {ready: false}
+                  nodeName: first-unready
+                """),
+            sliceYAML("d-a2", service: "d", body: """
+                addressType: IPv4
+                ports: [{name: p, port: 8081}]
                 endpoints:
                 - addresses: [198.19.0.1]
                   conditions: {ready: false}

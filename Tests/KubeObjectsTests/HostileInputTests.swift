@@ -96,6 +96,6 @@ final class HostileInputTests: XCTestCase {
         guard case .failure(let error) = outcome(Array(port.utf8) + huge + Array(#""}]}}"#.utf8), source: "big.json") else {
             return XCTFail("a 100 MB port was accepted")
         }
-        XCTAssertEqual(error.description, "big.json: Service default/web: spec.ports[0].port: expected an integer, found a string (\"\(String(repeating: "x", count: 256))…\")")
+        XCTAssertEqual(error.description, "big.json: document 1: Service default/web: spec.ports[0].port: expected an integer, found a string (\"\(String(repeating: "x", count: 256))…\")")
     }
 }

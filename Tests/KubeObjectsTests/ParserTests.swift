@@ -46,7 +46,7 @@ final class ParserTests: XCTestCase {
         for literal in ["9223372036854775808", "18446744073709551615", "-9223372036854775809", "1" + String(repeating: "0", count: 30)] {
             let shown = literal.count > 40 ? String(literal.prefix(40)) + "…" : literal
             assertInputError(jsonService(port: literal),
-                             "test.json: Service default/web: spec.ports[0].port: integer \(shown) is out of range (-9223372036854775808 to 9223372036854775807)",
+                             "test.json: document 1: Service default/web: spec.ports[0].port: integer \(shown) is out of range (-9223372036854775808 to 9223372036854775807)",
                              source: "test.json")
         }
         let long = "1" + String(repeating: "0", count: 500) + ".5"
@@ -55,13 +55,13 @@ final class ParserTests: XCTestCase {
         assertInputError(jsonService(port: "1E400"), "test.json: line 1, column 125: number 1E400 is out of range",
                          source: "test.json")
         assertInputError(jsonService(port: "-9223372036854775808"),
-                         "test.json: Service default/web: spec.ports[0].port: -9223372036854775808 is not a valid port (1-65535)",
+                         "test.json: document 1: Service default/web: spec.ports[0].port: -9223372036854775808 is not a valid port (1-65535)",
                          source: "test.json")
         assertInputError(jsonService(port: "80.0"),
-                         "test.json: Service default/web: spec.ports[0].port: expected an integer, found a number (80.0)",
+                         "test.json: document 1: Service default/web: spec.ports[0].port: expected an integer, found a number (80.0)",
                          source: "test.json")
         assertInputError(jsonService(port: "1e2"),
-                         "test.json: Service default/web: spec.ports[0].port: expected an integer, found a number (100.0)",
+                         "test.json: document 1: Service default/web: spec.ports[0].port: expected an integer, found a number (100.0)",
                          source: "test.json")
     }
 
@@ -98,7 +98,7 @@ final class ParserTests: XCTestCase {
                              ("8_0", 80), ("+80", 80), ("!!int 80", 80), ("!!int 0x50", 80)] {
             XCTAssertEqual(try decodedPort(yamlService(port: text)), UInt16(port), text)
         }
-        let field = "test.yaml: Service default/web: spec.ports[0].port: "
+        let field = "test.yaml: document 1: Service default/web: spec.ports[0].port: "
         assertInputError(yamlService(port: "-80"), field + "-80 is not a valid port (1-65535)")
         assertInputError(yamlService(port: "1:20"), field + #"expected an integer, found a string ("1:20")"#)
         assertInputError(yamlService(port: "\"80\""), field + #"expected an integer, found a string ("80")"#)
@@ -114,11 +114,11 @@ final class ParserTests: XCTestCase {
         for literal in ["9223372036854775808", "18446744073709551615", "0x8000000000000000",
                         "-0x8000000000000001", 
                         "0o1777777777777777777777", "9_223_372_036_854_775_808"] {
-            assertInputError(yamlService(port: literal), "test.yaml: Service default/web: spec.ports[0].port: integer \(literal) \(range)")
+            assertInputError(yamlService(port: literal), "test.yaml: document 1: Service default/web: spec.ports[0].port: integer \(literal) \(range)")
         }
         // Long literals are cut in messages.
         assertInputError(yamlService(port: "0b1" + String(repeating: "0", count: 63)),
-                         "test.yaml: Service default/web: spec.ports[0].port: integer 0b1\(String(repeating: "0", count: 37))… \(range)")
+                         "test.yaml: document 1: Service default/web: spec.ports[0].port: integer 0b1\(String(repeating: "0", count: 37))… \(range)")
         // Where no integer is read (the spec of a Deployment), it is no error.
         let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 18446744073709551616}\n"
         XCTAssertEqual(try decode(deployment).notices, ["test.yaml: skipping apps/v1 Deployment d (not a Service or EndpointSlice)"])
@@ -131,7 +131,7 @@ final class ParserTests: XCTestCase {
         assertInputError(yamlService(port: "!!float eighty"), #"test.yaml: line 9, column 11: "eighty" is not a valid number"#)
         assertInputError(yamlService(port: "!!bool maybe"), #"test.yaml: line 9, column 11: "maybe" is not a valid boolean"#)
         assertInputError(yamlService(port: "!!str 80"),
-                         #"test.yaml: Service default/web: spec.ports[0].port: expected an integer, found a string ("80")"#)
+                         #"test.yaml: document 1: Service default/web: spec.ports[0].port: expected an integer, found a string ("80")"#)
     }
 
     func testYAMLScalarsResolveAsBefore() throws {
@@ -181,7 +181,7 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(try decodedPort(flow), 80)
         let list = "[{apiVersion: v1, kind: Service, metadata: {name: web}, spec: {clusterIP: 198.18.0.1, ports: [{port: 80}]}}]"
         // A YAML list at the top is not a List object.
-        assertInputError(list, "test.yaml: expected a Kubernetes object, found a list")
+        assertInputError(list, "test.yaml: document 1: expected a Kubernetes object, found a list")
         // Neither JSON nor YAML: the JSON error is reported.
         assertInputError("{\"kind\": \"Service\",, }", "test.yaml: invalid JSON: line 1, column 20: expected a string key, found ','")
     }

@@ -68,11 +68,9 @@ final class ServiceTests: XCTestCase {
             externalTrafficPolicy: Local
             ports:
             - port: 80
-              nodePort: 30080
             """)
         let plain = try XCTUnwrap(try decode(yaml).service("plain"))
-        XCTAssertEqual(plain.ports, [ServicePort(name: "", transport: .tcp, port: 80)],
-                       "a ClusterIP service has no NodePort")
+        XCTAssertEqual(plain.ports, [ServicePort(name: "", transport: .tcp, port: 80)])
         XCTAssertEqual(plain.externalTrafficPolicy, .cluster, "Local only applies to externally reachable services")
         XCTAssertEqual(plain.internalTrafficPolicy, .cluster)
         XCTAssertNil(plain.sessionAffinityTimeout)
@@ -174,6 +172,20 @@ final class ServiceTests: XCTestCase {
         var listDecoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
         try listDecoder.add(contents: list, source: "list.json")
         XCTAssertEqual(try listDecoder.serviceMap().0.services.map(\.name.name), ["ours"])
+
+        // An API list item (no kind): the daemon's path.
+        let item = Array("""
+            {"metadata": {"name": "ours", "namespace": "default", "labels": {"service.kubernetes.io/service-proxy-name": "nftproxy"}},
+             "spec": {"clusterIP": "198.18.0.2", "ports": [{"port": 80}]}}
+            """.utf8)
+        let served = try KubeObjectDecoder.decodeObject(bytes: item, source: "API", apiVersion: "v1", kind: "Service",
+                                                        serviceProxyName: "nftproxy")
+        let skipped = try KubeObjectDecoder.decodeObject(bytes: item, source: "API", apiVersion: "v1", kind: "Service")
+        guard case .service(_, let service)? = served.objects.first, case .service(_, let none)? = skipped.objects.first else {
+            return XCTFail("no service decoded: \(served.objects) \(skipped.objects)")
+        }
+        XCTAssertNotNil(service, "labelled with our name: served")
+        XCTAssertNil(none, "labelled, no name given: skipped")
     }
 
     func testSkippedServiceIsNotValidatedFurther() throws {

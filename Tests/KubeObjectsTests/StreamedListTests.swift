@@ -11,11 +11,11 @@ final class StreamedListTests: XCTestCase {
         assertInputError(#"{"apiVersion": "v1", "items": [\#(badService)], "kind": "List",, }"#,
                          "test.json: invalid JSON: line 1, column 177: expected a string key, found ','", source: "test.json")
         assertInputError(#"{"apiVersion": "v1", "items": [\#(badService)], "kind": "List"}"#,
-                         "test.json: Service default/a: spec.ports[0].port: 0 is not a valid port (1-65535)", source: "test.json")
+                         "test.json: document 1, items[0]: Service default/a: spec.ports[0].port: 0 is not a valid port (1-65535)", source: "test.json")
     }
 
     func testTheListItselfIsCheckedFirst() {
-        assertInputError(#"{"items": [\#(badService)], "kind": "List"}"#, "test.json: List: apiVersion: missing", source: "test.json")
+        assertInputError(#"{"items": [\#(badService)], "kind": "List"}"#, "test.json: document 1: List: apiVersion: missing", source: "test.json")
     }
 
     func testItemsOfAnObjectThatIsNoListAreNotRead() throws {
@@ -47,7 +47,7 @@ final class StreamedListTests: XCTestCase {
         ])
         XCTAssertEqual(two.map.services.map(\.name.name), ["s"])
         assertInputError(stream(list.replacingOccurrences(of: "port: 80", with: "port: 0"), "kind: ConfigMap"),
-                         "test.yaml: Service default/s: spec.ports[0].port: 0 is not a valid port (1-65535)")
+                         "test.yaml: document 1, items[1]: Service default/s: spec.ports[0].port: 0 is not a valid port (1-65535)")
         // A syntax error after a bad item: the syntax error is reported.
         assertInputError(list.replacingOccurrences(of: "port: 80", with: "port: 0") + "\n- {a: [}",
                          "test.yaml: invalid YAML: line 11, column 8: did not find expected node content (while parsing a flow node at line 11, column 8)")

@@ -12,8 +12,8 @@ final class ValidationTests: XCTestCase {
         sliceYAML("web-1", service: "web", body: body)
     }
 
-    private let prefix = "services.yaml: Service default/web: "
-    private let slicePrefix = "services.yaml: EndpointSlice default/web-1: "
+    private let prefix = "services.yaml: document 1: Service default/web: "
+    private let slicePrefix = "services.yaml: document 1: EndpointSlice default/web-1: "
 
     private func check(_ contents: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
         assertInputError(contents, message, source: "services.yaml", file: file, line: line)
@@ -59,7 +59,7 @@ final class ValidationTests: XCTestCase {
         check(service("clusterIP: 198.18.0.2\nclusterIPs: [198.18.0.1]\nports: [{port: 80}]"),
               prefix + #"spec.clusterIP: "198.18.0.2" does not match spec.clusterIPs[0] "198.18.0.1""#)
         check(service("clusterIPs: [198.18.0.1, 198.18.0.2]\nports: [{port: 80}]"),
-              prefix + "spec.clusterIPs[1]: 198.18.0.2 is IPv4 like spec.clusterIPs[0]; dual-stack needs one of each family")
+              prefix + "spec.clusterIPs[1]: \"198.18.0.2\" is IPv4 like spec.clusterIPs[0]; dual-stack needs one of each family")
         check(service("clusterIP: 198.18.0.1\nexternalIPs: [192.0.2.1, example.com]\nports: [{port: 80}]"),
               prefix + #"spec.externalIPs[1]: "example.com" is not a valid IP address"#)
         check(service("type: LoadBalancer\nclusterIP: 198.18.0.1\nports: [{port: 80}]",
@@ -68,7 +68,7 @@ final class ValidationTests: XCTestCase {
         check(slice("addressType: IPv4\nendpoints:\n- addresses: [198.19.0.1]\n- addresses: [pod-a]"),
               slicePrefix + #"endpoints[1].addresses[0]: "pod-a" is not a valid IP address"#)
         check(slice("addressType: IPv4\nendpoints:\n- addresses: [\"2001:db8::1\"]"),
-              slicePrefix + "endpoints[0].addresses[0]: 2001:db8::1 is not an IPv4 address (addressType is IPv4)")
+              slicePrefix + #"endpoints[0].addresses[0]: "2001:db8::1" is not an IPv4 address (addressType is IPv4)"#)
         check(slice("addressType: IPv6\nendpoints:\n- addresses: []"),
               slicePrefix + "endpoints[0].addresses: an endpoint needs at least one address")
     }
@@ -108,7 +108,10 @@ final class ValidationTests: XCTestCase {
         check(service("clusterIP: 198.18.0.1\nports:\n- {name: a, port: 80}\n- {name: b, port: 80, protocol: UDP}\n- {name: c, port: 80}"),
               prefix + "spec.ports[2]: duplicate port 80/TCP (also spec.ports[0])")
         check(service("clusterIP: 198.18.0.1\nports:\n- {name: a, port: 80}\n- {name: a, port: 81}"),
-              prefix + #"spec.ports[1].name: duplicate port name "a" for TCP (also spec.ports[0])"#)
+              prefix + #"spec.ports[1].name: duplicate port name "a" (also spec.ports[0])"#)
+        // A port name is unique among all ports of the Service, whatever the protocol.
+        check(service("clusterIP: 198.18.0.1\nports:\n- {name: dns, port: 53}\n- {name: dns, port: 53, protocol: UDP}"),
+              prefix + #"spec.ports[1].name: duplicate port name "dns" (also spec.ports[0])"#)
     }
 
     func testWrongShapes() {
