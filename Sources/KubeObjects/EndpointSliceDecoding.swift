@@ -1,3 +1,4 @@
+import Foundation
 import ServiceModel
 
 /// One `discovery.k8s.io/v1 EndpointSlice`, reduced to what the proxy uses.
@@ -29,6 +30,9 @@ struct EndpointSlice: Sendable {
     var family: IPFamily
     var ports: [Port]
     var endpoints: [Member]
+    /// `endpoints.kubernetes.io/last-change-trigger-time`: when the control plane saw the
+    /// change this version of the slice carries (nil when absent or not a timestamp).
+    var lastChangeTriggerTime: Date? = nil
 }
 
 /// What decoding one EndpointSlice object produced.
@@ -112,7 +116,9 @@ enum EndpointSliceDecoder {
         try root.field("metadata").label(WellKnown.serviceName).requireSyntax(serviceName, .labelValue, what: "label value")
         return .slice(EndpointSlice(
             namespace: namespace, name: name, service: ServiceName(namespace: namespace, name: serviceName),
-            family: family, ports: ports, endpoints: members))
+            family: family, ports: ports, endpoints: members,
+            lastChangeTriggerTime: triggerTime(try? root.field("metadata").field("annotations")
+                .field(WellKnown.lastChangeTriggerTime).optionalString())))
     }
 }
 
@@ -123,6 +129,63 @@ private func hintNames(_ list: Field) throws(InputError) -> [String] {
         if let name = nonEmpty(try hint.field("name").optionalString()) { names.append(name) }
     }
     return names
+}
+
+/// An RFC 3339 timestamp (`2026-12-01T15:07:00Z`, with optional fractional seconds and a
+/// `Z` or `±hh:mm` offset); nil for anything else, as kube-proxy ignores a trigger time it
+/// cannot read. Read by hand: a date formatter per slice would cost more than the slice.
+func triggerTime(_ text: String??) -> Date? {
+    guard let text = text ?? nil else { return nil }
+    let bytes = Array(text.utf8)
+    func number(_ range: Range<Int>) -> Int? {
+        guard range.upperBound <= bytes.count else { return nil }
+        var value = 0
+        for byte in bytes[range] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+    guard bytes.count >= 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+          bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t"),
+          bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+          let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+          let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+          (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+    var index = 19
+    var fraction = 0.0
+    if bytes[index] == UInt8(ascii: ".") {
+        index += 1
+        var scale = 0.1
+        let start = index
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+            fraction += Double(bytes[index] - UInt8(ascii: "0")) * scale
+            scale /= 10
+            index += 1
+        }
+        guard index > start else { return nil }
+    }
+    var offset = 0
+    if index < bytes.count, bytes[index] == UInt8(ascii: "Z") || bytes[index] == UInt8(ascii: "z") {
+        index += 1
+    } else if index + 6 == bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-"),
+              bytes[index + 3] == UInt8(ascii: ":"), let hours = number(index + 1..<index + 3),
+              let minutes = number(index + 4..<index + 6) {
+        offset = (bytes[index] == UInt8(ascii: "+") ? 1 : -1) * (hours * 3600 + minutes * 60)
+        index += 6
+    } else {
+        return nil
+    }
+    guard index == bytes.count else { return nil }
+    // Days since 1970-01-01 of a proleptic Gregorian date.
+    let shifted = month <= 2 ? year - 1 : year
+    let era = (shifted >= 0 ? shifted : shifted - 399) / 400
+    let yearOfEra = shifted - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    let days = era * 146097 + dayOfEra - 719468
+    let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    return Date(timeIntervalSince1970: Double(seconds) + fraction)
 }
 
 /// nil for nil or "".

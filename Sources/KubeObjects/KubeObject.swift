@@ -1,3 +1,4 @@
+import Foundation
 import ServiceModel
 
 /// One Service or EndpointSlice decoded on its own: what the API client gets for each object of
@@ -19,6 +20,9 @@ public struct EndpointSliceObject: Sendable {
 
     /// The Service the slice belongs to; nil when the slice is not used.
     public var service: ServiceName? { slice?.service }
+    /// When the control plane saw the change this version carries (the slice's
+    /// `endpoints.kubernetes.io/last-change-trigger-time`), for the network programming latency.
+    public var lastChangeTriggerTime: Date? { slice?.lastChangeTriggerTime }
     /// Number of endpoints read from the slice.
     public var endpointCount: Int { slice?.endpoints.count ?? 0 }
 

@@ -7,6 +7,8 @@ enum WellKnown {
     static let serviceProxyName = "service.kubernetes.io/service-proxy-name"
     /// Services carrying it (any value) are headless.
     static let headless = "service.kubernetes.io/headless"
+    /// On an EndpointSlice: when the control plane saw the change it carries (RFC 3339).
+    static let lastChangeTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"
     /// On an EndpointSlice: the Service it belongs to.
     static let serviceName = "kubernetes.io/service-name"
     /// Legacy spelling of `spec.loadBalancerSourceRanges`, used when the field is empty.

@@ -36,6 +36,8 @@ public final class ClusterState: ServiceSnapshotSource {
         /// Everything must be compared at the next snapshot (first one, after a re-list).
         var everything = true
         var pending = ChangeCount()
+        /// Trigger times of the slice changes not yet taken by a snapshot.
+        var triggerTimes: [Date] = []
 
         var ready: Bool { servicesListed && slicesListed }
     }
@@ -109,6 +111,7 @@ public final class ClusterState: ServiceSnapshotSource {
         state.withLock { state in
             Self.remove(key: Self.key(slice.namespace, slice.name), from: &state)
             Self.insert(slice, into: &state)
+            if let time = slice.lastChangeTriggerTime { state.triggerTimes.append(time) }
             state.pending.endpointSlices += 1
             return ChangeCount(endpointSlices: 1)
         }
@@ -138,8 +141,9 @@ public final class ClusterState: ServiceSnapshotSource {
                 }
             }
             let snapshot = ServiceSnapshot(map: ServiceMap(services: Array(state.assembled.values)),
-                                           changed: state.everything ? nil : changed)
+                                           changed: state.everything ? nil : changed, triggerTimes: state.triggerTimes)
             state.dirty = []
+            state.triggerTimes = []
             state.everything = false
             state.pending = ChangeCount()
             return snapshot
@@ -149,6 +153,7 @@ public final class ClusterState: ServiceSnapshotSource {
     public func restore(_ snapshot: ServiceSnapshot) {
         state.withLock { state in
             if let changed = snapshot.changed { state.dirty.formUnion(changed) } else { state.everything = true }
+            state.triggerTimes += snapshot.triggerTimes
         }
     }
 

@@ -28,6 +28,7 @@ final class DaemonTests: XCTestCase {
     private static func slice(_ name: String, service: String, pods: [Pod]) -> [String: Any] {
         ["apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
          "metadata": ["name": name, "namespace": "default",
+                      "annotations": ["endpoints.kubernetes.io/last-change-trigger-time": Self.now()],
                       "labels": ["kubernetes.io/service-name": service,
                                  "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"]],
          "ports": [["name": "http", "protocol": "TCP", "port": 8080]],
@@ -35,6 +36,13 @@ final class DaemonTests: XCTestCase {
              ["addresses": [pod.ipv4], "conditions": ["ready": true, "serving": true, "terminating": false],
               "nodeName": pod.node]
          }]
+    }
+
+    /// The current time as the control plane writes trigger times (RFC 3339).
+    private static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date())
     }
 
     /// GET on loopback, blocking; nil when nothing answers.
@@ -118,9 +126,15 @@ final class DaemonTests: XCTestCase {
             let metrics = try XCTUnwrap(get(metricsPort, "/metrics")).body
             for name in ["kubeproxy_sync_proxy_rules_duration_seconds_count", "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
                          "kubeproxy_sync_proxy_rules_endpoint_changes_total", "kubeproxy_sync_proxy_rules_service_changes_total",
-                         "nftproxy_kernel_operations_total", #"nftproxy_syncs_total{path="incremental""#] {
+                         "nftproxy_kernel_operations_total", #"nftproxy_syncs_total{path="incremental""#,
+                         "kubeproxy_network_programming_duration_seconds_bucket"] {
                 XCTAssertTrue(metrics.contains(name), "\(name) missing from /metrics:\n\(metrics)")
             }
+
+            let programmed = metrics.split(separator: "\n")
+                .first { $0.hasPrefix("kubeproxy_network_programming_duration_seconds_count") }
+            XCTAssertNotEqual(programmed.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0, 0,
+                              "no endpoint change was timed from its trigger time: \(programmed ?? "no count")")
 
             // SIGTERM: a prompt exit that leaves the rules.
             daemon.signal(SIGTERM)
