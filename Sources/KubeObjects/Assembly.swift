@@ -56,7 +56,8 @@ struct Assembly {
                     for member in slice.endpoints {
                         let endpoint = Endpoint(
                             address: member.address, port: number, ready: member.ready, serving: member.serving,
-                            terminating: member.terminating, nodeName: member.nodeName, zone: member.zone)
+                            terminating: member.terminating, nodeName: member.nodeName, zone: member.zone,
+                            zoneHints: member.zoneHints, nodeHints: member.nodeHints)
                         let key = EndpointKey(address: member.address, port: number)
                         if let position = positions[key] {
                             if !endpoints[position].ready && endpoint.ready { endpoints[position] = endpoint }

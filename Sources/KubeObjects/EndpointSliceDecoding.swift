@@ -19,6 +19,8 @@ struct EndpointSlice: Sendable {
         var terminating: Bool
         var nodeName: String?
         var zone: String?
+        var zoneHints: [String] = []
+        var nodeHints: [String] = []
     }
 
     var namespace: String
@@ -103,7 +105,9 @@ enum EndpointSliceDecoder {
             members.append(EndpointSlice.Member(
                 address: address, ready: ready, serving: serving, terminating: terminating,
                 nodeName: nonEmpty(try entry.field("nodeName").optionalString()),
-                zone: nonEmpty(try entry.field("zone").optionalString())))
+                zone: nonEmpty(try entry.field("zone").optionalString()),
+                zoneHints: try hintNames(entry.field("hints").field("forZones")),
+                nodeHints: try hintNames(entry.field("hints").field("forNodes"))))
         }
 
         guard let serviceName = labels[WellKnown.serviceName], !serviceName.isEmpty else {
@@ -116,6 +120,15 @@ enum EndpointSliceDecoder {
             lastChangeTriggerTime: triggerTime(try? root.field("metadata").field("annotations")
                 .field(WellKnown.lastChangeTriggerTime).optionalString())))
     }
+}
+
+/// The `name`s of a hints list (`forZones` or `forNodes`); empty names are left out.
+private func hintNames(_ list: Field) throws(InputError) -> [String] {
+    var names: [String] = []
+    for hint in try list.elements() {
+        if let name = nonEmpty(try hint.field("name").optionalString()) { names.append(name) }
+    }
+    return names
 }
 
 /// An RFC 3339 timestamp (`2026-12-01T15:07:00Z`, with optional fractional seconds and a

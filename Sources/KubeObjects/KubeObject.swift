@@ -51,11 +51,13 @@ public struct DecodedObjects: Sendable {
 
 extension KubeObjectDecoder {
     /// Decodes one input (JSON or YAML bytes: an object, a List page, a stream) without recording
-    /// it; the checks and errors are those of ``add(bytes:source:)``.
-    public static func decode(bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) -> DecodedObjects {
-        let stream = ItemStream(source: source)
+    /// it; the checks and errors are those of ``add(bytes:source:)``. `serviceProxyName`
+    /// selects the Services decoded, as ``serviceProxyName`` does; the others are notices.
+    public static func decode(bytes: UnsafeBufferPointer<UInt8>, source: String,
+                              serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
+        let stream = ItemStream(source: source, serviceProxyName: serviceProxyName)
         let (documents, itemsStreamed) = try DocumentParser.parse(bytes, source: source, itemSink: stream.take)
-        var collector = Collector(source: source)
+        var collector = Collector(source: source, serviceProxyName: serviceProxyName)
         if itemsStreamed, let document = documents.first {
             try collector.collect(document, location: "document 1", streamed: stream)
         } else {
@@ -68,13 +70,14 @@ extension KubeObjectDecoder {
 
     /// Decodes one object that may lack `apiVersion` and `kind`, as the items of an API
     /// server's list responses do: `apiVersion` and `kind` stand in for the missing fields.
-    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String)
-        throws(InputError) -> DecodedObjects {
+    /// `serviceProxyName` selects the Services decoded, as ``serviceProxyName`` does.
+    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String,
+                                    serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
         var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
         bytes.withUnsafeBufferPointer { buffer in
             outcome = Result { () throws(InputError) in
                 let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
-                var collector = Collector(source: source)
+                var collector = Collector(source: source, serviceProxyName: serviceProxyName)
                 for (index, document) in documents.enumerated() {
                     try collector.collect(document, location: "document \(index + 1)",
                                           inferred: (apiVersion: apiVersion, kind: kind))
@@ -86,10 +89,12 @@ extension KubeObjectDecoder {
     }
 
     /// ``decode(bytes:source:)`` of an array.
-    public static func decode(bytes: [UInt8], source: String) throws(InputError) -> DecodedObjects {
+    public static func decode(bytes: [UInt8], source: String, serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
         var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
         bytes.withUnsafeBufferPointer { buffer in
-            outcome = Result { () throws(InputError) in try decode(bytes: buffer, source: source) }
+            outcome = Result { () throws(InputError) in
+                try decode(bytes: buffer, source: source, serviceProxyName: serviceProxyName)
+            }
         }
         return try outcome.get()
     }
@@ -105,8 +110,8 @@ final class ItemStream {
     var pending: [(index: Int, value: Value)] = []
     var error: InputError?
 
-    init(source: String) {
-        collector = Collector(source: source)
+    init(source: String, serviceProxyName: String? = nil) {
+        collector = Collector(source: source, serviceProxyName: serviceProxyName)
     }
 
     func take(_ value: Value, index: Int) {

@@ -31,8 +31,13 @@ public struct KubeObjectDecoder: Sendable {
     /// `cluster.yaml: skipping apps/v1 Deployment default/echo (not a Service or EndpointSlice)`.
     public private(set) var notices: [String] = []
 
-    /// Creates an empty decoder.
-    public init() {}
+    /// With a name: only Services labelled `service.kubernetes.io/service-proxy-name` with
+    /// it are served (as by an alternative proxy started with `--service-proxy-name`). nil:
+    /// only Services without that label (kube-proxy's default).
+    public var serviceProxyName: String?
+
+    /// Creates an empty decoder; `serviceProxyName` selects the Services it serves.
+    public init(serviceProxyName: String? = nil) { self.serviceProxyName = serviceProxyName }
 
     /// Parses one input (JSON or YAML) and records the Services and EndpointSlices in it.
     ///
@@ -64,7 +69,7 @@ public struct KubeObjectDecoder: Sendable {
     /// Parses one input (JSON or YAML) from a byte buffer, which is only read during the call;
     /// see ``add(contents:source:)``.
     public mutating func add(bytes: UnsafeBufferPointer<UInt8>, source: String) throws(InputError) {
-        let decoded = try Self.decode(bytes: bytes, source: source)
+        let decoded = try Self.decode(bytes: bytes, source: source, serviceProxyName: serviceProxyName)
         notices += decoded.notices
         for object in decoded.objects {
             switch object {
@@ -127,6 +132,8 @@ struct Collector {
     }
 
     let source: String
+    /// Selects the Services decoded (see `KubeObjectDecoder.serviceProxyName`).
+    var serviceProxyName: String? = nil
     var found: [Found] = []
     var notices: [String] = []
 
@@ -177,7 +184,7 @@ struct Collector {
         case ("v1", "Service"):
             let (namespace, name, root) = try identify(typedRoot, kind: kind, location: location)
             let serviceName = ServiceName(namespace: namespace, name: name)
-            switch try ServiceDecoder.decode(root, name: serviceName) {
+            switch try ServiceDecoder.decode(root, name: serviceName, proxyName: serviceProxyName) {
             case .served(let service):
                 found.append(.service(serviceName, service))
             case .skipped(_, let reason):

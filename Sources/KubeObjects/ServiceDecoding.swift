@@ -44,8 +44,9 @@ private enum ServiceType: String {
 
 enum ServiceDecoder {
     /// Decodes a `v1 Service`. `root` is the object; `owner` of its fields already carries the
-    /// namespace and name.
-    static func decode(_ root: Field, name: ServiceName) throws(InputError) -> DecodedService {
+    /// namespace and name. `proxyName`: serve only Services whose service-proxy-name label
+    /// has this value; nil: only Services without the label.
+    static func decode(_ root: Field, name: ServiceName, proxyName: String? = nil) throws(InputError) -> DecodedService {
         let metadata = try root.field("metadata")
         let labels = try metadata.field("labels").stringMap()
         let spec = try root.field("spec")
@@ -60,7 +61,14 @@ enum ServiceDecoder {
         }
         if let value = labels[WellKnown.serviceProxyName] {
             try metadata.label(WellKnown.serviceProxyName).requireSyntax(value, .labelValue, what: "label value")
+        }
+        switch (labels[WellKnown.serviceProxyName], proxyName) {
+        case (let value?, let ours) where value != ours:
             return .skipped(name, reason: "label \(WellKnown.serviceProxyName)=\(value): served by another proxy")
+        case (nil, let ours?):
+            return .skipped(name, reason: "no label \(WellKnown.serviceProxyName)=\(ours): served by the default proxy")
+        default:
+            break
         }
         if labels[WellKnown.headless] != nil {
             return .skipped(name, reason: "label \(WellKnown.headless): headless")

@@ -88,6 +88,11 @@ extension NftSet {
                 _ = nftnl_set_set_data(s, UInt16(NFTNL_SET_USERDATA.rawValue), $0.baseAddress, UInt32($0.count))
             }
         }
+        if let fieldLengths {
+            fieldLengths.withUnsafeBytes {
+                _ = nftnl_set_set_data(s, UInt16(NFTNL_SET_DESC_CONCAT.rawValue), $0.baseAddress, UInt32($0.count))
+            }
+        }
         for expression in expressions { object.add(try expression.makeNftnl()) }
         if withElements {
             for element in elements { try element.add(to: object) }
@@ -127,6 +132,10 @@ extension NftSet {
             gcInterval: u32(NFTNL_SET_GC_INTERVAL), userData: userData,
             expressions: readExpressions { nftnl_set_expr_foreach(s, $0, $1) },
             elements: elements)
+        if has(NFTNL_SET_DESC_CONCAT), let pointer = nftnl_set_get_data(s, UInt16(NFTNL_SET_DESC_CONCAT.rawValue), &length) {
+            // libnftnl hands back its whole field array; the used fields are the non-zero ones.
+            fieldLengths = Array(UnsafeRawBufferPointer(start: pointer, count: Int(length))).prefix { $0 != 0 }
+        }
     }
 }
 
@@ -144,6 +153,7 @@ extension NftSetElement {
         if let verdict { nftnl_set_elem_set_u32(e, UInt16(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: verdict)) }
         if let chain { nftnl_set_elem_set_str(e, UInt16(NFTNL_SET_ELEM_CHAIN), chain) }
         if let value = self.data { data(NFTNL_SET_ELEM_DATA, value) }
+        if let keyEnd { data(NFTNL_SET_ELEM_KEY_END, keyEnd) }
         if let timeout { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_TIMEOUT), timeout) }
         if let expiration { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_EXPIRATION), expiration) }
         for expression in expressions { nftnl_set_elem_add_expr(e, try expression.makeNftnl().release()) }
@@ -168,6 +178,7 @@ extension NftSetElement {
             chain: chain, data: bytes(NFTNL_SET_ELEM_DATA),
             timeout: u64(NFTNL_SET_ELEM_TIMEOUT), expiration: u64(NFTNL_SET_ELEM_EXPIRATION),
             expressions: readExpressions { nftnl_set_elem_expr_foreach(e, $0, $1) })
+        keyEnd = bytes(NFTNL_SET_ELEM_KEY_END)
     }
 }
 

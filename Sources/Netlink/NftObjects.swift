@@ -79,6 +79,9 @@ public struct NftSet: Hashable, Sendable {
     public var expressions: [NftExpression]
     /// Elements, for element messages and element dumps.
     public var elements: [NftSetElement]
+    /// `NFTA_SET_DESC_CONCAT`: the length in bytes of each field of a concatenated
+    /// interval set (the kernel's `pipapo` sets match each field against its own range).
+    public var fieldLengths: [UInt8]? = nil
 
     public init(family: UInt8? = nil, table: String, name: String, flags: UInt32? = nil,
                 keyType: UInt32? = nil, keyLength: UInt32? = nil, dataType: UInt32? = nil, dataLength: UInt32? = nil,
@@ -105,6 +108,8 @@ public struct NftSetElement: Hashable, Sendable {
     public var expiration: UInt64?
     /// Per-element expressions (a `counter` with what it counted).
     public var expressions: [NftExpression]
+    /// `NFTA_SET_ELEM_KEY_END`: the last key of an interval set's range.
+    public var keyEnd: [UInt8]? = nil
 
     public init(key: [UInt8], verdict: Int32? = nil, chain: String? = nil, data: [UInt8]? = nil,
                 timeout: UInt64? = nil, expiration: UInt64? = nil, expressions: [NftExpression] = []) {

@@ -93,6 +93,10 @@ struct MessageEncoder {
         wire.timeout = set.timeout
         wire.userData = SetUserData.encode(set)
         if set.counter { wire.expressions = [.counter(packets: 0, bytes: 0)] }
+        if set.flags.contains(.interval), set.key.dataTypes.count > 1 {
+            // The length of each field, as nft describes a concatenation of ranges.
+            wire.fieldLengths = set.key.dataTypes.map { UInt8($0.size) }
+        }
         return wire
     }
 
@@ -101,12 +105,17 @@ struct MessageEncoder {
         var flags: UInt32 = set.isMap ? NftSetFlag.map : 0
         if set.flags.contains(.timeout) { flags |= NftSetFlag.timeout }
         if set.flags.contains(.dynamic) { flags |= NftSetFlag.dynamic }
+        if set.flags.contains(.interval) {
+            flags |= NftSetFlag.interval
+            if set.key.dataTypes.count > 1 { flags |= NftSetFlag.concatenation }
+        }
         return flags
     }
 
     /// The wire form of one element.
     static func wireElement(_ element: SetElement) -> NftSetElement {
         var wire = NftSetElement(key: SetLayout.bytes(of: element.key), timeout: element.timeout)
+        wire.keyEnd = element.keyEnd.map(SetLayout.bytes(of:))
         switch element.data {
         case nil:
             break

@@ -44,10 +44,10 @@ struct RuleDecoder {
                 loads.append(.randomNumber(modulus: modulus))
                 loadedBytes.append(4)
             case .fib(let result, let flags, _):
-                guard result == .addressType, flags == .destinationAddress else {
+                guard result == .addressType, flags == .destinationAddress || flags == .sourceAddress else {
                     throw fail("fib result \(result) flags \(flags)")
                 }
-                loads.append(.fibDestinationType)
+                loads.append(flags == .sourceAddress ? .fibSourceType : .fibDestinationType)
                 loadedBytes.append(4)
             case .ctLoad(let key, _):
                 switch key {

@@ -122,6 +122,8 @@ struct RuleEncoder {
             return .numgen(type: .random, modulus: modulus, offset: 0, destination: register)
         case .fibDestinationType:
             return .fib(result: .addressType, flags: .destinationAddress, destination: register)
+        case .fibSourceType:
+            return .fib(result: .addressType, flags: .sourceAddress, destination: register)
         case .ctState:
             return .ctLoad(key: .state, destination: register)
         case .ctStatus:

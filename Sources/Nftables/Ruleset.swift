@@ -113,9 +113,12 @@ public struct SetFlags: OptionSet, Hashable, Sendable {
     public static let timeout = SetFlags(rawValue: 1 << 0)
     /// `flags dynamic`: rules add and update elements from the packet path (`update @set`).
     public static let dynamic = SetFlags(rawValue: 1 << 1)
+    /// `flags interval`: elements are ranges (``SetElement/keyEnd``); with a concatenated
+    /// key, each field is matched against its own range.
+    public static let interval = SetFlags(rawValue: 1 << 2)
 
     /// nft's names, in the order nft lists them.
-    static let names: [(SetFlags, String)] = [(.dynamic, "dynamic"), (.timeout, "timeout")]
+    static let names: [(SetFlags, String)] = [(.interval, "interval"), (.dynamic, "dynamic"), (.timeout, "timeout")]
 }
 
 /// A named set (no `data`) or map (with `data`), with its elements.
@@ -145,6 +148,13 @@ public struct NamedSet: Hashable, Sendable {
     }
 
     public var isMap: Bool { data != nil }
+
+    /// The same set declared with `flags interval`.
+    public var withInterval: NamedSet {
+        var copy = self
+        copy.flags.insert(.interval)
+        return copy
+    }
 }
 
 /// One element of a set or map.
@@ -158,9 +168,20 @@ public struct SetElement: Hashable, Sendable {
     /// Timeout and observed state, when either is set.
     private var extras: Extras?
 
-    public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil) {
-        self.key = key; self.data = data
+    /// In an interval set: the last key of the range that starts at `key` (each field from
+    /// its value in `key` to its value here); nil in other sets.
+    public var keyEnd: [Value]?
+
+    public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil, keyEnd: [Value]? = nil) {
+        self.key = key; self.data = data; self.keyEnd = keyEnd
         self.extras = timeout.map { Extras(timeout: $0, observed: nil) }
+    }
+
+    /// Whether `values` lies in this element's range (or equals its key, outside interval sets).
+    public func contains(_ values: [Value]) -> Bool {
+        guard let keyEnd else { return values == key }
+        guard values.count == key.count, keyEnd.count == key.count else { return false }
+        return values.indices.allSatisfy { key[$0] <= values[$0] && values[$0] <= keyEnd[$0] }
     }
 
     /// `timeout T` of this element, in milliseconds, when it differs from the set's.
@@ -176,7 +197,7 @@ public struct SetElement: Hashable, Sendable {
     }
 
     public static func == (lhs: SetElement, rhs: SetElement) -> Bool {
-        lhs.key == rhs.key && lhs.data == rhs.data
+        lhs.key == rhs.key && lhs.data == rhs.data && lhs.keyEnd == rhs.keyEnd
             && ((lhs.extras == nil && rhs.extras == nil) || lhs.timeout == rhs.timeout)
     }
 

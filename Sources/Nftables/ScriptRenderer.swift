@@ -74,6 +74,16 @@ public struct ScriptRenderer: Sendable {
 
     public func render(_ element: SetElement) -> String {
         var text = element.key.map(render).joined(separator: " . ")
+        if let keyEnd = element.keyEnd, keyEnd.count == element.key.count {
+            // A range per field: the value, a prefix (`10.0.0.0/8`) or `first-last`.
+            text = zip(element.key, keyEnd).map { first, last in
+                guard first != last else { return render(first) }
+                if case .address(let start) = first, case .address(let end) = last, let cidr = CIDR(first: start, last: end) {
+                    return cidr.description
+                }
+                return render(first) + "-" + render(last)
+            }.joined(separator: " . ")
+        }
         if let timeout = element.timeout { text += " timeout \(NftDuration.text(milliseconds: timeout))" }
         switch element.data {
         case nil: break

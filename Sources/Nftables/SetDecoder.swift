@@ -12,13 +12,14 @@ struct SetDecoder {
         func fail(_ reason: String) -> RuleDecoder.Unrecognized { RuleDecoder.Unrecognized(reason: reason) }
         let flags = wire.flags ?? 0
         let isMap = flags & NftSetFlag.map != 0
-        let known = NftSetFlag.map | NftSetFlag.timeout | NftSetFlag.dynamic
+        let known = NftSetFlag.map | NftSetFlag.timeout | NftSetFlag.dynamic | NftSetFlag.interval | NftSetFlag.concatenation
         guard flags & ~known == 0 else {
             throw fail("set flags 0x\(String(flags & ~known, radix: 16)) (constant, interval, object, …) are not ones nftproxy writes")
         }
         var setFlags: SetFlags = []
         if flags & NftSetFlag.timeout != 0 { setFlags.insert(.timeout) }
         if flags & NftSetFlag.dynamic != 0 { setFlags.insert(.dynamic) }
+        if flags & NftSetFlag.interval != 0 { setFlags.insert(.interval) }
         let counter: Bool
         if wire.expressions.isEmpty {
             counter = false
@@ -52,6 +53,11 @@ struct SetDecoder {
             throw fail("key length \(wire.keyLength ?? 0) does not match its type")
         }
         guard SetUserData.encode(candidate) == userData else { throw fail("userdata differs from nft's for this declaration") }
+        // nftproxy writes interval sets only with concatenated keys (ranges with a key end);
+        // a plain one holds start and end elements the reader does not pair.
+        if setFlags.contains(.interval), key.dataTypes.count < 2 {
+            throw fail("set flags interval on a single field (nftproxy writes only concatenated ranges)")
+        }
         guard MessageEncoder.wireFlags(of: candidate) == flags else { throw fail("flags 0x\(String(flags, radix: 16))") }
         return candidate
     }
@@ -63,6 +69,10 @@ struct SetDecoder {
     func element(_ wire: NftSetElement, of declaration: NamedSet) -> SetElement? {
         guard let key = SetLayout.values(wire.key, declaration.key.dataTypes) else { return nil }
         var element = SetElement(key: key)
+        if declaration.flags.contains(.interval) {
+            guard let bytes = wire.keyEnd, let keyEnd = SetLayout.values(bytes, declaration.key.dataTypes) else { return nil }
+            element.keyEnd = keyEnd
+        }
         switch declaration.data {
         case nil:
             break

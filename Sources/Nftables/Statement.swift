@@ -16,6 +16,8 @@ public enum Selector: Hashable, Sendable {
     case randomNumber(modulus: UInt32)
     /// `fib daddr type`
     case fibDestinationType
+    /// `fib saddr type`: the route type of the source address (`local` for the node's own).
+    case fibSourceType
     /// `ct state`
     case ctState
     /// `ct status`
@@ -29,7 +31,7 @@ public enum Selector: Hashable, Sendable {
         case .l4proto: return .inetProto
         case .mark: return .mark
         case .randomNumber: return .integer32
-        case .fibDestinationType: return .fibAddressType
+        case .fibDestinationType, .fibSourceType: return .fibAddressType
         case .ctState: return .ctState
         case .ctStatus: return .ctStatus
         }
@@ -45,6 +47,7 @@ public enum Selector: Hashable, Sendable {
         case .mark: return "meta mark"
         case .randomNumber(let modulus): return "numgen random mod \(modulus)"
         case .fibDestinationType: return "fib daddr type"
+        case .fibSourceType: return "fib saddr type"
         case .ctState: return "ct state"
         case .ctStatus: return "ct status"
         }

@@ -38,6 +38,9 @@ public enum MasqueradeReason: Hashable, Sendable {
     case nodePort
     /// A pod reached itself through the service (hairpin).
     case hairpin
+    /// The node's own traffic to an address with externalTrafficPolicy Local, short-circuited
+    /// to every endpoint.
+    case nodeShortCircuit
     /// Marked by a chain nftproxy does not know (a foreign or newer ruleset).
     case markedIn(chain: String)
 }
@@ -174,7 +177,9 @@ public struct PacketExplainer: Sendable {
         var frontend = MatchedFrontend(kind: address == nil ? .nodePort : .serviceAddress, address: address,
                                        port: port, transport: transport)
         if let address, case .goto(let chain)? = chainHint {
-            frontend.kind = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) ? .externalIP : .clusterIP
+            let external = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) || chain == Chains.externalLocalPolicy
+                || chain == Chains.sourceRangesCheck
+            frontend.kind = external ? .externalIP : .clusterIP
         }
         if let owner = owners?[parsed], let service = services?.services.first(where: { $0.name == owner.service }) {
             frontend.service = owner.service
@@ -201,6 +206,9 @@ public struct PacketExplainer: Sendable {
         }) else { return nil }
         switch step.chain {
         case Chains.masqueradeOffCluster: return .sourceOutsideClusterCIDRs
+        case Chains.markForMasquerade where steps.contains(where: {
+            $0.chain == Chains.externalLocalPolicy || $0.chain == Chains.nodePortLocalPolicy }):
+            return .nodeShortCircuit
         case Chains.markForMasquerade: return .masqueradeAll
         case Chains.masquerading: return .hairpin
         case let chain where chain.hasPrefix(Chains.nodePortBalancer(0).dropLast()): return .nodePort

@@ -88,6 +88,7 @@ extension MasqueradeReason {
         case .externalAddress: return "external traffic to an externalIP or LoadBalancer IP (externalTrafficPolicy Cluster)"
         case .nodePort: return "traffic to a NodePort (externalTrafficPolicy Cluster)"
         case .hairpin: return "hairpin: the pod reached itself through the service"
+        case .nodeShortCircuit: return "the node's own traffic to an externalTrafficPolicy Local address (sent to every endpoint)"
         case .markedIn(let chain): return "marked in chain \(chain)"
         }
     }
@@ -99,6 +100,7 @@ extension MasqueradeReason {
         case .externalAddress: return "external-address"
         case .nodePort: return "nodeport"
         case .hairpin: return "hairpin"
+        case .nodeShortCircuit: return "node-short-circuit"
         case .markedIn(let chain): return "chain:" + chain
         }
     }

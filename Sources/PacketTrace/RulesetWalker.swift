@@ -82,6 +82,14 @@ public struct RulesetWalker: Sendable {
         var table: Table
         var chains: [String: Chain]
         var sets: [String: [[Value]: ElementData?]]
+        /// The elements of interval sets, matched by range.
+        var intervals: [String: [SetElement]]
+
+        /// Whether the set named `name` holds `key` (in one of its ranges, for an interval set).
+        func holds(_ name: String, _ key: [Value]) -> Bool {
+            if let ranges = intervals[name] { return ranges.contains { $0.contains(key) } }
+            return sets[name]?[key] != nil
+        }
 
         init(_ table: Table) {
             self.table = table
@@ -94,6 +102,8 @@ public struct RulesetWalker: Sendable {
                 sets[set.name] = elements
             }
             self.sets = sets
+            intervals = Dictionary(table.sets.filter { $0.flags.contains(.interval) }.map { ($0.name, $0.elements) },
+                                   uniquingKeysWith: { first, _ in first })
         }
 
         /// Base chains of `hook`, in declaration order.
@@ -250,7 +260,7 @@ private struct Walk {
             case .bitTest(let selector, let mask, let isSet):
                 guard case .integer(let bits)? = try select(selector), (bits & mask != 0) == isSet else { return .next }
             case .lookup(let selectors, let set):
-                guard let key = try key(selectors), table?.sets[set]?[key] != nil else { return .next }
+                guard let key = try key(selectors), table?.holds(set, key) == true else { return .next }
                 events.append(.found(set: set, key: key))
             case .verdictMap(let selectors, let map):
                 guard let key = try key(selectors), case .verdict(let verdict)?? = table?.sets[map]?[key] else {
@@ -350,6 +360,8 @@ private struct Walk {
             return .integer(UInt32(choices[drawn]))
         case .fibDestinationType:
             return .integer(walker.node.isLocal(packet.destination) ? KernelValues.routeLocal : KernelValues.routeUnicast)
+        case .fibSourceType:
+            return .integer(walker.node.isLocal(packet.source) ? KernelValues.routeLocal : KernelValues.routeUnicast)
         case .ctState:
             return .integer(KernelValues.ctStateNew)
         case .ctStatus:

@@ -134,6 +134,11 @@ private struct FamilyState: Sendable {
     var clusterIPReferences: [IPAddress: Int] = [:]
     var localEndpointReferences: [IPAddress: Int] = [:]
     var bucketReferences: [Bucket: Int] = [:]
+    var shapeReferences: [PolicyChain: Int] = [:]
+    /// The ranges each source-range group allows, with how many served frontends claim each.
+    var sourceRangeGroups: [SourceRangeGroup: [CIDR: Int]] = [:]
+    /// Elements of `source-ranges`: the outermost ranges of every group.
+    var sourceRangeElementCount = 0
     /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
@@ -146,17 +151,25 @@ private struct FamilyState: Sendable {
         for set in DispatchSet.allCases { counts[set.setName] = dispatchCounts[set] ?? 0 }
         counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
         counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
+        counts[RulesetLayout.SetName.sourceRanges] = sourceRangeElementCount
         return counts
+    }
+
+    /// The elements of `source-ranges` for one group, as it stands.
+    func sourceRangeElements(_ group: SourceRangeGroup) -> [SetElement] {
+        guard let ranges = sourceRangeGroups[group] else { return [] }
+        return FamilyCompiler.sourceRangeElements(group, Array(ranges.keys))
     }
 
     /// Claims the frontends of services given in name order, and counts what the winners use.
     mutating func claimAll(_ services: [Service]) {
         for service in services {
-            for frontend in frontends(of: service, family: compiler.ipFamily) {
+            for frontend in frontends(of: service, family: compiler.ipFamily, node: compiler.node.nodeName, zone: compiler.node.zone) {
                 claims[frontend.key, default: []].append(frontend)
             }
         }
         for list in claims.values { reference(list[0], by: 1) }
+        sourceRangeElementCount = sourceRangeGroups.reduce(0) { $0 + sourceRangeElements($1.key).count }
     }
 
     /// Adds (+1) or removes (-1) what a served frontend contributes to the shared counts.
@@ -166,14 +179,23 @@ private struct FamilyState: Sendable {
             counts[key] = value == 0 ? nil : value
         }
         if frontend.kind == .clusterIP, let address = frontend.address { count(address, in: &clusterIPReferences) }
-        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint) {
-            count(endpoint.address, in: &localEndpointReferences)
+        for list in [frontend.endpoints, frontend.local ?? []] {
+            for endpoint in list where compiler.isPossiblyLocal(endpoint) {
+                count(endpoint.address, in: &localEndpointReferences)
+            }
         }
-        count(compiler.dispatchSet(for: frontend), in: &dispatchCounts)
-        if let bucket = compiler.bucket(for: frontend) {
+        let plan = compiler.plan(for: frontend)
+        for (set, _) in plan.dispatch { count(set, in: &dispatchCounts) }
+        for (bucket, endpoints) in plan.buckets {
             count(bucket, in: &bucketReferences)
-            backendCounts[bucket.mapName, default: 0] += delta * frontend.endpoints.count
+            backendCounts[bucket.mapName, default: 0] += delta * endpoints.count
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
+        }
+        for shape in plan.shapes { count(shape, in: &shapeReferences) }
+        if let (group, ranges) = compiler.sourceRangeClaims(for: frontend) {
+            var counts = sourceRangeGroups[group] ?? [:]
+            for range in ranges { count(range, in: &counts) }
+            sourceRangeGroups[group] = counts.isEmpty ? nil : counts
         }
     }
 
@@ -181,8 +203,9 @@ private struct FamilyState: Sendable {
     /// and the conflicts the changed services are part of.
     mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [String]) {
         let family = compiler.ipFamily
-        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family) } ?? [] }
-        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family) } ?? [] }
+        let (node, zone) = (compiler.node.nodeName, compiler.node.zone)
+        let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family, node: node, zone: zone) } ?? [] }
+        let added = changes.flatMap { $0.new.map { frontends(of: $0, family: family, node: node, zone: zone) } ?? [] }
         var touched: [FrontendKey] = []
         var servedBefore: [FrontendKey: Frontend?] = [:]
         for frontend in removed + added where servedBefore.index(forKey: frontend.key) == nil {
@@ -190,6 +213,7 @@ private struct FamilyState: Sendable {
             servedBefore.updateValue(claims[frontend.key]?.first, forKey: frontend.key)
         }
         let bucketsBefore = Set(bucketReferences.keys)
+        let shapesBefore = Set(shapeReferences.keys)
         let countsBefore = setCounts
 
         for frontend in removed {
@@ -209,12 +233,14 @@ private struct FamilyState: Sendable {
             let new = claims[key]?.first
             guard old != new else { continue }
             if let old {
-                sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                sharedBefore.note(old, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
+                                  sourceRanges: self)
                 before.add(compiler.entries(for: old))
                 reference(old, by: -1)
             }
             if let new {
-                sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences)
+                sharedBefore.note(new, compiler: compiler, clusterIPs: clusterIPReferences, local: localEndpointReferences,
+                                  sourceRanges: self)
                 reference(new, by: 1)
                 after.add(compiler.entries(for: new))
             }
@@ -228,8 +254,17 @@ private struct FamilyState: Sendable {
             if present { before.localEndpoints.append(address) }
             if localEndpointReferences[address] != nil { after.localEndpoints.append(address) }
         }
+        // A group's elements are recomputed as a whole: a range may hide or uncover others.
+        for group in sharedBefore.rangeGroupOrder {
+            let old = sharedBefore.rangeGroups[group] ?? [], new = sourceRangeElements(group)
+            before.sourceRanges += old
+            after.sourceRanges += new
+            sourceRangeElementCount += new.count - old.count
+        }
         before.buckets = bucketsBefore
         after.buckets = Set(bucketReferences.keys)
+        before.shapes = shapesBefore
+        after.shapes = Set(shapeReferences.keys)
         before.counts = countsBefore
         after.counts = setCounts
 
@@ -249,15 +284,24 @@ private struct FamilyState: Sendable {
 private struct SharedPresence {
     var clusterIPs: [IPAddress: Bool] = [:]
     var localEndpoints: [IPAddress: Bool] = [:]
+    /// The elements of each source-range group the change touches, before it.
+    var rangeGroups: [SourceRangeGroup: [SetElement]] = [:]
+    var rangeGroupOrder: [SourceRangeGroup] = []
 
     mutating func note(_ frontend: Frontend, compiler: FamilyCompiler,
-                       clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int]) {
+                       clusterIPs counts: [IPAddress: Int], local localCounts: [IPAddress: Int],
+                       sourceRanges state: FamilyState) {
+        if let (group, _) = compiler.sourceRangeClaims(for: frontend), rangeGroups[group] == nil {
+            rangeGroups[group] = state.sourceRangeElements(group)
+            rangeGroupOrder.append(group)
+        }
         if frontend.kind == .clusterIP, let address = frontend.address, clusterIPs[address] == nil {
             clusterIPs[address] = counts[address] != nil
         }
-        for endpoint in frontend.endpoints where compiler.isPossiblyLocal(endpoint)
-            && localEndpoints[endpoint.address] == nil {
-            localEndpoints[endpoint.address] = localCounts[endpoint.address] != nil
+        for list in [frontend.endpoints, frontend.local ?? []] {
+            for endpoint in list where compiler.isPossiblyLocal(endpoint) && localEndpoints[endpoint.address] == nil {
+                localEndpoints[endpoint.address] = localCounts[endpoint.address] != nil
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ public struct Compiler: Sendable {
         var warnings = map.services.flatMap(policyWarnings)
         var tables: [Table] = []
         for (family, ipFamily) in [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)] {
-            let (list, conflicts) = frontends(of: map, family: ipFamily)
+            let (list, conflicts) = frontends(of: map, family: ipFamily, node: node.nodeName, zone: node.zone)
             // A NodePort conflict shows in both families: say it once.
             warnings += conflicts.filter { !warnings.contains($0) }
             tables.append(FamilyCompiler(family: family, ipFamily: ipFamily, node: node).table(for: list))
@@ -32,17 +32,8 @@ public struct Compiler: Sendable {
 /// What the compiler does not honour (yet) in a service, one warning each.
 func policyWarnings(_ service: Service) -> [String] {
     var warnings: [String] = []
-    if service.externalTrafficPolicy == .local {
-        warnings.append("Service \(service.name): externalTrafficPolicy Local is not supported yet; treated as Cluster")
-    }
-    if service.internalTrafficPolicy == .local {
-        warnings.append("Service \(service.name): internalTrafficPolicy Local is not supported yet; treated as Cluster")
-    }
     if service.sessionAffinityTimeout != nil {
         warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
-    }
-    if !service.loadBalancerSourceRanges.isEmpty {
-        warnings.append("Service \(service.name): loadBalancerSourceRanges are not supported yet; ignored")
     }
     return warnings
 }
@@ -64,37 +55,31 @@ struct FamilyCompiler {
     func table(for frontends: [Frontend]) -> Table {
         var contents = TableContents()
         var seenClusterIPs = Set<IPAddress>(minimumCapacity: frontends.count)
+        var sourceRangeGroups: [SourceRangeGroup: Set<CIDR>] = [:]
+        var groupOrder: [SourceRangeGroup] = []
         var seenLocalEndpoints = Set<IPAddress>(minimumCapacity: frontends.reduce(0) { $0 + $1.endpoints.count })
         for frontend in frontends {
             if frontend.kind == .clusterIP, let ip = frontend.address, seenClusterIPs.insert(ip).inserted {
                 contents.clusterIPs.append(ip)
             }
-            for endpoint in frontend.endpoints where isPossiblyLocal(endpoint)
-                && seenLocalEndpoints.insert(endpoint.address).inserted {
-                contents.localEndpoints.append(endpoint.address)
+            for list in [frontend.endpoints, frontend.local ?? []] {
+                for endpoint in list where isPossiblyLocal(endpoint) && seenLocalEndpoints.insert(endpoint.address).inserted {
+                    contents.localEndpoints.append(endpoint.address)
+                }
             }
-            if let bucket = bucket(for: frontend) { contents.buckets.insert(bucket) }
-            contents.add(entries(for: frontend))
+            let entries = entries(for: frontend)
+            for (bucket, _) in entries.buckets { contents.buckets.insert(bucket) }
+            contents.shapes.formUnion(entries.shapes)
+            if let (group, ranges) = sourceRangeClaims(for: frontend) {
+                if sourceRangeGroups[group] == nil { groupOrder.append(group) }
+                sourceRangeGroups[group, default: []].formUnion(ranges)
+            }
+            contents.add(entries)
+        }
+        for group in groupOrder {
+            contents.sourceRanges += Self.sourceRangeElements(group, sourceRangeGroups[group] ?? [])
         }
         return table(contents)
-    }
-
-    /// The bucket that balances `frontend`; nil when it has no endpoints.
-    func bucket(for frontend: Frontend) -> Bucket? {
-        let count = frontend.endpoints.count
-        guard count > 0 else { return nil }
-        switch (frontend.kind, frontend.address) {
-        case (.nodePort, _), (_, nil): return .nodePort(count)
-        case (.external, _): return .external(count)
-        case (.clusterIP, _): return .service(count)
-        }
-    }
-
-    /// The set the dispatch element of `frontend` goes to.
-    func dispatchSet(for frontend: Frontend) -> DispatchSet {
-        let isNodePort = frontend.kind == .nodePort || frontend.address == nil
-        if bucket(for: frontend) == nil { return isNodePort ? .noEndpointNodePorts : .noEndpointServices }
-        return isNodePort ? .serviceNodePorts : .serviceIPs
     }
 
     /// The dispatch and backend elements of one frontend.
@@ -103,18 +88,20 @@ struct FamilyCompiler {
         let port = Value.port(frontend.port)
         let address = frontend.kind == .nodePort ? nil : frontend.address
         let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
-        let dispatch = dispatchSet(for: frontend)
-        guard let bucket = bucket(for: frontend) else {
-            return FrontendEntries(dispatch: dispatch, element: SetElement(key: key))
+        let plan = plan(for: frontend)
+        var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
+            (set, verdict.map { SetElement(key: key, data: .verdict($0)) } ?? SetElement(key: key))
+        }, shapes: plan.shapes)
+        for (bucket, endpoints) in plan.buckets {
+            var backends: [SetElement] = []
+            backends.reserveCapacity(endpoints.count)
+            for (index, endpoint) in endpoints.enumerated() {
+                backends.append(SetElement(key: key + [.integer(UInt32(index))],
+                                           data: .values([.address(endpoint.address), .port(endpoint.port)])))
+            }
+            entries.buckets.append((bucket, backends))
         }
-        var backends: [SetElement] = []
-        backends.reserveCapacity(frontend.endpoints.count)
-        for (index, endpoint) in frontend.endpoints.enumerated() {
-            backends.append(SetElement(key: key + [.integer(UInt32(index))],
-                                       data: .values([.address(endpoint.address), .port(endpoint.port)])))
-        }
-        return FrontendEntries(dispatch: dispatch, element: SetElement(key: key, data: .verdict(.goto(bucket.chainName))),
-                               bucket: bucket, backends: backends)
+        return entries
     }
 
     /// A table holding the given elements, with the sets, maps and chains of the given buckets.
@@ -154,20 +141,24 @@ struct FamilyCompiler {
                                           rules: [Rule([.setMarkBits(mark)]), Rule([dnat])]))
             }
         }
-        let nodePortCounts = contents.buckets.compactMap { bucket -> Int? in
-            if case .nodePort(let count) = bucket { return count } else { return nil }
-        }
+        let nodePortCounts = Set(contents.buckets.compactMap(\.nodePortBackendsCount))
         for count in nodePortCounts.sorted() {
             let modulus = UInt32(count)
             let mapName = Sets.nodePortBackends(count)
             let key = RulesetLayout.nodePortKey + [.randomNumber(modulus: modulus)]
             sets.append(sized(mapName, key: .typeOf(key), data: .fields(RulesetLayout.endpointData(family)),
                               contents.backends[mapName] ?? []))
-            bucketChains.append(Chain(name: Names.nodePortBalancer(count), rules: [
-                Rule([.setMarkBits(mark)]),
-                Rule([.dnatMap(key, map: mapName, family: family)]),
-            ]))
+            if contents.buckets.contains(.nodePort(count)) {
+                bucketChains.append(Chain(name: Names.nodePortBalancer(count), rules: [
+                    Rule([.setMarkBits(mark)]),
+                    Rule([.dnatMap(key, map: mapName, family: family)]),
+                ]))
+            }
+            if let direct = nodePortDirectChain(count, contents) { bucketChains.append(direct) }
         }
+        let policy = localPolicyParts(contents) { sized($0, key: $1, data: $2, $3) }
+        sets += policy.sets
+        bucketChains += policy.chains
 
         return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
     }
@@ -194,7 +185,7 @@ struct FamilyCompiler {
     }
 
     /// `<selector> <cidr>`; a full-length prefix is a plain comparison, as nft writes it.
-    private func match(_ selector: Selector, _ cidr: CIDR, negated: Bool) -> Statement {
+    func match(_ selector: Selector, _ cidr: CIDR, negated: Bool) -> Statement {
         if cidr.prefixLength == cidr.family.addressLength * 8 {
             return .compare(selector, negated: negated, .address(cidr.address))
         }

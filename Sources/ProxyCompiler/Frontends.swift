@@ -13,6 +13,12 @@ struct Frontend: Hashable {
     var service: ServiceName
     /// Endpoints chosen for this frontend, in a stable order.
     var endpoints: [Endpoint]
+    /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
+    /// otherwise): the endpoints on this node, chosen alike; nil with policy Cluster.
+    var local: [Endpoint]? = nil
+    /// A LoadBalancer IP of a service with loadBalancerSourceRanges: the ranges of this family
+    /// allowed to reach it; empty: any source.
+    var sourceRanges: [CIDR] = []
 }
 
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
@@ -41,16 +47,32 @@ extension Frontend {
 }
 
 /// The frontends one service claims in one family, in the order ``FrontendClaims`` gives.
-func frontends(of service: Service, family: IPFamily) -> [Frontend] {
-    var endpointsByPort: [Int: [Endpoint]] = [:]
+/// `node` decides which endpoints are local for the traffic policies Local; `node` and
+/// `zone` which topology hints apply.
+func frontends(of service: Service, family: IPFamily, node: String? = nil, zone: String? = nil) -> [Frontend] {
+    var endpointsByPort: [Int: (cluster: [Endpoint], policy: LocalPolicyEndpoints)] = [:]
+    let ranges = service.loadBalancerSourceRanges.filter { $0.family == family }
     return FrontendClaims.claims(of: service, family: family).map { claim in
-        let endpoints = endpointsByPort[claim.portIndex] ?? {
-            let chosen = usableEndpoints(service.ports[claim.portIndex].endpoints, family: family)
+        let port = service.ports[claim.portIndex]
+        let lists = endpointsByPort[claim.portIndex] ?? {
+            let chosen = (preferringClose(usableEndpoints(port.endpoints, family: family), node: node, zone: zone),
+                          LocalPolicyEndpoints(service: service, port: port, family: family, node: node))
             endpointsByPort[claim.portIndex] = chosen
             return chosen
         }()
-        return Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
-                        port: claim.key.port, service: service.name, endpoints: endpoints)
+        var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
+                                port: claim.key.port, service: service.name, endpoints: lists.cluster)
+        switch claim.kind {
+        case .clusterIP:
+            frontend.local = lists.policy.internal
+        case .external:
+            frontend.local = lists.policy.external
+            // loadBalancerSourceRanges filter LoadBalancer IPs only.
+            if let address = claim.key.address, !service.externalIPs.contains(address) { frontend.sourceRanges = ranges }
+        case .nodePort:
+            frontend.local = lists.policy.external
+        }
+        return frontend
     }
 }
 
@@ -61,13 +83,14 @@ func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String 
 
 /// All frontends of the service map in one family, each served for the service that
 /// ``FrontendClaims`` gives it, and a warning for each conflict.
-func frontends(of map: ServiceMap, family: IPFamily) -> (frontends: [Frontend], warnings: [String]) {
+func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil,
+               zone: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
     var result: [Frontend] = []
     var warnings: [String] = []
     var owners: [FrontendKey: Int] = [:]  // index in result
     owners.reserveCapacity(map.services.count)
     for service in map.services {
-        for frontend in frontends(of: service, family: family) {
+        for frontend in frontends(of: service, family: family, node: node, zone: zone) {
             guard let index = owners[frontend.key] else {
                 owners[frontend.key] = result.count
                 result.append(frontend)

@@ -68,11 +68,17 @@ public struct ProgrammedFrontend: Hashable, Sendable {
 
     public var key: Key
     public var kind: Kind
-    /// The endpoints it balances to, by slot; empty: refused (no endpoints).
+    /// The endpoints it balances to, by slot; empty: refused (no endpoints), or dropped
+    /// when `localTargets` is an empty list. With externalTrafficPolicy Local: where pods'
+    /// and the node's own traffic goes.
     public var targets: [Target]
+    /// externalTrafficPolicy Local: where external traffic goes (this node's endpoints), by
+    /// slot; empty: dropped. internalTrafficPolicy Local without local endpoints: empty
+    /// (ClusterIP traffic dropped). nil otherwise.
+    public var localTargets: [Target]?
 
-    public init(key: Key, kind: Kind, targets: [Target]) {
-        self.key = key; self.kind = kind; self.targets = targets
+    public init(key: Key, kind: Kind, targets: [Target], localTargets: [Target]? = nil) {
+        self.key = key; self.kind = kind; self.targets = targets; self.localTargets = localTargets
     }
 
     /// Every frontend the tables of `ruleset` serve, by key. Elements that do not fit the
@@ -95,7 +101,9 @@ public struct ProgrammedFrontend: Hashable, Sendable {
         } ?? [])
         // Backend maps: the frontend part of the key -> the targets by slot.
         var backends: [String: [[Value]: [Int: Target]]] = [:]
-        for set in table.sets where set.name.hasPrefix(Sets.serviceBackendsPrefix) || set.name.hasPrefix(Sets.nodePortBackendsPrefix) {
+        let backendPrefixes = [Sets.serviceBackendsPrefix, Sets.nodePortBackendsPrefix, Sets.localBackendsPrefix,
+                               Sets.nodePortLocalBackendsPrefix]
+        for set in table.sets where backendPrefixes.contains(where: set.name.hasPrefix) {
             var byFrontend: [[Value]: [Int: Target]] = [:]
             for element in set.elements {
                 guard case .integer(let slot)? = element.key.last, case .values(let data)? = element.data,
@@ -107,13 +115,44 @@ public struct ProgrammedFrontend: Hashable, Sendable {
 
         var frontends: [ProgrammedFrontend] = []
         func key(_ values: [Value]) -> Key? { Key(elementKey: values, family: family) }
+        /// The targets of a `goto <bucket chain>` verdict for a frontend; nil: not a bucket.
+        func targets(_ verdict: ElementData?, _ elementKey: [Value]) -> (Kind, [Target])? {
+            guard case .verdict(.goto(let chain))? = verdict, let (kind, count, map) = bucket(chain) else { return nil }
+            let slots = backends[map]?[elementKey] ?? [:]
+            return (kind, (0..<count).compactMap { slots[$0] })
+        }
+        // The Local-policy maps, indexed by key.
+        var policyData: [String: [[Value]: ElementData]] = [:]
+        for name in [Sets.shortCircuitIPs, Sets.localPolicyIPs, Sets.shortCircuitNodePorts, Sets.localPolicyNodePorts,
+                     Sets.sourceRangeIPs] {
+            for element in sets[name]?.elements ?? [] { policyData[name, default: [:]][element.key] = element.data }
+        }
+        /// The element data of `elementKey` in the Local-policy map named `name`.
+        func data(_ name: String, _ elementKey: [Value]) -> ElementData? { policyData[name]?[elementKey] }
+        let policies: [String: (Kind, String, String)] = [
+            RulesetLayout.ChainName.externalLocalPolicy: (.external, Sets.shortCircuitIPs, Sets.localPolicyIPs),
+            RulesetLayout.ChainName.nodePortLocalPolicy: (.nodePort, Sets.shortCircuitNodePorts, Sets.localPolicyNodePorts),
+        ]
         for setName in [Sets.serviceIPs, Sets.serviceNodePorts] {
-            for element in sets[setName]?.elements ?? [] {
-                guard let key = key(element.key), case .verdict(.goto(let chain))? = element.data,
-                      let (kind, count, map) = bucket(chain) else { continue }
-                let slots = backends[map]?[element.key] ?? [:]
-                let targets = (0..<count).compactMap { slots[$0] }
-                frontends.append(ProgrammedFrontend(key: key, kind: kind, targets: targets))
+            for var element in sets[setName]?.elements ?? [] {
+                guard let key = key(element.key) else { continue }
+                // Behind a source-range check: where allowed sources go.
+                if case .verdict(.goto(RulesetLayout.ChainName.sourceRangesCheck))? = element.data {
+                    element.data = data(Sets.sourceRangeIPs, element.key)
+                }
+                if case .verdict(.drop)? = element.data {
+                    frontends.append(ProgrammedFrontend(key: key, kind: .clusterIP, targets: [], localTargets: []))
+                } else if let (kind, list) = targets(element.data, element.key) {
+                    frontends.append(ProgrammedFrontend(key: key, kind: kind, targets: list))
+                } else if case .verdict(.goto(let chain))? = element.data, let (kind, shortCircuit, local) = policies[chain],
+                          let (_, list) = targets(data(shortCircuit, element.key), element.key) {
+                    let localData = data(local, element.key)
+                    let localList: [Target]? = if case .verdict(.drop)? = localData { [] } else {
+                        targets(localData, element.key).map(\.1)
+                    }
+                    guard let localList else { continue }
+                    frontends.append(ProgrammedFrontend(key: key, kind: kind, targets: list, localTargets: localList))
+                }
             }
         }
         for setName in [Sets.noEndpointServices, Sets.noEndpointNodePorts] {
@@ -134,6 +173,9 @@ public struct ProgrammedFrontend: Hashable, Sendable {
             (String(Chains.serviceBalancer(0).dropLast()), .clusterIP, Sets.serviceBackends),
             (String(Chains.externalBalancer(0).dropLast()), .external, Sets.serviceBackends),
             (String(Chains.nodePortBalancer(0).dropLast()), .nodePort, Sets.nodePortBackends),
+            (String(Chains.localBalancer(0).dropLast()), .external, Sets.localBackends),
+            (String(Chains.nodePortLocalBalancer(0).dropLast()), .nodePort, Sets.nodePortLocalBackends),
+            (String(Chains.nodePortDirectBalancer(0).dropLast()), .nodePort, Sets.nodePortBackends),
         ]
         for (prefix, kind, map) in prefixes where chain.hasPrefix(prefix) {
             guard let count = Int(chain.dropFirst(prefix.count)), count > 0 else { return nil }
@@ -167,7 +209,8 @@ public struct FrontendChange: Hashable, Sendable {
         var changes: [FrontendChange] = []
         for key in Set(old.keys).union(new.keys).sorted() {
             let previous = old[key], next = new[key]
-            if let previous, let next, previous.kind == next.kind, Set(previous.targets) == Set(next.targets) { continue }
+            if let previous, let next, previous.kind == next.kind, Set(previous.targets) == Set(next.targets),
+               previous.localTargets.map(Set.init) == next.localTargets.map(Set.init) { continue }
             changes.append(FrontendChange(key: key, before: previous, after: next))
         }
         return changes

@@ -10,21 +10,40 @@ enum Bucket: Hashable {
     case external(Int)
     /// NodePorts: chain `nodeport-lb-N`, map `nodeport-backends-N`.
     case nodePort(Int)
+    /// externalTrafficPolicy Local, external traffic to an externalIP / LB IP: chain
+    /// `local-lb-N` (source kept), map `local-backends-N` of this node's endpoints.
+    case local(Int)
+    /// externalTrafficPolicy Local, external traffic to a NodePort: chain
+    /// `nodeport-local-lb-N` (source kept), map `nodeport-local-backends-N`.
+    case nodePortLocal(Int)
+    /// externalTrafficPolicy Local, a pod's traffic to a NodePort (short-circuit to every
+    /// endpoint): chain `nodeport-direct-lb-N` (source kept), map `nodeport-backends-N`.
+    case nodePortDirect(Int)
 
-    var isNodePort: Bool { if case .nodePort = self { return true } else { return false } }
+    var isNodePort: Bool {
+        switch self {
+        case .nodePort, .nodePortLocal, .nodePortDirect: return true
+        case .service, .external, .local: return false
+        }
+    }
 
     var chainName: String {
         switch self {
         case .service(let count): return RulesetLayout.ChainName.serviceBalancer(count)
         case .external(let count): return RulesetLayout.ChainName.externalBalancer(count)
         case .nodePort(let count): return RulesetLayout.ChainName.nodePortBalancer(count)
+        case .local(let count): return RulesetLayout.ChainName.localBalancer(count)
+        case .nodePortLocal(let count): return RulesetLayout.ChainName.nodePortLocalBalancer(count)
+        case .nodePortDirect(let count): return RulesetLayout.ChainName.nodePortDirectBalancer(count)
         }
     }
 
     var mapName: String {
         switch self {
         case .service(let count), .external(let count): return RulesetLayout.SetName.serviceBackends(count)
-        case .nodePort(let count): return RulesetLayout.SetName.nodePortBackends(count)
+        case .nodePort(let count), .nodePortDirect(let count): return RulesetLayout.SetName.nodePortBackends(count)
+        case .local(let count): return RulesetLayout.SetName.localBackends(count)
+        case .nodePortLocal(let count): return RulesetLayout.SetName.nodePortLocalBackends(count)
         }
     }
 
@@ -32,7 +51,15 @@ enum Bucket: Hashable {
     var serviceBackendsCount: Int? {
         switch self {
         case .service(let count), .external(let count): return count
-        case .nodePort: return nil
+        case .nodePort, .local, .nodePortLocal, .nodePortDirect: return nil
+        }
+    }
+
+    /// The N of the `nodeport-backends-N` map this bucket uses, if it uses one.
+    var nodePortBackendsCount: Int? {
+        switch self {
+        case .nodePort(let count), .nodePortDirect(let count): return count
+        case .service, .external, .local, .nodePortLocal: return nil
         }
     }
 }
@@ -40,9 +67,19 @@ enum Bucket: Hashable {
 /// The sets a frontend's dispatch element can go to.
 enum DispatchSet: Hashable, CaseIterable {
     case serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts
+    /// externalTrafficPolicy Local: where external traffic goes, and where pods' and the
+    /// node's own traffic goes (every endpoint).
+    case localPolicyIPs, localPolicyNodePorts, shortCircuitIPs, shortCircuitNodePorts
+    /// loadBalancerSourceRanges: where an allowed source goes on.
+    case sourceRangeIPs
 
     var setName: String {
         switch self {
+        case .localPolicyIPs: return RulesetLayout.SetName.localPolicyIPs
+        case .localPolicyNodePorts: return RulesetLayout.SetName.localPolicyNodePorts
+        case .shortCircuitIPs: return RulesetLayout.SetName.shortCircuitIPs
+        case .shortCircuitNodePorts: return RulesetLayout.SetName.shortCircuitNodePorts
+        case .sourceRangeIPs: return RulesetLayout.SetName.sourceRangeIPs
         case .serviceIPs: return RulesetLayout.SetName.serviceIPs
         case .serviceNodePorts: return RulesetLayout.SetName.serviceNodePorts
         case .noEndpointServices: return RulesetLayout.SetName.noEndpointServices
@@ -54,12 +91,12 @@ enum DispatchSet: Hashable, CaseIterable {
 /// The elements one frontend puts into its family's table, apart from the shared ones
 /// (its ClusterIP in `cluster-ips`, its local endpoints in `hairpin-endpoints`).
 struct FrontendEntries {
-    /// Where `element` goes: the dispatch maps, or the no-endpoint sets.
-    var dispatch: DispatchSet
-    var element: SetElement
-    /// The frontend's bucket and its elements in the bucket's backends map (none without endpoints).
-    var bucket: Bucket? = nil
-    var backends: [SetElement] = []
+    /// Its elements in the dispatch maps or no-endpoint sets (one with policy Cluster).
+    var dispatch: [(set: DispatchSet, element: SetElement)]
+    /// The buckets it balances through, each with its elements in the bucket's backends map.
+    var buckets: [(bucket: Bucket, backends: [SetElement])] = []
+    /// The shared policy chains it goes through.
+    var shapes: [PolicyChain] = []
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set
@@ -71,6 +108,10 @@ struct TableContents {
     /// Endpoint addresses that may be on this node (`hairpin-endpoints`).
     var localEndpoints: [IPAddress] = []
     var buckets = Set<Bucket>()
+    /// The shared policy chains (with their maps) that exist.
+    var shapes = Set<PolicyChain>()
+    /// Elements of `source-ranges` (each once).
+    var sourceRanges: [SetElement] = []
     var dispatch: [DispatchSet: [SetElement]] = [:]
     /// Elements of the backends maps, by map name.
     var backends: [String: [SetElement]] = [:]
@@ -80,7 +121,7 @@ struct TableContents {
     var counts: [String: Int]? = nil
 
     mutating func add(_ entries: FrontendEntries) {
-        dispatch[entries.dispatch, default: []].append(entries.element)
-        if let bucket = entries.bucket { backends[bucket.mapName, default: []] += entries.backends }
+        for (set, element) in entries.dispatch { dispatch[set, default: []].append(element) }
+        for (bucket, elements) in entries.buckets { backends[bucket.mapName, default: []] += elements }
     }
 }

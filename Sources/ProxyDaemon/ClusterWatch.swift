@@ -110,8 +110,10 @@ public struct ClusterWatch: Sendable {
         do {
             // List items carry no kind or apiVersion: the collection says what they are.
             let apiVersion = object.kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
+            // The label selector already chose the services; the decoder must not skip ours.
             let decoded = try KubeObjectDecoder.decodeObject(bytes: Array(object.json), source: "API",
-                                                             apiVersion: apiVersion, kind: object.kind)
+                                                             apiVersion: apiVersion, kind: object.kind,
+                                                             serviceProxyName: serviceProxyName)
             for notice in decoded.notices { logger.debug("\(notice)") }
             return decoded.objects.first
         } catch {

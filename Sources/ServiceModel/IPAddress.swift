@@ -132,4 +132,27 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(address)/\(prefixLength)" }
+
+    /// The highest address of the range (every host bit set).
+    public var lastAddress: IPAddress {
+        var bytes = address.bytes
+        for i in bytes.indices {
+            let hostBits = 8 - max(0, min(8, prefixLength - i * 8))
+            bytes[i] |= UInt8(truncatingIfNeeded: (1 << hostBits) - 1)
+        }
+        return IPAddress(bytes: bytes)!
+    }
+
+    /// The CIDR whose range is exactly `first`...`last`, if there is one.
+    public init?(first: IPAddress, last: IPAddress) {
+        guard first.family == last.family else { return nil }
+        for length in 0...(first.bytes.count * 8) {
+            let candidate = CIDR(address: first, prefixLength: length)
+            if candidate.address == first && candidate.lastAddress == last {
+                self = candidate
+                return
+            }
+        }
+        return nil
+    }
 }

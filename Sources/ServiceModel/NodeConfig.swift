@@ -13,6 +13,9 @@ public struct NodeConfig: Hashable, Sendable {
     public var masqueradeAll: Bool
     /// Bit of the packet mark that requests masquerading (0...31).
     public var masqueradeBit: Int
+    /// This node's zone (`topology.kubernetes.io/zone`): endpoints hinted for it are
+    /// preferred (topology-aware routing). nil: hints are ignored.
+    public var zone: String? = nil
 
     public init(nodeName: String? = nil, nodeIPs: [IPAddress] = [], clusterCIDRs: [CIDR] = [],
                 nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14) {

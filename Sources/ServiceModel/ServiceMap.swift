@@ -39,11 +39,17 @@ public struct Endpoint: Hashable, Sendable {
     /// Node the endpoint runs on, if known (decides "local" endpoints).
     public var nodeName: String?
     public var zone: String?
+    /// Topology hints (`hints.forZones[].name`, `hints.forNodes[].name`): where the
+    /// EndpointSlice controller wants this endpoint used; empty: no hint.
+    public var zoneHints: [String]
+    public var nodeHints: [String]
 
     public init(address: IPAddress, port: UInt16, ready: Bool = true, serving: Bool = true,
-                terminating: Bool = false, nodeName: String? = nil, zone: String? = nil) {
+                terminating: Bool = false, nodeName: String? = nil, zone: String? = nil,
+                zoneHints: [String] = [], nodeHints: [String] = []) {
         self.address = address; self.port = port; self.ready = ready; self.serving = serving
         self.terminating = terminating; self.nodeName = nodeName; self.zone = zone
+        self.zoneHints = zoneHints; self.nodeHints = nodeHints
     }
 }
 

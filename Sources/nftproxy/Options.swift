@@ -12,6 +12,12 @@ struct InputOptions: ParsableArguments {
         valueName: "file"))
     var file: [String] = []
 
+    @Option(help: ArgumentHelp("""
+        Serve only Services labelled service.kubernetes.io/service-proxy-name=NAME (without it: only Services \
+        without that label, as kube-proxy).
+        """, valueName: "name"))
+    var serviceProxyName: String?
+
     func validate() throws {
         if file.isEmpty { throw ValidationError("give at least one input with -f FILE (or -f - for stdin)") }
     }
@@ -41,6 +47,10 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Bit of the packet mark that asks for masquerading (0-31).")
     var masqueradeBit = 14
 
+    @Option(help: ArgumentHelp("This node's zone (topology.kubernetes.io/zone): EndpointSlice zone hints for it are followed.",
+                               valueName: "zone"))
+    var nodeZone: String?
+
     func nodeConfig() throws -> NodeConfig {
         func parseIP(_ text: String, _ option: String) throws -> IPAddress {
             guard let ip = IPAddress(text) else { throw ValidationError("\(option): \(text) is not an IP address") }
@@ -65,13 +75,15 @@ struct NodeOptions: ParsableArguments {
                 nodePortRanges.append(try parseCIDR(text, "--nodeport-addresses"))
             }
         }
-        return NodeConfig(
+        var config = NodeConfig(
             nodeName: nodeName,
             nodeIPs: nodeIPs,
             clusterCIDRs: try clusterCIDR.map { try parseCIDR($0, "--cluster-cidr") },
             nodePortAddresses: nodePortRanges,
             masqueradeAll: masqueradeAll,
             masqueradeBit: masqueradeBit)
+        config.zone = nodeZone.flatMap { $0.isEmpty ? nil : $0 }
+        return config
     }
 }
 
@@ -85,12 +97,12 @@ struct NamespaceOptions: ParsableArguments {
 /// warnings, so that the compiler's report of the same frontend conflicts is not printed twice.
 /// Bad input ends the command with status 1 and a message naming the object and field.
 func loadServices(_ inputs: InputOptions) throws -> (ServiceMap, warnings: [String]) {
-    try loadServices(files: inputs.file)
+    try loadServices(files: inputs.file, serviceProxyName: inputs.serviceProxyName)
 }
 
 /// Reads the given files (`-` for stdin) into a ServiceMap, as `loadServices(_:)`.
-func loadServices(files: [String]) throws -> (ServiceMap, warnings: [String]) {
-    var decoder = KubeObjectDecoder()
+func loadServices(files: [String], serviceProxyName: String? = nil) throws -> (ServiceMap, warnings: [String]) {
+    var decoder = KubeObjectDecoder(serviceProxyName: serviceProxyName)
     do {
         for path in files {
             try decoder.add(bytes: InputFile.read(path), source: path == "-" ? "<stdin>" : path)

@@ -98,6 +98,9 @@ struct Plan: ParsableCommand {
             return "- \(what) (was -> \(Self.targets(before)))"
         default:
             let moves = change.addedTargets.map { "+ \($0)" } + change.removedTargets.map { "- \($0)" }
+            if moves.isEmpty, let after = change.after, after.localTargets != change.before?.localTargets {
+                return "~ \(what) -> " + Self.targets(after)
+            }
             return "~ \(what): " + (moves.isEmpty ? "now \(kind)" : moves.joined(separator: ", "))
         }
     }
@@ -111,7 +114,15 @@ struct Plan: ParsableCommand {
     }
 
     static func targets(_ frontend: ProgrammedFrontend) -> String {
-        frontend.targets.isEmpty ? "no endpoints (refused)" : frontend.targets.map(\.description).joined(separator: ", ")
+        func list(_ targets: [ProgrammedFrontend.Target]) -> String { targets.map(\.description).joined(separator: ", ") }
+        switch (frontend.targets.isEmpty, frontend.localTargets) {
+        case (true, nil): return "no endpoints (refused)"
+        case (true, _?): return "none on this node (dropped)"
+        case (false, nil): return list(frontend.targets)
+        case (false, let local?):
+            // externalTrafficPolicy Local: external clients get the node's own endpoints.
+            return list(frontend.targets) + "; external traffic -> " + (local.isEmpty ? "dropped (none on this node)" : list(local))
+        }
     }
 }
 

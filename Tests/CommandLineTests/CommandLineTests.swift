@@ -24,6 +24,26 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("<stdin>: skipping apps/v1 Deployment default/echo-server"), result.stderr)
     }
 
+    func testServiceProxyNameSelectsLabelledServicesForDumpApplyAndPlan() throws {
+        let yaml = try String(contentsOfFile: example, encoding: .utf8)
+        let skipped = try nftproxy(["dump", "-f", "-", "--service-proxy-name", "nftproxy"], input: yaml)
+        XCTAssertEqual(skipped.status, 0, skipped.stderr)
+        XCTAssertFalse(skipped.stdout.contains("198.18.0.10 . tcp . 80"), skipped.stdout)
+        XCTAssertTrue(skipped.stderr.contains("no label service.kubernetes.io/service-proxy-name=nftproxy"), skipped.stderr)
+
+        let labelled = yaml.replacingOccurrences(
+            of: "  labels:\n    app: echo-server\nspec:\n  type: NodePort",
+            with: "  labels:\n    app: echo-server\n    service.kubernetes.io/service-proxy-name: nftproxy\nspec:\n  type: NodePort")
+        XCTAssertNotEqual(labelled, yaml, "the example's Service metadata changed shape: the label was not added")
+        let ours = try nftproxy(["dump", "-f", "-", "--service-proxy-name", "nftproxy"], input: labelled)
+        XCTAssertEqual(ours.status, 0, ours.stderr)
+        XCTAssertTrue(ours.stdout.contains("198.18.0.10 . tcp . 80 : goto service-lb-3"), ours.stdout)
+        for command in ["apply", "plan"] {
+            let help = try nftproxy([command, "--help"])
+            XCTAssertTrue(help.stdout.contains("--service-proxy-name"), "\(command) --help: \(help.stdout)")
+        }
+    }
+
     func testNodePortAddressesPrimaryUsesTheNodeIPs() throws {
         let result = try nftproxy(["dump", "-f", example, "--node-ip", "192.0.2.10", "--node-ip", "2001:db8:0:2::10",
                                    "--nodeport-addresses", "primary"])

@@ -63,6 +63,13 @@ final class ApplyTests: XCTestCase {
         try applyAndCompare(Manifests.second, target: target, label: "second")
     }
 
+    func testTrafficPoliciesLocalApplyAsNftLoadsThemAndBack() throws {
+        let target = try namespace("policies")
+        try applyAndCompare(Manifests.first, target: target, label: "first")
+        try applyAndCompare(Manifests.trafficPolicies, target: target, label: "policies")
+        try applyAndCompare(Manifests.second, target: target, label: "second")
+    }
+
     func testCleanupRemovesOnlyOurTablesAndIsRepeatable() throws {
         let target = try namespace("cleanup")
         try target.run(["nft", "add", "table", "inet", "someone-else"]).check()

@@ -89,4 +89,76 @@ enum Manifests {
         endpoints:
         - {addresses: [198.19.1.51]}
         """
+
+    /// `second` with traffic policies Local: the web LoadBalancer turns externalTrafficPolicy
+    /// Local, and services with internalTrafficPolicy Local (one endpoint here, none here)
+    /// and a rolling update of a Local service (the local endpoint only terminating) join.
+    static let trafficPolicies = second
+        .replacingOccurrences(of: "  type: LoadBalancer\n",
+                              with: "  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+                                + "  loadBalancerSourceRanges: [198.51.100.0/24, 192.0.2.0/24, \"2001:db8:9::/48\"]\n")
+        + """
+
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: node-cache, namespace: kube-system}
+        spec:
+          clusterIP: 198.18.0.33
+          internalTrafficPolicy: Local
+          ports: [{name: dns, port: 53, targetPort: 5353, protocol: UDP}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: node-cache-1
+          namespace: kube-system
+          labels: {kubernetes.io/service-name: node-cache}
+        addressType: IPv4
+        ports: [{name: dns, port: 5353, protocol: UDP}]
+        endpoints:
+        - {addresses: [198.19.1.81], nodeName: node-1}
+        - {addresses: [198.19.2.81], nodeName: node-2}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: elsewhere, namespace: kube-system}
+        spec:
+          clusterIP: 198.18.0.34
+          internalTrafficPolicy: Local
+          ports: [{port: 80, protocol: TCP}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: elsewhere-1
+          namespace: kube-system
+          labels: {kubernetes.io/service-name: elsewhere}
+        addressType: IPv4
+        ports: [{port: 80, protocol: TCP}]
+        endpoints:
+        - {addresses: [198.19.2.91], nodeName: node-2}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: rolling, namespace: shop}
+        spec:
+          type: NodePort
+          externalTrafficPolicy: Local
+          clusterIP: 198.18.0.32
+          externalIPs: [203.0.113.32]
+          ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30032, protocol: TCP}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: rolling-1
+          namespace: shop
+          labels: {kubernetes.io/service-name: rolling}
+        addressType: IPv4
+        ports: [{name: http, port: 8080, protocol: TCP}]
+        endpoints:
+        - {addresses: [198.19.1.71], conditions: {ready: false, serving: true, terminating: true}, nodeName: node-1}
+        - {addresses: [198.19.2.71], nodeName: node-2}
+        """
 }

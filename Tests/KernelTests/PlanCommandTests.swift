@@ -61,4 +61,27 @@ final class PlanCommandTests: XCTestCase {
         let bad = try nftproxy(["plan", "-f", "/nonexistent.yaml", "--detailed-exitcode"] + options + netns)
         XCTAssertEqual(bad.status, 1, bad.stderr)
     }
+
+    /// A NodePort service turning externalTrafficPolicy Local on a node that runs none of its
+    /// endpoints (the example's endpoints run on node-1; this is node-2): the plan says where
+    /// pods' traffic and where external traffic goes.
+    func testPlanDescribesLocalPolicies() throws {
+        try netlinkRequireRoot()
+        let namespace = try NetlinkTestNamespace()
+        defer { namespace.remove() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-local-\(namespace.name)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let local = directory.appendingPathComponent("local.yaml").path
+        let original = try String(contentsOfFile: example, encoding: .utf8)
+        let changed = original.replacingOccurrences(of: "externalTrafficPolicy: Cluster", with: "externalTrafficPolicy: Local")
+        XCTAssertNotEqual(changed, original, "the example has no externalTrafficPolicy to change")
+        try changed.write(toFile: local, atomically: true, encoding: .utf8)
+        let node2 = ["--node-name", "node-2", "--node-ip", "192.0.2.20", "--cluster-cidr", "198.19.0.0/16",
+                     "--netns", namespace.name]
+        XCTAssertEqual(try nftproxy(["apply", "-f", example] + node2).status, 0)
+        let plan = try nftproxy(["plan", "-f", local] + node2)
+        XCTAssertTrue(plan.stdout.contains("  ~ NodePort 32000/tcp (IPv4) (port http) -> 198.19.1.11:8080, 198.19.1.12:8080, "
+                                           + "198.19.1.13:8080; external traffic -> dropped (none on this node)"), plan.stdout)
+    }
 }

@@ -48,7 +48,8 @@ final class SyncTests: XCTestCase {
     }
 
     func testReadBackReturnsExactlyWhatWasCommitted() throws {
-        let desired = compile(ServiceMap(services: [Fixtures.echo, Fixtures.dualStack, Fixtures.noEndpoints]))
+        let desired = compile(ServiceMap(services: [Fixtures.echo, Fixtures.dualStack, Fixtures.noEndpoints, Fixtures.localPolicies,
+                                                    Fixtures.sharedBalancer]))
         let client = try NftablesClient(networkNamespace: target.name)
         var transaction = Transaction()
         desired.tables.forEach { transaction.replace($0) }
@@ -182,6 +183,26 @@ private enum Fixtures {
         externalIPs: [IPAddress("203.0.113.7")!], loadBalancerIPs: [IPAddress("2001:db8:203::8")!],
         ports: [ServicePort(name: "dns", transport: .udp, port: 53, nodePort: 30053,
                             endpoints: ["198.19.1.31", "2001:db8:1:1::31"].map { Endpoint(address: IPAddress($0)!, port: 5353) })])
+    /// externalTrafficPolicy Local (one endpoint here, one elsewhere) and internalTrafficPolicy
+    /// Local with no endpoint here: the Local-policy chains, maps and `drop` elements.
+    static let localPolicies = Service(
+        name: ServiceName(namespace: "shop", name: "local"),
+        clusterIPs: [IPAddress("198.18.0.40")!, IPAddress("2001:db8:5::40")!],
+        externalIPs: [IPAddress("203.0.113.40")!], loadBalancerIPs: [IPAddress("2001:db8:203::40")!],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30040, endpoints: [
+            Endpoint(address: IPAddress("198.19.1.41")!, port: 8080, nodeName: "node-1"),
+            Endpoint(address: IPAddress("198.19.2.41")!, port: 8080, nodeName: "node-2"),
+            Endpoint(address: IPAddress("2001:db8:1:2::41")!, port: 8080, nodeName: "node-2"),
+        ])],
+        externalTrafficPolicy: .local, internalTrafficPolicy: .local,
+        loadBalancerSourceRanges: [CIDR("2001:db8:9::/48")!, CIDR("2001:db8:a::5/128")!])
+    /// Shares the LB IP and port of `localPolicies` over UDP, with a range inside one of its own.
+    static let sharedBalancer = Service(
+        name: ServiceName(namespace: "shop", name: "local-udp"),
+        clusterIPs: [IPAddress("2001:db8:5::41")!], loadBalancerIPs: [IPAddress("2001:db8:203::40")!],
+        ports: [ServicePort(name: "dns", transport: .udp, port: 80,
+                            endpoints: [Endpoint(address: IPAddress("2001:db8:1:2::41")!, port: 5353)])],
+        loadBalancerSourceRanges: [CIDR("2001:db8:9:1::/64")!, CIDR("2001:db8:b::/64")!])
     static let noEndpoints = Service(
         name: ServiceName(namespace: "default", name: "empty"), clusterIPs: [IPAddress("198.18.0.99")!],
         ports: [ServicePort(name: "", transport: .sctp, port: 9999, nodePort: 30999)])

@@ -33,6 +33,28 @@ final class EndpointTests: XCTestCase {
                        ["198.19.1.1:8080", "198.19.1.2:8080", "198.19.2.1:9090"])
     }
 
+    /// `hints.forZones` and `hints.forNodes` names reach the endpoints; no hints: empty lists.
+    func testTopologyHints() throws {
+        let yaml = stream(
+            serviceYAML("web", spec: """
+                clusterIP: 198.18.0.10
+                ports: [{name: http, port: 80}]
+                """),
+            sliceYAML("web-1", service: "web", body: """
+                addressType: IPv4
+                ports: [{name: http, protocol: TCP, port: 8080}]
+                endpoints:
+                - addresses: [198.19.1.1]
+                  zone: zone-a
+                  hints: {forZones: [{name: zone-a}, {name: zone-c}], forNodes: [{name: node-1}]}
+                - addresses: [198.19.1.2]
+                """))
+        let endpoints = try XCTUnwrap(try decode(yaml).service("web")).ports[0].endpoints
+        XCTAssertEqual(endpoints.map(\.zoneHints), [["zone-a", "zone-c"], []])
+        XCTAssertEqual(endpoints.map(\.nodeHints), [["node-1"], []])
+        XCTAssertEqual(endpoints.map(\.zone), ["zone-a", nil])
+    }
+
     func testMultiPortMatchingByNameAndProtocol() throws {
         let yaml = stream(
             serviceYAML("dns", spec: """

@@ -141,6 +141,53 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(decoded.warnings, [])
     }
 
+    /// `--service-proxy-name NAME`: only the Services labelled with NAME are served; the
+    /// unlabelled ones belong to the default proxy, the others to theirs.
+    func testServiceProxyNameSelectsTheServicesLabelledWithIt() throws {
+        let yaml = stream(
+            serviceYAML("ours", labels: ["service.kubernetes.io/service-proxy-name": "nftproxy"],
+                        spec: "clusterIP: 198.18.0.2\nports: [{port: 80}]"),
+            serviceYAML("theirs", labels: ["service.kubernetes.io/service-proxy-name": "other"],
+                        spec: "clusterIP: 198.18.0.3\nports: [{port: 80}]"),
+            serviceYAML("default", spec: "clusterIP: 198.18.0.4\nports: [{port: 80}]"))
+        var decoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
+        try decoder.add(contents: yaml, source: "test.yaml")
+        XCTAssertEqual(try decoder.serviceMap().0.services.map(\.name.name), ["ours"])
+        XCTAssertEqual(decoder.notices, [
+            "test.yaml: skipping Service default/theirs (label service.kubernetes.io/service-proxy-name=other: served by another proxy)",
+            "test.yaml: skipping Service default/default (no label service.kubernetes.io/service-proxy-name=nftproxy: "
+                + "served by the default proxy)",
+        ])
+        XCTAssertEqual(try decode(yaml).map.services.map(\.name.name), ["default"], "without a name: the unlabelled ones")
+
+        // The items of a List are decoded while it is parsed: the name applies there too.
+        let list = """
+            {"apiVersion": "v1", "kind": "List", "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ours", "namespace": "default",
+               "labels": {"service.kubernetes.io/service-proxy-name": "nftproxy"}},
+               "spec": {"clusterIP": "198.18.0.2", "ports": [{"port": 80}]}},
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "default", "namespace": "default"},
+               "spec": {"clusterIP": "198.18.0.4", "ports": [{"port": 80}]}}]}
+            """
+        var listDecoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
+        try listDecoder.add(contents: list, source: "list.json")
+        XCTAssertEqual(try listDecoder.serviceMap().0.services.map(\.name.name), ["ours"])
+
+        // An API list item (no kind): the daemon's path.
+        let item = Array("""
+            {"metadata": {"name": "ours", "namespace": "default", "labels": {"service.kubernetes.io/service-proxy-name": "nftproxy"}},
+             "spec": {"clusterIP": "198.18.0.2", "ports": [{"port": 80}]}}
+            """.utf8)
+        let served = try KubeObjectDecoder.decodeObject(bytes: item, source: "API", apiVersion: "v1", kind: "Service",
+                                                        serviceProxyName: "nftproxy")
+        let skipped = try KubeObjectDecoder.decodeObject(bytes: item, source: "API", apiVersion: "v1", kind: "Service")
+        guard case .service(_, let service)? = served.objects.first, case .service(_, let none)? = skipped.objects.first else {
+            return XCTFail("no service decoded: \(served.objects) \(skipped.objects)")
+        }
+        XCTAssertNotNil(service, "labelled with our name: served")
+        XCTAssertNil(none, "labelled, no name given: skipped")
+    }
+
     func testSkippedServiceIsNotValidatedFurther() throws {
         // ExternalName services carry no ports to check.
         let yaml = serviceYAML("external", spec: "type: ExternalName\nexternalName: db.example\nports: [{port: 99999}]")

@@ -34,7 +34,7 @@ final class WireRoundTripTests: XCTestCase {
     }
 
     enum SelectorKind: CaseIterable {
-        case address, transportDestinationPort, l4proto, mark, randomNumber, fibDestinationType, ctState, ctStatus
+        case address, transportDestinationPort, l4proto, mark, randomNumber, fibDestinationType, fibSourceType, ctState, ctStatus
 
         init(_ selector: Selector) {
             switch selector {
@@ -44,6 +44,7 @@ final class WireRoundTripTests: XCTestCase {
             case .mark: self = .mark
             case .randomNumber: self = .randomNumber
             case .fibDestinationType: self = .fibDestinationType
+            case .fibSourceType: self = .fibSourceType
             case .ctState: self = .ctState
             case .ctStatus: self = .ctStatus
             }
@@ -63,7 +64,7 @@ final class WireRoundTripTests: XCTestCase {
 
     private func selectors(_ family: TableFamily) -> [Selector] {
         [.address(.source, family), .address(.destination, family), .transportDestinationPort, .l4proto, .mark,
-         .randomNumber(modulus: 7), .fibDestinationType, .ctState, .ctStatus]
+         .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus]
     }
 
     private func statements(_ family: TableFamily) -> [Statement] {
@@ -163,6 +164,11 @@ final class WireRoundTripTests: XCTestCase {
             NamedSet(name: "endpoint-counters", key: .types([.ipv4Address, .inetService]), flags: [.timeout], counter: true,
                      elements: [SetElement(key: [.address(IPAddress("198.19.1.11")!), .port(8080)]),
                                 SetElement(key: [.address(IPAddress("198.19.1.12")!), .port(8080)], timeout: 30_000)]),
+            NamedSet(name: "source-ranges", key: .types([.ipv4Address, .inetService, .ipv4Address]), size: 1024,
+                     flags: [.interval],
+                     elements: [SetElement(key: [.address(IPAddress("203.0.113.8")!), .port(80), .address(IPAddress("10.0.0.0")!)],
+                                           keyEnd: [.address(IPAddress("203.0.113.8")!), .port(80),
+                                                    .address(IPAddress("10.255.255.255")!)])]),
         ]
         let decoder = SetDecoder(family: .ip)
         for set in sets {

@@ -41,6 +41,20 @@ final class GoldenTests: XCTestCase {
         try check("masquerade-all", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), node: node)
     }
 
+    func testTrafficPoliciesLocal() throws {
+        try check("traffic-policies", ServiceMap(services: [Fixtures.echoServer, Fixtures.localLoadBalancer, Fixtures.remoteOnly,
+                                                            Fixtures.rollingLocal, Fixtures.internalLocal,
+                                                            Fixtures.internalElsewhere]))
+    }
+
+    func testTopologyHints() throws {
+        try check("topology-hints", ServiceMap(services: [Fixtures.zoned, Fixtures.partlyZoned, Fixtures.sameNode]))
+    }
+
+    func testLoadBalancerSourceRanges() throws {
+        try check("source-ranges", ServiceMap(services: [Fixtures.rangedLB, Fixtures.rangedLocal, Fixtures.echoServer]))
+    }
+
     func testNoServices() throws {
         try check("empty", ServiceMap(services: []), node: NodeConfig())
     }

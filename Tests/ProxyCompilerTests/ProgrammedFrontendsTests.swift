@@ -12,16 +12,33 @@ final class ProgrammedFrontendsTests: XCTestCase {
 
     /// The frontends the compiler serves for a map (conflicts resolved), by key, with the
     /// targets it balances each to.
-    private func expected(_ map: ServiceMap) -> [ProgrammedFrontend.Key: Set<ProgrammedFrontend.Target>] {
-        var frontends: [ProgrammedFrontend.Key: Set<ProgrammedFrontend.Target>] = [:]
+    /// With a traffic policy Local: the targets read back are the local ones for a ClusterIP
+    /// (internal policy), and for external frontends every endpoint plus the local ones apart.
+    private func expected(_ map: ServiceMap) -> [ProgrammedFrontend.Key: Expected] {
+        var frontends: [ProgrammedFrontend.Key: Expected] = [:]
+        func targets(_ endpoints: [Endpoint]) -> Set<ProgrammedFrontend.Target> {
+            Set(endpoints.map { ProgrammedFrontend.Target(address: $0.address, port: $0.port) })
+        }
         for family in IPFamily.allCases {
-            for frontend in ProxyCompiler.frontends(of: map, family: family).frontends {
+            for frontend in ProxyCompiler.frontends(of: map, family: family, node: node.nodeName, zone: node.zone).frontends {
                 let key = ProgrammedFrontend.Key(family: family, address: frontend.address, transport: frontend.transport,
                                                  port: frontend.port)
-                frontends[key] = Set(frontend.endpoints.map { ProgrammedFrontend.Target(address: $0.address, port: $0.port) })
+                switch (frontend.kind, frontend.local) {
+                case (_, nil), (_, _?) where frontend.endpoints.isEmpty:
+                    frontends[key] = Expected(targets: targets(frontend.endpoints), local: nil)
+                case (.clusterIP, let local?):
+                    frontends[key] = Expected(targets: targets(local), local: local.isEmpty ? [] : nil)
+                case (_, let local?):
+                    frontends[key] = Expected(targets: targets(frontend.endpoints), local: targets(local))
+                }
             }
         }
         return frontends
+    }
+
+    private struct Expected: Equatable {
+        var targets: Set<ProgrammedFrontend.Target>
+        var local: Set<ProgrammedFrontend.Target>?
     }
 
     func testReadingACompiledRulesetGivesTheMapsFrontends() {
@@ -32,7 +49,8 @@ final class ProgrammedFrontendsTests: XCTestCase {
             let want = expected(map)
             XCTAssertEqual(Set(read.keys), Set(want.keys), "seed \(seed)")
             for (key, frontend) in read {
-                XCTAssertEqual(Set(frontend.targets), want[key], "seed \(seed) \(key)")
+                XCTAssertEqual(Expected(targets: Set(frontend.targets), local: frontend.localTargets.map(Set.init)), want[key],
+                               "seed \(seed) \(key)")
                 XCTAssertEqual(frontend.targets.count, Set(frontend.targets).count, "seed \(seed) \(key): a slot twice")
             }
         }

@@ -23,6 +23,14 @@ public struct RandomServices {
                         serving: true, terminating: chance(10), nodeName: nodes[next(nodes.count)])
     }
 
+    /// `endpoint(nodes:)` with topology hints mostly: some ports get them on every endpoint, some not.
+    public mutating func hintedEndpoint(nodes: [String?]) -> Endpoint {
+        var endpoint = endpoint(nodes: nodes)
+        if chance(80) { endpoint.zoneHints = [["zone-a", "zone-b"][next(2)]] }
+        if chance(30) { endpoint.nodeHints = [["node-1", "node-2"][next(2)]] }
+        return endpoint
+    }
+
     public mutating func service(_ index: Int) -> Service {
         let nodes: [String?] = ["node-1", "node-2", nil]
         var clusterIPs = [IPAddress("198.18.0.\(next(8) + 1)")!]
@@ -30,7 +38,7 @@ public struct RandomServices {
         var ports: [ServicePort] = []
         for portIndex in 0..<(next(2) + 1) {
             let transport: TransportProtocol = chance(30) ? .udp : .tcp
-            let endpoints = (0..<next(5)).map { _ in endpoint(nodes: nodes) }
+            let endpoints = (0..<next(5)).map { _ in hintedEndpoint(nodes: nodes) }
             ports.append(ServicePort(name: "p\(portIndex)", transport: transport, port: UInt16(80 + next(3)),
                                      nodePort: chance(40) ? UInt16(30000 + next(4)) : nil, endpoints: endpoints))
         }
@@ -38,7 +46,12 @@ public struct RandomServices {
                        // Sometimes another service's ClusterIP: a conflict between kinds of frontend.
                        externalIPs: chance(20) ? [IPAddress(chance(25) ? "198.18.0.\(next(8) + 1)" : "203.0.113.\(next(3) + 1)")!] : [],
                        loadBalancerIPs: chance(10) ? [IPAddress("2001:db8:203::\(next(2) + 1)")!] : [],
-                       ports: ports)
+                       ports: ports,
+                       externalTrafficPolicy: chance(30) ? .local : .cluster,
+                       internalTrafficPolicy: chance(20) ? .local : .cluster,
+                       // Sometimes nested or shared between services; IPv4 ones never apply (no IPv4 LB IPs).
+                       loadBalancerSourceRanges: chance(40) ? ["2001:db8:9::/48", "2001:db8:9:1::/64", "198.51.100.0/24",
+                                                               "2001:db8:a::/64"].filter { _ in chance(50) }.map { CIDR($0)! } : [])
     }
 
     /// A map of up to `size` services.
@@ -58,7 +71,11 @@ public struct RandomServices {
             default:
                 guard var existing = services[name], !existing.ports.isEmpty else { services[name] = service(index); continue }
                 let port = next(existing.ports.count)
-                if !existing.ports[port].endpoints.isEmpty, chance(50) {
+                if chance(15) {
+                    existing.externalTrafficPolicy = existing.externalTrafficPolicy == .local ? .cluster : .local
+                } else if chance(10) {
+                    existing.internalTrafficPolicy = existing.internalTrafficPolicy == .local ? .cluster : .local
+                } else if !existing.ports[port].endpoints.isEmpty, chance(50) {
                     existing.ports[port].endpoints.remove(at: next(existing.ports[port].endpoints.count))
                 } else {
                     existing.ports[port].endpoints.append(endpoint(nodes: ["node-1", "node-2", nil]))

@@ -27,7 +27,12 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "Spread the endpoints over this many nodes (endpoint k on node-<k mod nodes>); the benchmark programs node-0. 0: endpoints without node names, all possibly local (the worst case for hairpin-endpoints).")
     var nodes = 0
 
-    var workload: Workload { Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes) }
+    @Flag(help: "10 % of the services externalTrafficPolicy Local with an externalIP, 10 % internalTrafficPolicy Local.")
+    var trafficPolicies = false
+
+    var workload: Workload {
+        Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes, trafficPolicies: trafficPolicies)
+    }
 
     func validate() throws {
         if let problem = workload.validate() { throw ValidationError(problem) }

@@ -19,6 +19,9 @@ struct Workload: Sendable {
     var endpoints: Int
     var nodePorts: Int = 0
     var nodes: Int = 0
+    /// Traffic policies: service `i` with `i % 10 == 1` has externalTrafficPolicy Local and
+    /// an externalIP (from 198.19.128.0/17), `i % 10 == 2` internalTrafficPolicy Local.
+    var trafficPolicies = false
 
     static let namespace = "bench"
     static let portName = "http"
@@ -84,9 +87,15 @@ struct Workload: Sendable {
         let endpoints = endpointAddresses(index).enumerated().map { offset, address in
             Endpoint(address: address, port: Self.targetPort, nodeName: nodeName(ofEndpoint: index * self.endpoints + offset))
         }
-        return Service(name: Self.serviceName(index), clusterIPs: [Self.clusterIP(index)],
-                       ports: [ServicePort(name: Self.portName, transport: .tcp, port: Self.servicePort,
-                                           nodePort: nodePort(index), endpoints: endpoints)])
+        var service = Service(name: Self.serviceName(index), clusterIPs: [Self.clusterIP(index)],
+                              ports: [ServicePort(name: Self.portName, transport: .tcp, port: Self.servicePort,
+                                                  nodePort: nodePort(index), endpoints: endpoints)])
+        if trafficPolicies && index % 10 == 1 {
+            service.externalTrafficPolicy = .local
+            service.externalIPs = [Self.address(base: [198, 19, 128, 0], index: index / 10)]
+        }
+        if trafficPolicies && index % 10 == 2 { service.internalTrafficPolicy = .local }
+        return service
     }
 
     func serviceMap() -> ServiceMap {
