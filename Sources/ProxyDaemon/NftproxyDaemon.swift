@@ -45,13 +45,16 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
         let watch = ClusterWatch(client: client, state: state, loop: loop, health: health, metrics: metrics,
                                  logger: logger, nodeName: config.nodeName, serviceProxyName: config.serviceProxyName,
                                  nodeChanged: { facts in
-            // --node-ip wins; otherwise the Node's addresses (a change re-syncs in full).
-            guard config.nodeIPs.isEmpty else { return }
-            guard !facts.addresses.isEmpty else {
+            // --node-ip wins over the Node's addresses; its zone decides topology hints. A
+            // change of either re-syncs in full.
+            let addresses = config.nodeIPs.isEmpty ? facts.addresses : config.nodeIPs
+            guard !addresses.isEmpty else {
                 logger.warning("the Node object has no InternalIP or ExternalIP yet: NodePorts wait for one")
                 return
             }
-            await loop.setNode(config.nodeConfig(nodeIPs: facts.addresses))
+            var node = config.nodeConfig(nodeIPs: addresses)
+            node.zone = facts.zone
+            await loop.setNode(node)
         })
         logger.info("starting", metadata: [
             "node": "\(config.nodeName)", "server": "\(connection.server)",
