@@ -169,6 +169,7 @@ struct FamilyCompiler {
             ]))
         }
 
+        if node.endpointCounters { sets = sets.map(EndpointCounters.counting) }
         return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
     }
 

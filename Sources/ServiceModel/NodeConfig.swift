@@ -13,12 +13,16 @@ public struct NodeConfig: Hashable, Sendable {
     public var masqueradeAll: Bool
     /// Bit of the packet mark that requests masquerading (0...31).
     public var masqueradeBit: Int
+    /// Count each endpoint's new connections in the kernel (per-element counters of the
+    /// backends maps; docs/ruleset.md). Off for the largest clusters.
+    public var endpointCounters: Bool
 
     public init(nodeName: String? = nil, nodeIPs: [IPAddress] = [], clusterCIDRs: [CIDR] = [],
-                nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14) {
+                nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14,
+                endpointCounters: Bool = true) {
         self.nodeName = nodeName; self.nodeIPs = nodeIPs; self.clusterCIDRs = clusterCIDRs
         self.nodePortAddresses = nodePortAddresses; self.masqueradeAll = masqueradeAll
-        self.masqueradeBit = masqueradeBit
+        self.masqueradeBit = masqueradeBit; self.endpointCounters = endpointCounters
     }
 
     /// The packet mark bit as a mask.

@@ -11,8 +11,12 @@ final class GoldenTests: XCTestCase {
     private static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Golden")
 
-    private func check(_ name: String, _ map: ServiceMap, node: NodeConfig = Fixtures.node,
+    /// Endpoint counters are off unless `counters` asks for them (`testEndpointCounters`),
+    /// so that the other files show only what they are about.
+    private func check(_ name: String, _ map: ServiceMap, node: NodeConfig = Fixtures.node, counters: Bool = false,
                        file: StaticString = #filePath, line: UInt = #line) throws {
+        var node = node
+        node.endpointCounters = counters
         let compilation = Compiler(node: node).compile(map)
         let text = ScriptRenderer().render(compilation.ruleset)
         let url = Self.goldenDirectory.appendingPathComponent("\(name).nft")
@@ -39,6 +43,10 @@ final class GoldenTests: XCTestCase {
         node.masqueradeBit = 5
         node.nodePortAddresses = [CIDR("192.0.2.10/32")!, CIDR("198.51.100.0/25")!, CIDR("2001:db8:0:2::/64")!]
         try check("masquerade-all", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), node: node)
+    }
+
+    func testEndpointCounters() throws {
+        try check("endpoint-counters", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), counters: true)
     }
 
     func testNoServices() throws {
