@@ -26,8 +26,9 @@ final class EndpointCounterTests: XCTestCase {
         ])
     }
 
-    /// Connections per endpoint address of the NodePort 32000/tcp frontend, as `stats -o json` prints them.
-    private func counted(_ s: ServiceSandbox, file: StaticString = #filePath, line: UInt = #line) throws -> [String: UInt64] {
+    /// Connections per endpoint address of one frontend (NodePort 32000/tcp by default), as `stats -o json` prints them.
+    private func counted(_ s: ServiceSandbox, frontend name: String = "NodePort 32000/tcp (IPv4)",
+                         file: StaticString = #filePath, line: UInt = #line) throws -> [String: UInt64] {
         let result = try CommandRunner().runChecked([s.nftproxy, "stats", "-o", "json", "--netns", s.node1.namespace],
                                                     timeout: .seconds(30))
         struct Report: Decodable {
@@ -36,8 +37,8 @@ final class EndpointCounterTests: XCTestCase {
             var frontends: [Frontend]
         }
         let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
-        let frontend = try XCTUnwrap(report.frontends.first { $0.frontend == "NodePort 32000/tcp (IPv4)" },
-                                     "stats has no NodePort 32000: \(result.stdout)", file: file, line: line)
+        let frontend = try XCTUnwrap(report.frontends.first { $0.frontend == name },
+                                     "stats has no \(name): \(result.stdout)", file: file, line: line)
         return Dictionary(frontend.endpoints.map { ($0.address, $0.connections) }, uniquingKeysWith: +)
     }
 
@@ -67,6 +68,35 @@ final class EndpointCounterTests: XCTestCase {
             XCTAssertEqual(try counted(s), [s.pod(1).ipv4: UInt64(more[s.pod(1).name] ?? 0),
                                             s.pod(2).ipv4: UInt64(more[s.pod(2).name] ?? 0)],
                            "counting again after the change: \(more)")
+        }
+    }
+
+    /// UDP (every request is a flow of its own) and IPv6 count the same way.
+    func testUDPAndIPv6CountersMatchTheEchoServers() throws {
+        try ServiceSandbox.run { s in
+            typealias Port = KubeYAML.Port
+            let pods = [s.pod(2), s.pod(3), s.pod(4)]
+            try s.apply(KubeYAML.stream([
+                KubeYAML.service("dns", type: "NodePort", clusterIPs: ["198.18.0.53"],
+                                 ports: [Port(name: "dns", proto: "UDP", port: 53, targetPort: "5353", nodePort: 32053)]),
+                KubeYAML.endpointSlice("dns-x1", service: "dns", ports: [("dns", "UDP", 5353)], pods: [s.pod(2), s.pod(3)]),
+                KubeYAML.service("dual", type: "NodePort", clusterIPs: ["198.18.0.60", "2001:db8:18::10"],
+                                 ports: [Port(name: "web", port: 80, targetPort: "8080", nodePort: 32060)]),
+                KubeYAML.endpointSlice("dual-v4", service: "dual", ports: [("web", "TCP", 8080)], pods: pods),
+                KubeYAML.endpointSlice("dual-v6", service: "dual", ipv6: true, ports: [("web", "TCP", 8080)], pods: pods),
+            ]))
+            let udp = tally(try s.request(from: s.client, .udp, to: SandboxLayout.node1.lanIPv4, port: 32053, count: 20))
+            XCTAssertEqual(udp.values.reduce(0, +), 20, "every UDP request answered: \(udp)")
+            XCTAssertEqual(try counted(s, frontend: "NodePort 32053/udp (IPv4)"),
+                           [s.pod(2).ipv4: UInt64(udp[s.pod(2).name] ?? 0), s.pod(3).ipv4: UInt64(udp[s.pod(3).name] ?? 0)])
+
+            let tcp6 = tally(try s.request(from: s.client, to: SandboxLayout.node1.lanIPv6, port: 32060, count: 20))
+            XCTAssertEqual(tcp6.values.reduce(0, +), 20, "every IPv6 connection answered: \(tcp6)")
+            var expected: [String: UInt64] = [:]
+            for pod in pods { expected[pod.ipv6] = UInt64(tcp6[pod.name] ?? 0) }
+            XCTAssertEqual(try counted(s, frontend: "NodePort 32060/tcp (IPv6)"), expected)
+            XCTAssertEqual(try counted(s, frontend: "NodePort 32060/tcp (IPv4)"),
+                           Dictionary(uniqueKeysWithValues: pods.map { ($0.ipv4, 0) }), "the IPv4 NodePort saw nothing")
         }
     }
 }
