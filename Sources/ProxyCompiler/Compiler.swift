@@ -160,6 +160,7 @@ struct FamilyCompiler {
         sets += policy.sets
         bucketChains += policy.chains
 
+        if node.endpointCounters { sets = sets.map(EndpointCounters.counting) }
         return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
     }
 

@@ -21,6 +21,8 @@ public struct DaemonFlags: Sendable, Equatable {
     public var serviceProxyName: String?
     public var cleanupOnExit = false
     public var networkNamespace: String?
+    /// `--endpoint-counters`; nil: on.
+    public var endpointCounters: Bool?
 
     public init() {}
 }
@@ -46,6 +48,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var serviceProxyName: String?
     public var cleanupOnExit: Bool
     public var networkNamespace: String?
+    /// Per-endpoint connection counters in the kernel (`NodeConfig/endpointCounters`).
+    public var endpointCounters = true
 
     /// One `--nodeport-addresses` value.
     public enum NodePortAddress: Sendable, Equatable {
@@ -94,7 +98,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
         }
         return NodeConfig(nodeName: nodeName, nodeIPs: known, clusterCIDRs: clusterCIDRs, nodePortAddresses: ranges,
-                          masqueradeAll: masqueradeAll, masqueradeBit: masqueradeBit)
+                          masqueradeAll: masqueradeAll, masqueradeBit: masqueradeBit, endpointCounters: endpointCounters)
     }
 
     /// Resolves flags, the configuration file (if any) and the environment.
@@ -164,7 +168,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
                                                       option: "--metrics-bind-address"),
             kubeconfig: flags.kubeconfig ?? file.kubeconfig, master: flags.master,
             serviceProxyName: flags.serviceProxyName, cleanupOnExit: flags.cleanupOnExit,
-            networkNamespace: flags.networkNamespace)
+            networkNamespace: flags.networkNamespace, endpointCounters: flags.endpointCounters ?? true)
         return (configuration, file.warnings)
     }
 }

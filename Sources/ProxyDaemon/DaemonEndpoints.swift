@@ -5,10 +5,13 @@ import NIOHTTP1
 public struct DaemonEndpoints: Sendable {
     public let health: ProxyHealth
     public let metrics: ProxyMetrics
+    /// Per-endpoint counters read from the kernel at scrape time; nil: not served.
+    public let endpointTraffic: EndpointTrafficMetrics?
 
-    public init(health: ProxyHealth, metrics: ProxyMetrics) {
+    public init(health: ProxyHealth, metrics: ProxyMetrics, endpointTraffic: EndpointTrafficMetrics? = nil) {
         self.health = health
         self.metrics = metrics
+        self.endpointTraffic = endpointTraffic
     }
 
     /// The health port: `/healthz` (503 while unhealthy or the node is not eligible) and
@@ -26,7 +29,7 @@ public struct DaemonEndpoints: Sendable {
         switch path {
         case "/metrics":
             return HTTPReply(status: .ok, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                             body: metrics.render())
+                             body: metrics.render() + (endpointTraffic?.render() ?? ""))
         case "/healthz": return healthz()
         default: return HTTPReply(status: .notFound, headers: [("Content-Type", "text/plain")], body: "404 page not found\n")
         }

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -71,6 +72,23 @@ private final class EndpointHandler: ChannelInboundHandler {
 
     init(responder: @escaping HTTPEndpointServer.Responder) { self.responder = responder }
 
+    /// Writes `reply` to the request `head` (on the channel's event loop).
+    private func write(_ reply: HTTPReply, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders(reply.headers)
+        headers.replaceOrAdd(name: "Content-Length", value: String(reply.body.utf8.count))
+        if !head.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status,
+                                                             headers: headers))), promise: nil)
+        if head.method != HTTPMethod.HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !head.isKeepAlive {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
@@ -81,20 +99,14 @@ private final class EndpointHandler: ChannelInboundHandler {
             guard let head = pending else { return }
             pending = nil
             let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            let reply = responder(head.method, path)
-            var headers = HTTPHeaders(reply.headers)
-            headers.replaceOrAdd(name: "Content-Length", value: String(reply.body.utf8.count))
-            if !head.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-            let keepAlive = head.isKeepAlive
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status,
-                                                                 headers: headers))), promise: nil)
-            if head.method != HTTPMethod.HEAD {
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
-            }
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive {
-                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-                written.whenComplete { _ in loopBound.value.close(promise: nil) }
+            // A responder may take long (a scrape reads the kernel's tables): it runs off the
+            // event loop, which all the daemon's servers share, and the reply is written back on it.
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+            let responder = self.responder
+            DispatchQueue.global().async {
+                let reply = responder(head.method, path)
+                loop.execute { bound.value.handler.write(reply, for: head, context: bound.value.context) }
             }
         }
     }

@@ -32,7 +32,8 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
         let knownNode = config.nodeIPs.isEmpty ? nil : config.nodeConfig(nodeIPs: config.nodeIPs)
         let loop = SyncLoop(node: knownNode, kernel: kernel, source: state, health: health, metrics: metrics,
                             settings: config.sync, logger: logger)
-        let endpoints = DaemonEndpoints(health: health, metrics: metrics)
+        let endpoints = DaemonEndpoints(health: health, metrics: metrics, endpointTraffic: config.endpointCounters
+                                        ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace) : nil)
         var servers: [HTTPEndpointServer] = []
         for (address, responder, what) in [(config.healthzBindAddress, endpoints.healthPort, "healthz"),
                                            (config.metricsBindAddress, endpoints.metricsPort, "metrics")] {

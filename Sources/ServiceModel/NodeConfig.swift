@@ -16,12 +16,16 @@ public struct NodeConfig: Hashable, Sendable {
     /// This node's zone (`topology.kubernetes.io/zone`): endpoints hinted for it are
     /// preferred (topology-aware routing). nil: hints are ignored.
     public var zone: String? = nil
+    /// Count each endpoint's new connections in the kernel (per-element counters of the
+    /// backends maps; docs/ruleset.md). Off for the largest clusters.
+    public var endpointCounters: Bool
 
     public init(nodeName: String? = nil, nodeIPs: [IPAddress] = [], clusterCIDRs: [CIDR] = [],
-                nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14) {
+                nodePortAddresses: [CIDR] = [], masqueradeAll: Bool = false, masqueradeBit: Int = 14,
+                endpointCounters: Bool = true) {
         self.nodeName = nodeName; self.nodeIPs = nodeIPs; self.clusterCIDRs = clusterCIDRs
         self.nodePortAddresses = nodePortAddresses; self.masqueradeAll = masqueradeAll
-        self.masqueradeBit = masqueradeBit
+        self.masqueradeBit = masqueradeBit; self.endpointCounters = endpointCounters
     }
 
     /// The packet mark bit as a mask.

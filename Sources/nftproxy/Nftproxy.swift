@@ -7,7 +7,7 @@ struct Nftproxy: AsyncParsableCommand {
         commandName: "nftproxy",
         abstract: "A kube-proxy replacement: Kubernetes Services as one atomic nftables ruleset.",
         version: NftproxyVersion.current,
-        subcommands: [Dump.self, Plan.self, Apply.self, Run.self, Cleanup.self, Explain.self, Demo.self]
+        subcommands: [Dump.self, Plan.self, Apply.self, Run.self, Cleanup.self, Explain.self, Stats.self, Demo.self]
     )
 }
 

@@ -51,6 +51,11 @@ struct NodeOptions: ParsableArguments {
                                valueName: "zone"))
     var nodeZone: String?
 
+    @Option(help: ArgumentHelp(
+        "Count each endpoint's connections in the kernel (read by `nftproxy stats`); false for the largest clusters.",
+        valueName: "true|false"))
+    var endpointCounters = true
+
     func nodeConfig() throws -> NodeConfig {
         func parseIP(_ text: String, _ option: String) throws -> IPAddress {
             guard let ip = IPAddress(text) else { throw ValidationError("\(option): \(text) is not an IP address") }
@@ -81,7 +86,8 @@ struct NodeOptions: ParsableArguments {
             clusterCIDRs: try clusterCIDR.map { try parseCIDR($0, "--cluster-cidr") },
             nodePortAddresses: nodePortRanges,
             masqueradeAll: masqueradeAll,
-            masqueradeBit: masqueradeBit)
+            masqueradeBit: masqueradeBit,
+            endpointCounters: endpointCounters)
         config.zone = nodeZone.flatMap { $0.isEmpty ? nil : $0 }
         return config
     }

@@ -50,6 +50,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Bit of the packet mark that asks for masquerading (0-31, default 14).")
     var masqueradeBit: Int?
 
+    @Option(help: ArgumentHelp("Count each endpoint's connections in the kernel (default true).", valueName: "true|false"))
+    var endpointCounters: Bool?
+
     @Option(help: ArgumentHelp("How often everything is synced in full (default 1h).", valueName: "duration"))
     var syncPeriod: String?
 
@@ -131,6 +134,7 @@ struct Run: AsyncParsableCommand {
         flags.nodePortAddresses = nodePortAddresses
         flags.masqueradeAll = masqueradeAll
         flags.masqueradeBit = masqueradeBit
+        flags.endpointCounters = endpointCounters
         flags.syncPeriod = syncPeriod
         flags.minSyncPeriod = minSyncPeriod
         flags.healthzBindAddress = healthzBindAddress

@@ -56,6 +56,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(withoutNodeIP.stderr.contains("--node-ip"), withoutNodeIP.stderr)
     }
 
+    func testEndpointCountersAreOnUnlessTurnedOff() throws {
+        let on = try nftproxy(["dump", "-f", example])
+        XCTAssertEqual(on.status, 0, on.stderr)
+        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2,
+                       "the two backends maps of the example count: \(on.stdout)")
+        let off = try nftproxy(["dump", "-f", example, "--endpoint-counters=false"])
+        XCTAssertEqual(off.status, 0, off.stderr)
+        XCTAssertFalse(off.stdout.contains("counter"), off.stdout)
+        let bad = try nftproxy(["dump", "-f", example, "--endpoint-counters=maybe"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--endpoint-counters"), bad.stderr)
+        let output = try nftproxy(["stats", "-o", "yaml"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("yaml is neither table nor json"), output.stderr)
+    }
+
     func testBadInputsExitWithStatusOneNamingTheProblem() throws {
         let missing = try nftproxy(["dump", "-f", "/nonexistent/objects.yaml"])
         XCTAssertEqual(missing.status, 1)

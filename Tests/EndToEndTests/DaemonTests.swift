@@ -150,6 +150,17 @@ final class DaemonTests: XCTestCase {
             let restarted = try XCTUnwrap(get(metricsPort, "/metrics")).body
             XCTAssertTrue(restarted.contains("nftproxy_kernel_operations_total 0"), restarted)
             XCTAssertTrue(restarted.contains(#"nftproxy_syncs_total{path="full",reason="first-apply"} 1"#), restarted)
+
+            // Endpoint counters survive the restart (adopted elements keep them) and /metrics
+            // shows what `nftproxy stats` reads: pod-3 answered at least two connections to 32001.
+            let sample = #"nftproxy_endpoint_connections_total{frontend="NodePort 32001/tcp (IPv4)",kind="nodePort",endpoint="\#(s.pod(3).ipv4):8080"} "#
+            let counted = restarted.split(separator: "\n").first { $0.hasPrefix(sample) }.flatMap { UInt64($0.dropFirst(sample.count)) }
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(counted, "no \(sample) in /metrics:\n\(restarted)"), 2)
+            let stats = try CommandRunner().runChecked([s.nftproxy, "stats", "-o", "json", "--netns", s.node1.namespace],
+                                                       timeout: .seconds(30)).stdout
+            let frontends = (try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])?["frontends"] as? [[String: Any]]
+            let web = frontends?.first { $0["frontend"] as? String == "NodePort 32001/tcp (IPv4)" }
+            XCTAssertEqual((web?["connections"] as? NSNumber)?.uint64Value, counted, "stats and /metrics disagree: \(stats)")
         }
         await server.shutdown()
     }

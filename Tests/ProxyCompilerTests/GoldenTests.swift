@@ -11,8 +11,12 @@ final class GoldenTests: XCTestCase {
     private static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Golden")
 
-    private func check(_ name: String, _ map: ServiceMap, node: NodeConfig = Fixtures.node,
+    /// Endpoint counters are off unless `counters` asks for them (`testEndpointCounters`),
+    /// so that the other files show only what they are about.
+    private func check(_ name: String, _ map: ServiceMap, node: NodeConfig = Fixtures.node, counters: Bool = false,
                        file: StaticString = #filePath, line: UInt = #line) throws {
+        var node = node
+        node.endpointCounters = counters
         let compilation = Compiler(node: node).compile(map)
         let text = ScriptRenderer().render(compilation.ruleset)
         let url = Self.goldenDirectory.appendingPathComponent("\(name).nft")
@@ -53,6 +57,10 @@ final class GoldenTests: XCTestCase {
 
     func testLoadBalancerSourceRanges() throws {
         try check("source-ranges", ServiceMap(services: [Fixtures.rangedLB, Fixtures.rangedLocal, Fixtures.echoServer]))
+    }
+
+    func testEndpointCounters() throws {
+        try check("endpoint-counters", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), counters: true)
     }
 
     func testNoServices() throws {

@@ -19,7 +19,15 @@ final class DaemonConfigurationTests: XCTestCase {
         XCTAssertEqual(config.healthzBindAddress?.description, "0.0.0.0:10256")
         XCTAssertEqual(config.metricsBindAddress?.description, "127.0.0.1:10249")
         XCTAssertEqual(config.masqueradeBit, 14)
+        XCTAssertTrue(config.nodeConfig(nodeIPs: []).endpointCounters, "endpoint counters are on by default")
         XCTAssertTrue(warnings.isEmpty)
+    }
+
+    func testEndpointCountersFlagReachesTheNodeConfig() throws {
+        var flags = DaemonFlags()
+        flags.endpointCounters = false
+        let (config, _) = try DaemonConfiguration.resolve(flags: flags, file: nil, environment: [:], hostname: "h")
+        XCTAssertFalse(config.nodeConfig(nodeIPs: []).endpointCounters)
     }
 
     func testFlagsWinOverTheFileWhichWinsOverDefaults() throws {
