@@ -24,7 +24,9 @@ final class ProgrammedFrontendsTests: XCTestCase {
                 let key = ProgrammedFrontend.Key(family: family, address: frontend.address, transport: frontend.transport,
                                                  port: frontend.port)
                 switch (frontend.kind, frontend.local) {
-                case (_, nil), (_, _?) where frontend.endpoints.isEmpty:
+                case (_, nil):
+                    frontends[key] = Expected(targets: targets(frontend.endpoints), local: nil)
+                case (_, _?) where frontend.endpoints.isEmpty:
                     frontends[key] = Expected(targets: targets(frontend.endpoints), local: nil)
                 case (.clusterIP, let local?):
                     frontends[key] = Expected(targets: targets(local), local: local.isEmpty ? [] : nil)
