@@ -56,6 +56,9 @@ final class DaemonResilienceTests: XCTestCase {
          "endpoints": pods.map { ["addresses": [$0.ipv4], "conditions": ["ready": true], "nodeName": $0.node] }]
     }
 
+    /// The daemon died: the rest of the test would only time out.
+    struct DaemonStopped: Error {}
+
     func testDaemonSurvivesTheAPIServerAndForeignWriters() throws {
         let pki = NSTemporaryDirectory() + "nftproxy-resilience-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: pki) }
@@ -68,7 +71,7 @@ final class DaemonResilienceTests: XCTestCase {
         try Data("token-a".utf8).write(to: URL(fileURLWithPath: tokenFile))
         try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
                                  tokenFile: tokenFile)
-        let metricsPort = Int.random(in: 40000...49999)
+        let metricsPort = try freeLoopbackPort()
 
         try ServiceSandbox.run { s in
             _ = try server.put(.services, object: [
@@ -85,6 +88,10 @@ final class DaemonResilienceTests: XCTestCase {
             /// Moves the service to exactly `pods` through the API and waits until every
             /// connection reaches one of them.
             func converge(_ pods: [Pod], _ what: String) throws {
+                guard daemon.isRunning else {
+                    XCTFail("\(what): the daemon is not running:\n\(daemon.stderr.suffix(3000))")
+                    throw DaemonStopped()
+                }
                 _ = try server.put(.endpointSlices, object: Self.slice(pods))
                 let names = Set(pods.map(\.name))
                 let reached = try poll {

@@ -79,7 +79,9 @@ final class DaemonTests: XCTestCase {
         try Data("daemon-token".utf8).write(to: URL(fileURLWithPath: tokenFile))
         try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
                                  tokenFile: tokenFile)
-        let healthPort = Int.random(in: 20000...29999), metricsPort = healthPort + 10000
+        let healthPort = try freeLoopbackPort()
+        var metricsPort = try freeLoopbackPort()
+        while metricsPort == healthPort { metricsPort = try freeLoopbackPort() }
 
         try ServiceSandbox.run { s in
             _ = try server.put(.services, object: Self.service("echo", ip: "198.18.0.10", nodePort: 32000))

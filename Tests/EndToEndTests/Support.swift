@@ -185,3 +185,25 @@ extension Duration {
     /// Seconds as a Double, for messages and comparisons.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+
+/// A TCP port on 127.0.0.1 that nothing listens on now: the kernel picks it for a socket
+/// bound to port 0, which is then closed. (A random number could collide with a port in use,
+/// such as the source port of one of the many connections the tests make.)
+func freeLoopbackPort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic -> Int32 in
+            guard bind(socket, generic, length) == 0 else { return -1 }
+            return getsockname(socket, generic, &length)
+        }
+    }
+    guard bound == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
