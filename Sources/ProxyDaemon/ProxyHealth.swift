@@ -3,11 +3,12 @@ import Synchronization
 
 /// The proxy's health as kube-proxy defines it, for `/healthz` and `/livez`.
 ///
-/// The proxy is healthy once it has programmed the node at least once, as long as no
-/// queued change has waited longer than `healthTimeout` (kube-proxy: twice the sync
-/// period) for its sync. `/healthz` is also unhealthy while the node is not eligible for
-/// traffic: being deleted, or tainted `ToBeDeletedByClusterAutoscaler`, so that load
-/// balancers drain it first; `/livez` ignores that.
+/// The proxier is healthy as long as no queued change has waited longer than
+/// `healthTimeout` (kube-proxy: twice the sync period) for its sync; it is so while it
+/// starts, too, so a liveness probe does not kill a proxy still waiting for its first lists.
+/// `/healthz` (readiness) is unhealthy until the node was programmed once, and while the node
+/// is not eligible for traffic: being deleted, or tainted `ToBeDeletedByClusterAutoscaler`, so
+/// that load balancers drain it first. `/livez` ignores both.
 public final class ProxyHealth: Sendable {
     /// The taint the cluster autoscaler puts on a node it is about to delete.
     public static let toBeDeletedTaint = "ToBeDeletedByClusterAutoscaler"
@@ -54,8 +55,10 @@ public final class ProxyHealth: Sendable {
 
     /// What `/healthz` or `/livez` answers now.
     public struct Report: Sendable, Equatable {
-        /// Programmed at least once, and no change waiting longer than the timeout.
+        /// No change has waited longer than the timeout (what `/livez` reports).
         public var healthy: Bool
+        /// The node was programmed at least once.
+        public var synced: Bool
         public var nodeEligible: Bool
         /// The last successful sync (the current time while healthy, as kube-proxy reports it).
         public var lastUpdated: Date?
@@ -66,13 +69,14 @@ public final class ProxyHealth: Sendable {
     public func report() -> Report {
         let time = now()
         return state.withLock { state in
-            var healthy = state.lastUpdated != nil
+            var healthy = true
             if let pending = state.oldestPendingQueued, Self.seconds(time.timeIntervalSince(pending)) >= healthTimeout {
                 healthy = false
             }
             // As kube-proxy: a healthy proxier reports the current time as its last update.
-            return Report(healthy: healthy, nodeEligible: state.nodeEligible,
-                          lastUpdated: healthy ? time : state.lastUpdated, currentTime: time)
+            let synced = state.lastUpdated != nil
+            return Report(healthy: healthy, synced: synced, nodeEligible: state.nodeEligible,
+                          lastUpdated: healthy && synced ? time : state.lastUpdated, currentTime: time)
         }
     }
 
@@ -82,8 +86,8 @@ public final class ProxyHealth: Sendable {
 }
 
 extension ProxyHealth.Report {
-    /// `/healthz`: healthy only when the node is eligible too.
-    public var healthzHealthy: Bool { healthy && nodeEligible }
+    /// `/healthz`: healthy only once the node was programmed, and while it is eligible.
+    public var healthzHealthy: Bool { healthy && synced && nodeEligible }
 
     /// The JSON body of `/healthz` (with `nodeEligible`) or `/livez`.
     public func body(includingNodeEligibility: Bool) -> String {

@@ -12,13 +12,17 @@ final class ProxyHealthTests: XCTestCase {
         func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
     }
 
-    func testUnhealthyUntilTheFirstSyncThenWhileAChangeWaitsTooLong() {
+    func testReadyAfterTheFirstSyncAliveUnlessAChangeWaitsTooLong() {
         let clock = ManualClock()
         let health = ProxyHealth(healthTimeout: .seconds(120), now: { clock.now })
-        XCTAssertFalse(health.report().healthy, "nothing programmed yet")
+        XCTAssertFalse(health.report().healthzHealthy, "nothing programmed yet")
+        XCTAssertTrue(health.report().healthy, "alive while it starts")
         health.queuedUpdate()
+        clock.advance(120)
+        XCTAssertFalse(health.report().healthy, "a change has waited 120 s, even before the first sync")
         health.updated()
         XCTAssertTrue(health.report().healthy)
+        XCTAssertTrue(health.report().healthzHealthy)
 
         health.queuedUpdate()
         clock.advance(119)
@@ -26,7 +30,7 @@ final class ProxyHealthTests: XCTestCase {
         XCTAssertTrue(health.report().healthy)
         clock.advance(1)
         XCTAssertFalse(health.report().healthy, "a change has waited 120 s")
-        XCTAssertEqual(health.report().lastUpdated, Date(timeIntervalSince1970: 1_800_000_000))
+        XCTAssertEqual(health.report().lastUpdated, Date(timeIntervalSince1970: 1_800_000_120), "when the last sync was")
         health.updated()
         XCTAssertTrue(health.report().healthy)
         XCTAssertEqual(health.report().lastUpdated, clock.now, "a healthy proxy reports the current time")
@@ -47,5 +51,6 @@ final class ProxyHealthTests: XCTestCase {
                        #"{"lastUpdated": "2027-01-15T08:00:00.000Z", "currentTime": "2027-01-15T08:00:00.000Z", "healthy": true}"#)
         let fresh = ProxyHealth(healthTimeout: .seconds(60), now: { clock.now }).report()
         XCTAssertTrue(fresh.body(includingNodeEligibility: false).hasPrefix(#"{"lastUpdated": null"#))
+        XCTAssertTrue(fresh.body(includingNodeEligibility: true).hasSuffix(#""healthy": false}"#))
     }
 }

@@ -92,7 +92,7 @@ final class SyncLoopTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(200))
         let before = await loop.reports.count
         XCTAssertEqual(before, 0, "synced before the first lists were complete")
-        XCTAssertFalse(health.report().healthy)
+        XCTAssertFalse(health.report().healthzHealthy)
 
         source.makeReady()
         loop.changesArrived()
