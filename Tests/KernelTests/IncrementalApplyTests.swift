@@ -3,6 +3,7 @@ import Nftables
 import ProxyCompiler
 import ProxyEngine
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// `ServiceProxy` in a kernel: a commit by another process (`nft`) moves the generation it
@@ -51,15 +52,7 @@ final class IncrementalApplyTests: XCTestCase {
 
 extension IncrementalApplyTests {
     /// `count` services, one TCP port each, with one endpoint on another node.
-    private func manyServices(_ count: Int) -> ServiceMap {
-        ServiceMap(services: (0..<count).map { index in
-            Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%05d", index)),
-                    clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
-                    ports: [ServicePort(name: "http", transport: .tcp, port: 80,
-                                        endpoints: [Endpoint(address: IPAddress("198.19.\(index / 250).\(index % 250 + 1)")!,
-                                                             port: 8080, nodeName: "node-2")])])
-        })
-    }
+    private func manyServices(_ count: Int) -> ServiceMap { GeneratedServiceMaps.manyServices(count) }
 
     private func declaredSize(_ map: String) throws -> Int? {
         let listing = try target.run(["nft", "-j", "list", "map", "ip", "nftproxy", map]).check().stdout

@@ -4,6 +4,7 @@ import Netlink
 import ProxyCompiler
 import ProxyEngine
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// The sync engine against the kernel: read-back fidelity, no-op re-syncs, repair of changes made
@@ -21,20 +22,9 @@ final class SyncTests: XCTestCase {
 
     private let node = NodeConfig(nodeName: "node-1", clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
 
-    /// `count` services with three endpoints each (one of them dual-stack with a NodePort).
+    /// `count` services with three endpoints each and a NodePort.
     private func services(_ count: Int, replacing: (service: Int, endpoint: String)? = nil) -> ServiceMap {
-        var list: [Service] = []
-        for index in 0..<count {
-            var endpoints = (1...3).map { Endpoint(address: IPAddress("198.19.\(index / 200 + 1).\(index % 200 + 10 + $0)")!, port: 8080) }
-            if let replacing, replacing.service == index {
-                endpoints[0].address = IPAddress(replacing.endpoint)!
-            }
-            list.append(Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%03d", index)),
-                                clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
-                                ports: [ServicePort(name: "http", transport: .tcp, port: 80,
-                                                    nodePort: UInt16(30000 + index), endpoints: endpoints)]))
-        }
-        return ServiceMap(services: list)
+        GeneratedServiceMaps.threeEndpointServices(count, replacing: replacing)
     }
 
     private func compile(_ map: ServiceMap) -> Ruleset { Compiler(node: node).compile(map).ruleset }

@@ -4,6 +4,7 @@ import ProxyCompiler
 import ProxyEngine
 import ProxyEngineTesting
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// Nodes, service maps and checks shared by the engine tests.
@@ -12,31 +13,11 @@ enum EngineFixtures {
                                  clusterCIDRs: [CIDR("198.19.0.0/16")!, CIDR("2001:db8:1::/48")!])
 
     /// `count` services, one TCP port each, with one endpoint on another node.
-    static func manyServices(_ count: Int) -> ServiceMap {
-        ServiceMap(services: (0..<count).map { index in
-            Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%05d", index)),
-                    clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
-                    ports: [ServicePort(name: "http", transport: .tcp, port: 80,
-                                        endpoints: [Endpoint(address: IPAddress("198.19.\(index / 250).\(index % 250 + 1)")!,
-                                                             port: 8080, nodeName: "node-2")])])
-        })
-    }
+    static func manyServices(_ count: Int) -> ServiceMap { GeneratedServiceMaps.manyServices(count) }
 
-    /// `count` services with three endpoints each and a NodePort; `replacing` swaps the
-    /// first endpoint of one service for another address.
+    /// `count` services with three endpoints each and a NodePort (see `GeneratedServiceMaps`).
     static func threeEndpointServices(_ count: Int, replacing: (service: Int, endpoint: String)? = nil) -> ServiceMap {
-        var list: [Service] = []
-        for index in 0..<count {
-            var endpoints = (1...3).map { Endpoint(address: IPAddress("198.19.\(index / 200 + 1).\(index % 200 + 10 + $0)")!, port: 8080) }
-            if let replacing, replacing.service == index {
-                endpoints[0].address = IPAddress(replacing.endpoint)!
-            }
-            list.append(Service(name: ServiceName(namespace: "ns", name: String(format: "svc-%03d", index)),
-                                clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
-                                ports: [ServicePort(name: "http", transport: .tcp, port: 80,
-                                                    nodePort: UInt16(30000 + index), endpoints: endpoints)]))
-        }
-        return ServiceMap(services: list)
+        GeneratedServiceMaps.threeEndpointServices(count, replacing: replacing)
     }
 
     static func compile(_ map: ServiceMap, node: NodeConfig = node) -> Ruleset {
