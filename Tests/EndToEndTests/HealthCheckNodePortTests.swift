@@ -21,19 +21,19 @@ final class HealthCheckNodePortTests: XCTestCase {
         "--cluster-cidr", SandboxLayout.clusterIPv4CIDR, "--cluster-cidr", SandboxLayout.clusterIPv6CIDR,
     ]
 
-    private static func service(healthCheckNodePort: Int) -> [String: Any] {
+    private static func service(_ name: String = "lb-local", healthCheckNodePort: Int, number: Int = 10) -> [String: Any] {
         ["apiVersion": "v1", "kind": "Service",
-         "metadata": ["name": "lb-local", "namespace": "default"],
-         "spec": ["type": "LoadBalancer", "clusterIP": "198.18.2.10", "clusterIPs": ["198.18.2.10"],
+         "metadata": ["name": name, "namespace": "default"],
+         "spec": ["type": "LoadBalancer", "clusterIP": "198.18.2.\(number)", "clusterIPs": ["198.18.2.\(number)"],
                   "externalTrafficPolicy": "Local", "healthCheckNodePort": healthCheckNodePort,
-                  "ports": [["name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 32210]]],
-         "status": ["loadBalancer": ["ingress": [["ip": "203.0.113.210"]]]]]
+                  "ports": [["name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 32200 + number]]],
+         "status": ["loadBalancer": ["ingress": [["ip": "203.0.113.2\(number)"]]]]]
     }
 
-    private static func slice(pods: [Pod]) -> [String: Any] {
+    private static func slice(_ service: String = "lb-local", pods: [Pod]) -> [String: Any] {
         ["apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": ["name": "lb-local-1", "namespace": "default",
-                      "labels": ["kubernetes.io/service-name": "lb-local"]],
+         "metadata": ["name": "\(service)-1", "namespace": "default",
+                      "labels": ["kubernetes.io/service-name": service]],
          "ports": [["name": "http", "protocol": "TCP", "port": 8080]],
          "endpoints": pods.map { pod -> [String: Any] in
              ["addresses": [pod.ipv4], "conditions": ["ready": true, "serving": true, "terminating": false],
@@ -50,7 +50,12 @@ final class HealthCheckNodePortTests: XCTestCase {
     }
 
     private func probe(_ s: ServiceSandbox, _ address: String, _ port: Int) throws -> Answer? {
-        let result = try s.client.run(["curl", "-sS", "-i", "--max-time", "3", "http://\(address):\(port)/any/path"])
+        var result = try s.client.run(["curl", "-sS", "-i", "--max-time", "3", "http://\(address):\(port)/any/path"])
+        // A connection accepted just as its server closes is reset (56) or gets nothing (52): ask again.
+        for _ in 0..<5 where [52, 56].contains(result.status) {
+            Thread.sleep(forTimeInterval: 0.1)
+            result = try s.client.run(["curl", "-sS", "-i", "--max-time", "3", "http://\(address):\(port)/any/path"])
+        }
         if result.status == 7 { return nil }  // curl: failed to connect (refused)
         XCTAssertEqual(result.status, 0, "curl: \(result)")
         let text = result.stdout.replacingOccurrences(of: "\r\n", with: "\n")
@@ -164,6 +169,26 @@ final class HealthCheckNodePortTests: XCTestCase {
             XCTAssertTrue(try poll { try probe(s, node1IP, 32511) == nil && probe(s, node2IP, 32511) == nil },
                           "the port stayed open after the Service was deleted")
             XCTAssertTrue(node1.stderr.contains("closed health-check node port"), node1.stderr)
+
+            // A port something else holds on node-1: logged, the daemon goes on, and the next
+            // sync after the port is free opens it.
+            let blocker = try s.topology.spawn(in: s.node1, ["python3", "-c", """
+                import socket, sys, time
+                s = socket.socket(); s.bind(("\(node1IP)", 32520)); s.listen(); print("ready", flush=True)
+                time.sleep(600)
+                """])
+            XCTAssertTrue(poll { blocker.stdout.contains("ready") }, "the blocker never listened: \(blocker.stderr)")
+            _ = try server.put(.services, object: Self.service("lb-busy", healthCheckNodePort: 32520, number: 20))
+            _ = try server.put(.endpointSlices, object: Self.slice("lb-busy", pods: [s.pod(1)]))
+            XCTAssertTrue(poll { node1.stderr.contains("failed to start health-check node port") },
+                          "no log of the port in use: \(node1.stderr)")
+            XCTAssertTrue(try poll { try probe(s, node2IP, 32520)?.status == 503 }, "node-2 serves it: \(node2.stderr)")
+            XCTAssertEqual(try s.request(from: s.client, to: node1IP, port: 32220).first,
+                           .reply(name: "pod-1", peer: SandboxLayout.clientIPv4), "node-1 still programs the service")
+            blocker.stop()
+            _ = try server.put(.endpointSlices, object: Self.slice("lb-busy", pods: [s.pod(1), s.pod(3)]))
+            XCTAssertTrue(try poll { try probe(s, node1IP, 32520)?.localEndpoints == 2 },
+                          "node-1 never opened the freed port: \(node1.stderr)")
         }
         await server.shutdown()
     }
