@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Logging
 import ProxyDaemon
+import ProxyEngineTesting
 import ServiceModel
 import Synchronization
 import XCTest
@@ -379,5 +380,57 @@ final class HealthCheckSocketTests: XCTestCase {
             XCTFail("still answering after close")
         } catch {}
         XCTAssertFalse(try listening.localAddresses().isEmpty, "the namespace has addresses (at least loopback)")
+    }
+}
+
+/// The controller fed by a real sync loop (against FakeKernel): the servers and the metric
+/// follow each successful sync.
+final class HealthCheckControllerTests: XCTestCase {
+    private func eventually(_ what: String, _ condition: () async -> Bool) async {
+        for _ in 0..<1000 {
+            if await condition() { return }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        XCTFail("never happened: \(what)")
+    }
+
+    func testServersFollowTheSyncs() async throws {
+        let node = NodeConfig(nodeName: "node-1", nodeIPs: [IPAddress("192.0.2.10")!], clusterCIDRs: [CIDR("198.19.0.0/16")!],
+                              nodePortAddresses: [CIDR("192.0.2.10/32")!])
+        let listening = HealthCheckServersTests.FakeListening()
+        let health = ProxyHealth(healthTimeout: .seconds(3600))
+        let metrics = ProxyMetrics()
+        let controller = HealthCheckController(listening: listening, localAddresses: { [IPAddress("192.0.2.10")!, IPAddress("127.0.0.1")!] },
+                                               health: health, metrics: metrics, logger: Logger(label: "test"))
+        let source = ManualSource()
+        let loop = SyncLoop(node: node, kernel: FakeKernel(), source: source, health: health,
+                            settings: SyncSettings(minSyncPeriod: .zero), synced: controller.synced)
+        let tasks = [Task { await loop.run() }, Task { await controller.run() }]
+        defer { for task in tasks { task.cancel() } }
+
+        func web(port: UInt16?, on nodeName: String) -> Service {
+            var service = Service(name: ServiceName(namespace: "default", name: "web"), clusterIPs: [IPAddress("198.18.0.1")!],
+                                  ports: [ServicePort(name: "", transport: .tcp, port: 80, nodePort: 30080, endpoints: [
+                                      Endpoint(address: IPAddress("198.19.1.11")!, port: 8080, nodeName: nodeName)])],
+                                  externalTrafficPolicy: .local)
+            service.healthCheckNodePort = port
+            return service
+        }
+        source.set(web(port: 32100, on: "node-1"))
+        source.makeReady()
+        loop.changesArrived()
+        await eventually("the server opened") { listening.answer(32100)?.status == .ok }
+        XCTAssertEqual(listening.open.first?.hosts, ["192.0.2.10"], "primary: the node's IP")
+
+        source.set(web(port: 32100, on: "node-2"))
+        loop.changesArrived()
+        await eventually("503 once the endpoint left the node") { listening.answer(32100)?.status == .serviceUnavailable }
+        XCTAssertTrue(metrics.render().contains(#"kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"} 1"#))
+
+        source.set(web(port: nil, on: "node-2"))
+        loop.changesArrived()
+        await eventually("the server closed") { listening.open.isEmpty }
+        let open = await controller.openPorts
+        XCTAssertEqual(open, [:])
     }
 }
