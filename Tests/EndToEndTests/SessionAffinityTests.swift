@@ -69,11 +69,23 @@ final class SessionAffinityTests: XCTestCase {
             // Remove each client's endpoint: the next connection (after one dropped SYN) goes
             // to another endpoint, although the removed pod still runs and would answer.
             guard let kept = fromPod.first, let keptByClient = fromClient.first else { return }
+            guard let keptIP = endpoints.first(where: { $0.name == kept })?.ipv4 else { return XCTFail("no pod \(kept)") }
+            let entry = "\(pod1.ipv4) . 198.18.1.60 . tcp . 80"
+            let remembered = try affinityEntries(s)
+            XCTAssertTrue(remembered.contains { $0.contains(entry) && $0.contains(": \(keptIP) . 8080") },
+                          "node-1 remembers pod-1 -> \(kept): \(remembered)")
             try s.apply(objects(endpoints.filter { $0.name != kept && $0.name != keptByClient }))
+            // The apply leaves the packet path's entries alone: the release is the packet path's.
+            let afterApply = try affinityEntries(s)
+            XCTAssertTrue(afterApply.contains { $0.contains(entry) && $0.contains(": \(keptIP) . 8080") },
+                          "the apply removed pod-1's entry: \(afterApply)")
             let moved = Self.names(try s.request(from: pod1.host, to: "198.18.1.60", port: 80, count: 10,
                                                  timeoutMilliseconds: 4000), "pod-1 -> ClusterIP after removal")
             XCTAssertFalse(moved.contains(kept), "pod-1 still reaches \(kept) after its removal: \(tally(moved))")
             XCTAssertEqual(Set(moved).count, 1, "pod-1 keeps its new endpoint: \(tally(moved))")
+            let afterMove = try affinityEntries(s)
+            XCTAssertFalse(afterMove.contains { $0.contains(entry) && $0.contains(": \(keptIP) . 8080") },
+                           "pod-1's entry still names \(kept): \(afterMove)")
             let clientMoved = Self.names(try s.request(from: s.client, to: Self.nodeIPv4, port: 32160, count: 10,
                                                        timeoutMilliseconds: 4000), "client -> NodePort after removal")
             XCTAssertFalse(clientMoved.contains(keptByClient), "the client still reaches \(keptByClient): \(tally(clientMoved))")
@@ -104,6 +116,14 @@ final class SessionAffinityTests: XCTestCase {
             XCTAssertGreaterThan(Set(viaNodePort).count, 1, "after each timeout the client is balanced anew: \(tally(viaNodePort))")
         }
     }
+}
+
+/// The elements of node-1's `affinity` map, one per line (`client . frontend . proto . port
+/// expires … : endpoint . port`).
+private func affinityEntries(_ s: ServiceSandbox) throws -> [String] {
+    let listing = try s.node1.runChecked(["nft", "list", "map", "ip", "nftproxy", "affinity"]).stdout
+    return listing.replacingOccurrences(of: "elements = {", with: "\n").split(whereSeparator: { $0 == "," || $0 == "\n" })
+        .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.contains(" : ") }
 }
 
 /// How many times each name occurs.
