@@ -16,8 +16,9 @@ public indirect enum NftExpression: Hashable, Sendable {
     case numgen(type: NftNumgenType, modulus: UInt32, offset: UInt32, destination: NftRegister)
     /// A routing lookup.
     case fib(result: NftFibResult, flags: NftFibFlags, destination: NftRegister)
-    /// Loads a conntrack field into `destination`.
-    case ctLoad(key: NftCtKey, destination: NftRegister)
+    /// Loads a conntrack field into `destination`; `direction` (``NftCtDirection``) for the
+    /// fields of one tuple (`ct original ip daddr`), nil for the others (`ct state`).
+    case ctLoad(key: NftCtKey, direction: UInt8?, destination: NftRegister)
     /// Compares `source` with `data`; a mismatch ends the rule.
     case compare(source: NftRegister, op: NftCompareOperator, data: [UInt8])
     /// `destination = (source & mask) ^ xor` over `length` bytes.
@@ -35,10 +36,11 @@ public indirect enum NftExpression: Hashable, Sendable {
     case reject(type: NftRejectType, code: UInt8)
     /// `counter`: what it counted (zero when written).
     case counter(packets: UInt64, bytes: UInt64)
-    /// Adds or updates the element keyed by `keyRegister` (and the registers after it)
-    /// in `set`, with `timeout` milliseconds when given, and the element expressions.
+    /// Adds, updates or deletes the element keyed by `keyRegister` (and the registers after
+    /// it) in `set`, with the data in `dataRegister` (maps), `timeout` milliseconds when
+    /// given, and the element expressions.
     case dynset(operation: NftDynsetOperation, set: String, setID: UInt32?, keyRegister: NftRegister,
-                timeout: UInt64?, expressions: [NftExpression])
+                dataRegister: NftRegister?, timeout: UInt64?, expressions: [NftExpression])
     /// An expression nftproxy does not model, by kind (`"quota"`, `"immediate data"`, `"ct set"`).
     case unknown(String)
 }
@@ -80,10 +82,11 @@ extension NftExpression {
             e.set(NFTNL_EXPR_FIB_RESULT, u32: result.rawValue)
             e.set(NFTNL_EXPR_FIB_FLAGS, u32: flags.rawValue)
             return e
-        case let .ctLoad(key, destination):
+        case let .ctLoad(key, direction, destination):
             let e = try NftnlExpression("ct")
             e.set(NFTNL_EXPR_CT_KEY, u32: key.rawValue)
             e.set(NFTNL_EXPR_CT_DREG, u32: destination.rawValue)
+            if let direction { e.set(NFTNL_EXPR_CT_DIR, u8: direction) }
             return e
         case let .compare(source, op, data):
             let e = try NftnlExpression("cmp")
@@ -135,9 +138,10 @@ extension NftExpression {
             if packets != 0 { e.set(NFTNL_EXPR_CTR_PACKETS, u64: packets) }
             if bytes != 0 { e.set(NFTNL_EXPR_CTR_BYTES, u64: bytes) }
             return e
-        case let .dynset(operation, set, setID, keyRegister, timeout, expressions):
+        case let .dynset(operation, set, setID, keyRegister, dataRegister, timeout, expressions):
             let e = try NftnlExpression("dynset")
             e.set(NFTNL_EXPR_DYNSET_SREG_KEY, u32: keyRegister.rawValue)
+            if let dataRegister { e.set(NFTNL_EXPR_DYNSET_SREG_DATA, u32: dataRegister.rawValue) }
             e.set(NFTNL_EXPR_DYNSET_OP, u32: operation.rawValue)
             e.set(NFTNL_EXPR_DYNSET_SET_NAME, string: set)
             if let setID { e.set(NFTNL_EXPR_DYNSET_SET_ID, u32: setID) }
@@ -177,7 +181,9 @@ extension NftExpression {
         case "ct":
             self = e.has(NFTNL_EXPR_CT_SREG)
                 ? .unknown("ct set")
-                : .ctLoad(key: NftCtKey(rawValue: e.u32(NFTNL_EXPR_CT_KEY)), destination: register(NFTNL_EXPR_CT_DREG))
+                : .ctLoad(key: NftCtKey(rawValue: e.u32(NFTNL_EXPR_CT_KEY)),
+                          direction: e.has(NFTNL_EXPR_CT_DIR) ? e.u8(NFTNL_EXPR_CT_DIR) : nil,
+                          destination: register(NFTNL_EXPR_CT_DREG))
         case "cmp":
             self = .compare(source: register(NFTNL_EXPR_CMP_SREG), op: NftCompareOperator(rawValue: e.u32(NFTNL_EXPR_CMP_OP)),
                             data: e.bytes(NFTNL_EXPR_CMP_DATA))
@@ -209,14 +215,11 @@ extension NftExpression {
             self = .counter(packets: e.u64(NFTNL_EXPR_CTR_PACKETS), bytes: e.u64(NFTNL_EXPR_CTR_BYTES))
         case "dynset":
             let nested = readExpressions { nftnl_expr_expr_foreach(object, $0, $1) }
-            if e.has(NFTNL_EXPR_DYNSET_SREG_DATA) {
-                self = .unknown("dynset with data")
-            } else {
-                self = .dynset(operation: NftDynsetOperation(rawValue: e.u32(NFTNL_EXPR_DYNSET_OP)),
-                               set: e.string(NFTNL_EXPR_DYNSET_SET_NAME) ?? "", setID: e.optionalU32(NFTNL_EXPR_DYNSET_SET_ID),
-                               keyRegister: register(NFTNL_EXPR_DYNSET_SREG_KEY),
-                               timeout: e.optionalU64(NFTNL_EXPR_DYNSET_TIMEOUT), expressions: nested)
-            }
+            self = .dynset(operation: NftDynsetOperation(rawValue: e.u32(NFTNL_EXPR_DYNSET_OP)),
+                           set: e.string(NFTNL_EXPR_DYNSET_SET_NAME) ?? "", setID: e.optionalU32(NFTNL_EXPR_DYNSET_SET_ID),
+                           keyRegister: register(NFTNL_EXPR_DYNSET_SREG_KEY),
+                           dataRegister: optionalRegister(NFTNL_EXPR_DYNSET_SREG_DATA),
+                           timeout: e.optionalU64(NFTNL_EXPR_DYNSET_TIMEOUT), expressions: nested)
         default:
             self = .unknown(kind)
         }

@@ -26,6 +26,12 @@ public struct NftRegister: WireNumber {
             : UInt32(NFT_REG32_00.rawValue) + UInt32(slot))
     }
 
+    /// The 32-bit slot (counted from `NFT_REG_1`) this register names: the inverse of ``slot(_:)``.
+    public var slotIndex: Int {
+        let reg32 = UInt32(NFT_REG32_00.rawValue), reg1 = UInt32(NFT_REG_1.rawValue)
+        return rawValue >= reg32 ? Int(rawValue - reg32) : Int(rawValue - reg1) * 4
+    }
+
     /// Slots a value of `size` bytes occupies.
     public static func slots(forBytes size: Int) -> Int { (size + 3) / 4 }
 }
@@ -53,6 +59,18 @@ public struct NftCtKey: WireNumber {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let state = NftCtKey(rawValue: UInt32(NFT_CT_STATE.rawValue))
     public static let status = NftCtKey(rawValue: UInt32(NFT_CT_STATUS.rawValue))
+    /// The IPv4 destination of one direction's tuple.
+    public static let destinationIPv4 = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP.rawValue))
+    /// The IPv6 destination of one direction's tuple.
+    public static let destinationIPv6 = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP6.rawValue))
+    /// The transport destination (port) of one direction's tuple.
+    public static let protoDestination = NftCtKey(rawValue: UInt32(NFT_CT_PROTO_DST.rawValue))
+}
+
+/// The direction of a conntrack tuple a `ct` expression reads (`IP_CT_DIR_*`).
+public enum NftCtDirection {
+    /// The tuple of the first packet, before NAT: `ct original …`.
+    public static let original: UInt8 = 0  // IP_CT_DIR_ORIGINAL
 }
 
 /// A `cmp` operator (`enum nft_cmp_ops`).

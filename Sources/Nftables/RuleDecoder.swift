@@ -16,6 +16,7 @@ struct RuleDecoder {
     func decode(_ expressions: [NftExpression]) throws(Unrecognized) -> Rule {
         var statements: [Statement] = []
         var loads: [Selector] = []            // selectors loaded since the last consuming expression
+        var loadSlots: [Int] = []             // the 32-bit slot each load went to
         var loadedBytes: [Int] = []           // how many bytes each load took (payload prefixes)
         var pendingBitwise: (mask: [UInt8], xor: [UInt8])?
 
@@ -26,36 +27,44 @@ struct RuleDecoder {
             let expression = expressions[index]
             index += 1
             switch expression {
-            case .payload(let base, let offset, let length, _):
+            case .payload(let base, let offset, let length, let destination):
                 guard let (selector, full) = payloadSelector(base: base, offset: offset, length: length) else {
                     throw fail("payload base \(base) offset \(offset) length \(length)")
                 }
+                loadSlots.append(destination.slotIndex)
                 loads.append(selector)
                 loadedBytes.append(full ? selector.dataType.size : Int(length))
-            case .metaLoad(let key, _):
+            case .metaLoad(let key, let destination):
+                loadSlots.append(destination.slotIndex)
                 switch key {
                 case .l4proto: loads.append(.l4proto)
                 case .mark: loads.append(.mark)
                 default: throw fail("meta key \(key)")
                 }
                 loadedBytes.append(loads.last!.dataType.size)
-            case .numgen(let type, let modulus, let offset, _):
+            case .numgen(let type, let modulus, let offset, let destination):
                 guard type == .random, offset == 0 else { throw fail("numgen type \(type) offset \(offset)") }
+                loadSlots.append(destination.slotIndex)
                 loads.append(.randomNumber(modulus: modulus))
                 loadedBytes.append(4)
-            case .fib(let result, let flags, _):
+            case .fib(let result, let flags, let destination):
                 guard result == .addressType, flags == .destinationAddress || flags == .sourceAddress else {
                     throw fail("fib result \(result) flags \(flags)")
                 }
+                loadSlots.append(destination.slotIndex)
                 loads.append(flags == .sourceAddress ? .fibSourceType : .fibDestinationType)
                 loadedBytes.append(4)
-            case .ctLoad(let key, _):
-                switch key {
-                case .state: loads.append(.ctState)
-                case .status: loads.append(.ctStatus)
-                default: throw fail("ct key \(key)")
+            case .ctLoad(let key, let direction, let destination):
+                loadSlots.append(destination.slotIndex)
+                switch (key, direction) {
+                case (.state, nil): loads.append(.ctState)
+                case (.status, nil): loads.append(.ctStatus)
+                case (.destinationIPv4, NftCtDirection.original?) where family == .ip: loads.append(.ctOriginalDestination(.ip))
+                case (.destinationIPv6, NftCtDirection.original?) where family == .ip6: loads.append(.ctOriginalDestination(.ip6))
+                case (.protoDestination, NftCtDirection.original?): loads.append(.ctOriginalProtoDestination)
+                default: throw fail("ct key \(key) direction \(direction.map(String.init) ?? "none")")
                 }
-                loadedBytes.append(4)
+                loadedBytes.append(loads.last!.dataType.size)
             case .bitwise(_, _, _, let mask, let xor):
                 guard loads.count == 1, pendingBitwise == nil else { throw fail("bitwise without a single load") }
                 pendingBitwise = (mask, xor)
@@ -70,7 +79,7 @@ struct RuleDecoder {
                 } else {
                     throw fail("meta mark set with mask \(mask) xor \(xor)")
                 }
-                loads = []; loadedBytes = []; pendingBitwise = nil
+                loads = []; loadedBytes = []; loadSlots = []; pendingBitwise = nil
             case .compare(_, let op, let data):
                 guard loads.count == 1 else { throw fail("cmp after \(loads.count) loads") }
                 let negated: Bool
@@ -81,7 +90,7 @@ struct RuleDecoder {
                 }
                 statements.append(try comparison(loads[0], loadedBytes[0], negated: negated, data: data,
                                                  bitwise: pendingBitwise))
-                loads = []; loadedBytes = []; pendingBitwise = nil
+                loads = []; loadedBytes = []; loadSlots = []; pendingBitwise = nil
             case .lookup(_, let destination, let set, _, let flags):
                 guard flags == 0, !loads.isEmpty, pendingBitwise == nil,
                       zip(loads, loadedBytes).allSatisfy({ $0.dataType.size == $1 }) else {
@@ -102,7 +111,7 @@ struct RuleDecoder {
                     index += 1
                     statements.append(.dnatMap(loads, map: set, family: family))
                 }
-                loads = []; loadedBytes = []
+                loads = []; loadedBytes = []; loadSlots = []
             case .verdict(let code, let chain):
                 guard let verdict = Verdict(code: code, chain: chain) else { throw fail("verdict \(code)") }
                 statements.append(.verdict(verdict))
@@ -120,14 +129,27 @@ struct RuleDecoder {
                 statements.append(.counter)
             case .nat:
                 throw fail("nat without a map lookup")
-            case .dynset(let operation, let set, _, let keyRegister, let timeout, let nested):
-                guard operation == .update, nested.isEmpty, keyRegister == .slot(0), !loads.isEmpty, pendingBitwise == nil,
+            case .dynset(let operation, let set, _, let keyRegister, let dataRegister, let timeout, let nested):
+                guard operation == .update || (operation == .delete && dataRegister != nil), nested.isEmpty,
+                      keyRegister == .slot(0), !loads.isEmpty, pendingBitwise == nil,
                       zip(loads, loadedBytes).allSatisfy({ $0.dataType.size == $1 }) else {
                     throw fail("dynset \(operation) of \(set)")
                 }
                 // The kernel dumps "no timeout" as a timeout of 0.
-                statements.append(.updateSet(loads, set: set, timeout: timeout == 0 ? nil : timeout))
-                loads = []; loadedBytes = []
+                let timeout = timeout == 0 ? nil : timeout
+                if let dataRegister {
+                    // Key loads first, then the data from its own register (RuleEncoder's layout).
+                    guard let split = loadSlots.firstIndex(of: dataRegister.slotIndex), split > 0 else {
+                        throw fail("dynset data register of \(set)")
+                    }
+                    let key = Array(loads[..<split]), data = Array(loads[split...])
+                    statements.append(operation == .update
+                        ? .updateMap(key, data: data, map: set, timeout: timeout)
+                        : .deleteFromMap(key, data: data, map: set))
+                } else {
+                    statements.append(.updateSet(loads, set: set, timeout: timeout))
+                }
+                loads = []; loadedBytes = []; loadSlots = []
             case .unknown(let name):
                 throw fail("expression \(name)")
             }

@@ -87,10 +87,28 @@ struct RuleEncoder {
 
         case .updateSet(let selectors, let set, let timeout):
             return loadConcatenation(selectors) + [
-                .dynset(operation: .update, set: set, setID: setIDs[set], keyRegister: .slot(0), timeout: timeout,
-                        expressions: []),
+                .dynset(operation: .update, set: set, setID: setIDs[set], keyRegister: .slot(0), dataRegister: nil,
+                        timeout: timeout, expressions: []),
             ]
+
+        case .updateMap(let selectors, let data, let map, let timeout):
+            return mapElementChange(.update, key: selectors, data: data, map: map, timeout: timeout)
+
+        case .deleteFromMap(let selectors, let data, let map):
+            return mapElementChange(.delete, key: selectors, data: data, map: map, timeout: nil)
         }
+    }
+
+    /// `update` / `delete @map { key : data }`: the key from NFT_REG_1, the data from the
+    /// next 128-bit register after it (nft allocates whole registers per expression).
+    private func mapElementChange(_ operation: NftDynsetOperation, key: [Selector], data: [Selector], map: String,
+                                  timeout: UInt64?) -> [NftExpression] {
+        let keySlots = key.reduce(0) { $0 + NftRegister.slots(forBytes: $1.dataType.size) }
+        let dataSlot = (keySlots + 3) / 4 * 4
+        return loadConcatenation(key) + loadConcatenation(data, from: dataSlot) + [
+            .dynset(operation: operation, set: map, setID: setIDs[map], keyRegister: .slot(0),
+                    dataRegister: .slot(dataSlot), timeout: timeout, expressions: []),
+        ]
     }
 
     // MARK: - Loads
@@ -125,15 +143,20 @@ struct RuleEncoder {
         case .fibSourceType:
             return .fib(result: .addressType, flags: .sourceAddress, destination: register)
         case .ctState:
-            return .ctLoad(key: .state, destination: register)
+            return .ctLoad(key: .state, direction: nil, destination: register)
         case .ctStatus:
-            return .ctLoad(key: .status, destination: register)
+            return .ctLoad(key: .status, direction: nil, destination: register)
+        case .ctOriginalDestination(let family):
+            return .ctLoad(key: family == .ip ? .destinationIPv4 : .destinationIPv6, direction: NftCtDirection.original,
+                           destination: register)
+        case .ctOriginalProtoDestination:
+            return .ctLoad(key: .protoDestination, direction: NftCtDirection.original, destination: register)
         }
     }
 
-    /// Loads a concatenation into consecutive 32-bit slots from NFT_REG_1.
-    private func loadConcatenation(_ selectors: [Selector]) -> [NftExpression] {
-        var slot = 0
+    /// Loads a concatenation into consecutive 32-bit slots from `first` (NFT_REG_1).
+    private func loadConcatenation(_ selectors: [Selector], from first: Int = 0) -> [NftExpression] {
+        var slot = first
         var result: [NftExpression] = []
         for selector in selectors {
             result.append(load(selector, into: .slot(slot)))

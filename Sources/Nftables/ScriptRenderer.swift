@@ -143,6 +143,13 @@ public struct ScriptRenderer: Sendable {
         case .updateSet(let selectors, let set, let timeout):
             let key = selectors.map(\.nftText).joined(separator: " . ")
             return "update @\(set) { \(key)\(timeout.map { " timeout \(NftDuration.text(milliseconds: $0))" } ?? "") }"
+        case .updateMap(let selectors, let data, let map, let timeout):
+            let key = selectors.map(\.nftText).joined(separator: " . ")
+            let value = data.map(\.nftText).joined(separator: " . ")
+            return "update @\(map) { \(key)\(timeout.map { " timeout \(NftDuration.text(milliseconds: $0))" } ?? "") : \(value) }"
+        case .deleteFromMap(let selectors, let data, let map):
+            let key = selectors.map(\.nftText).joined(separator: " . ")
+            return "delete @\(map) { \(key) : \(data.map(\.nftText).joined(separator: " . ")) }"
         }
     }
 

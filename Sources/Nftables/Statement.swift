@@ -22,6 +22,12 @@ public enum Selector: Hashable, Sendable {
     case ctState
     /// `ct status`
     case ctStatus
+    /// `ct original ip daddr` / `ct original ip6 daddr`: the connection's destination before NAT.
+    case ctOriginalDestination(TableFamily)
+    /// `ct original proto-dst`: the connection's transport destination (port) before NAT.
+    /// nft needs the protocol known in the rule (`meta l4proto tcp` before it) to use it
+    /// in a concatenation.
+    case ctOriginalProtoDestination
 
     /// The datatype of the values this selector produces.
     public var dataType: DataType {
@@ -34,6 +40,8 @@ public enum Selector: Hashable, Sendable {
         case .fibDestinationType, .fibSourceType: return .fibAddressType
         case .ctState: return .ctState
         case .ctStatus: return .ctStatus
+        case .ctOriginalDestination(let family): return family.addressType
+        case .ctOriginalProtoDestination: return .inetService
         }
     }
 
@@ -50,6 +58,8 @@ public enum Selector: Hashable, Sendable {
         case .fibSourceType: return "fib saddr type"
         case .ctState: return "ct state"
         case .ctStatus: return "ct status"
+        case .ctOriginalDestination(let family): return "ct original \(family.rawValue) daddr"
+        case .ctOriginalProtoDestination: return "ct original proto-dst"
         }
     }
 }
@@ -91,4 +101,11 @@ public enum Statement: Hashable, Sendable {
     /// `update @set { a . b }` or `update @set { a . b timeout T }` (milliseconds): adds the
     /// element made of the selectors' values to a dynamic set, or refreshes its timeout.
     case updateSet([Selector], set: String, timeout: UInt64?)
+    /// `update @map { a . b timeout T : c . d }`: adds the element with the data made of the
+    /// `data` selectors' values to a dynamic map, or refreshes its timeout (an element that
+    /// is there keeps its data).
+    case updateMap([Selector], data: [Selector], map: String, timeout: UInt64?)
+    /// `delete @map { a . b : c . d }`: removes the element keyed by the selectors' values
+    /// from a dynamic map (the kernel wants the data of a map's element, and ignores it).
+    case deleteFromMap([Selector], data: [Selector], map: String)
 }

@@ -213,6 +213,9 @@ public struct PacketExplainer: Sendable {
         case Chains.masquerading: return .hairpin
         case let chain where chain.hasPrefix(Chains.nodePortBalancer(0).dropLast()): return .nodePort
         case let chain where chain.hasPrefix(Chains.externalBalancer(0).dropLast()): return .externalAddress
+        // Session affinity's chains in front of those buckets mark the same way.
+        case Chains.affinityNodePort: return .nodePort
+        case Chains.affinityExternal: return .externalAddress
         default: return .markedIn(chain: step.chain)
         }
     }

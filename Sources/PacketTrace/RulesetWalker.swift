@@ -31,6 +31,8 @@ public enum TraceEvent: Hashable, Sendable {
     case translated(map: String, key: [Value], address: IPAddress, port: UInt16)
     /// The key was added to a dynamic set, or its timeout refreshed (`update @set`).
     case updatedSet(set: String, key: [Value])
+    /// The key was removed from a dynamic map (`delete @map`).
+    case deletedFromSet(set: String, key: [Value])
     /// The source address was rewritten to one of the node's (masquerade).
     case masqueraded
     /// The packet was refused.
@@ -174,6 +176,9 @@ private struct Walk {
     var moduli: [UInt32] = []
     var mark: UInt32 = 0
     var destinationTranslated = false
+    /// The destination of the connection's first packet before DNAT (`ct original`).
+    let originalDestination: IPAddress
+    let originalDestinationPort: UInt16
     var masqueraded = false
     var steps: [TraceStep] = []
     var hook: BaseChain.Hook = .prerouting
@@ -181,6 +186,7 @@ private struct Walk {
 
     init(walker: RulesetWalker, packet: Packet, choices: [Int]) {
         self.walker = walker; self.packet = packet; self.choices = choices
+        originalDestination = packet.destination; originalDestinationPort = packet.destinationPort
     }
 
     private var family: TableFamily { packet.family == .v4 ? .ip : .ip6 }
@@ -305,6 +311,15 @@ private struct Walk {
                 // The element is there for the rest of this packet's path (and the flow's).
                 table?.sets[set, default: [:]][key] = .some(nil)
                 events.append(.updatedSet(set: set, key: key))
+            case .updateMap(let selectors, let data, let map, _):
+                guard let key = try key(selectors), let values = try self.key(data) else { return .next }
+                // An element that is there keeps its data; its timeout is refreshed.
+                if table?.sets[map]?[key] == nil { table?.sets[map, default: [:]][key] = .some(.values(values)) }
+                events.append(.updatedSet(set: map, key: key))
+            case .deleteFromMap(let selectors, _, let map):
+                guard let key = try key(selectors) else { return .next }
+                table?.sets[map]?[key] = nil
+                events.append(.deletedFromSet(set: map, key: key))
             }
         }
         if !events.isEmpty { steps.append(record(events)) }
@@ -366,6 +381,11 @@ private struct Walk {
             return .integer(KernelValues.ctStateNew)
         case .ctStatus:
             return .integer(destinationTranslated ? KernelValues.ctStatusDestinationNAT : 0)
+        case .ctOriginalDestination(let tableFamily):
+            guard tableFamily == family else { return nil }
+            return .address(originalDestination)
+        case .ctOriginalProtoDestination:
+            return .port(originalDestinationPort)
         }
     }
 }

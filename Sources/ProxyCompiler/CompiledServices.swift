@@ -73,7 +73,7 @@ public struct CompiledServices: Sendable {
         var change = RulesetChange(before: Ruleset(tables: []), after: Ruleset(tables: []),
                                    services: changes.compactMap { ($0.new ?? $0.old)?.name }, warnings: [])
         guard !changes.isEmpty else { return change }
-        change.warnings = changes.compactMap(\.new).flatMap(policyWarnings)
+        change.warnings = changes.compactMap(\.new).flatMap(affinityWarnings)
         for index in families.indices {
             let (before, after, conflicts) = families[index].apply(changes)
             change.before.tables.append(before)
@@ -192,6 +192,10 @@ private struct FamilyState: Sendable {
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
         }
         for shape in plan.shapes { count(shape, in: &shapeReferences) }
+        if let affinity = plan.affinityEndpoints {
+            backendCounts[affinity.set, default: 0] += delta * affinity.endpoints.count
+            if backendCounts[affinity.set] == 0 { backendCounts[affinity.set] = nil }
+        }
         if let (group, ranges) = compiler.sourceRangeClaims(for: frontend) {
             var counts = sourceRangeGroups[group] ?? [:]
             for range in ranges { count(range, in: &counts) }

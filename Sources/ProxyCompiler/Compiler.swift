@@ -17,7 +17,7 @@ public struct Compiler: Sendable {
     public init(node: NodeConfig) { self.node = node }
 
     public func compile(_ map: ServiceMap) -> Compilation {
-        var warnings = map.services.flatMap(policyWarnings)
+        var warnings = map.services.flatMap(affinityWarnings)
         var tables: [Table] = []
         for (family, ipFamily) in [(TableFamily.ip, IPFamily.v4), (.ip6, .v6)] {
             let (list, conflicts) = frontends(of: map, family: ipFamily, node: node.nodeName, zone: node.zone)
@@ -27,15 +27,6 @@ public struct Compiler: Sendable {
         }
         return Compilation(ruleset: Ruleset(tables: tables), warnings: warnings)
     }
-}
-
-/// What the compiler does not honour (yet) in a service, one warning each.
-func policyWarnings(_ service: Service) -> [String] {
-    var warnings: [String] = []
-    if service.sessionAffinityTimeout != nil {
-        warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
-    }
-    return warnings
 }
 
 /// Builds the table of one family.
@@ -101,6 +92,11 @@ struct FamilyCompiler {
             }
             entries.buckets.append((bucket, backends))
         }
+        if let affinity = plan.affinityEndpoints {
+            entries.extras.append((affinity.set, affinity.endpoints.map {
+                SetElement(key: key + $0, data: .verdict(.goto(affinity.refresh)))
+            }))
+        }
         return entries
     }
 
@@ -159,9 +155,20 @@ struct FamilyCompiler {
         let policy = localPolicyParts(contents) { sized($0, key: $1, data: $2, $3) }
         sets += policy.sets
         bucketChains += policy.chains
+        let affinity = affinityParts(contents) { sized($0, key: $1, data: $2, $3) }
+        sets += affinity.sets
+        bucketChains += affinity.chains
+        var fixed = fixedChains()
+        if hasAffinity(contents) {
+            // New connections, after DNAT: write or refresh the client's affinity entry.
+            let record = Rule([.bitTest(.ctState, mask: CtStateFlag.new, isSet: true),
+                               .bitTest(.ctStatus, mask: CtStatusFlag.destinationNAT, isSet: true),
+                               .verdict(.jump(Names.affinityRecord))])
+            for index in fixed.indices where fixed[index].base?.type == .filter { fixed[index].rules.append(record) }
+        }
 
         if node.endpointCounters { sets = sets.map(EndpointCounters.counting) }
-        return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
+        return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixed + bucketChains)
     }
 
     /// Whether the endpoint may run on this node (unknown when either node name is missing).

@@ -19,6 +19,8 @@ struct Frontend: Hashable {
     /// A LoadBalancer IP of a service with loadBalancerSourceRanges: the ranges of this family
     /// allowed to reach it; empty: any source.
     var sourceRanges: [CIDR] = []
+    /// sessionAffinity ClientIP: how long a client keeps its endpoint, in seconds; nil: none.
+    var affinityTimeout: UInt32? = nil
 }
 
 /// Picks the endpoints kube-proxy would use: the ready ones; when none is ready, the
@@ -61,7 +63,8 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
             return chosen
         }()
         var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
-                                port: claim.key.port, service: service.name, endpoints: lists.cluster)
+                                port: claim.key.port, service: service.name, endpoints: lists.cluster,
+                                affinityTimeout: service.sessionAffinityTimeout)
         switch claim.kind {
         case .clusterIP:
             frontend.local = lists.policy.internal

@@ -55,19 +55,28 @@ extension RulesetLayout.ChainName {
 
 /// A shared chain of a policy, with its maps: one of externalTrafficPolicy Local, or the
 /// loadBalancerSourceRanges check.
-enum PolicyChain: Hashable, CaseIterable {
+enum PolicyChain: Hashable {
     /// `external-local-policy`, `short-circuit-ips`, `local-policy-ips`.
     case external
     /// `nodeport-local-policy`, `short-circuit-nodeports`, `local-policy-nodeports`.
     case nodePort
     /// `source-ranges-check`, `source-ranges`, `source-ranges-ips`.
     case sourceRanges
+    /// sessionAffinity: the affinity chain in front of one kind of bucket, with its verdict
+    /// map (and, while any exists, the affinity maps and `affinity-record`).
+    case affinity(AffinityPath)
+    /// sessionAffinity: the refresh chain of one timeout, for one kind of frontend key.
+    case affinityRefresh(nodePort: Bool, seconds: UInt32)
 
     var chainName: String {
         switch self {
         case .external: return RulesetLayout.ChainName.externalLocalPolicy
         case .nodePort: return RulesetLayout.ChainName.nodePortLocalPolicy
         case .sourceRanges: return RulesetLayout.ChainName.sourceRangesCheck
+        case .affinity(let path): return path.chainName
+        case .affinityRefresh(let nodePort, let seconds):
+            return nodePort ? RulesetLayout.ChainName.nodePortAffinityRefresh(seconds)
+                : RulesetLayout.ChainName.affinityRefresh(seconds)
         }
     }
 }
@@ -99,12 +108,16 @@ struct FrontendPlan {
     var dispatch: [(set: DispatchSet, verdict: Verdict?)]
     var buckets: [(bucket: Bucket, endpoints: [Endpoint])] = []
     var shapes: [PolicyChain] = []
+    /// sessionAffinity: the frontend's validation map, the refresh chain its elements go to,
+    /// and its endpoints (address . port) in any of its buckets.
+    var affinityEndpoints: (set: String, refresh: String, endpoints: [[Value]])? = nil
 }
 
 extension FamilyCompiler {
     /// Where `frontend`'s elements go and which buckets it uses.
     func plan(for frontend: Frontend) -> FrontendPlan {
         var plan = policyPlan(for: frontend)
+        addAffinity(to: &plan, for: frontend)
         // loadBalancerSourceRanges: the dispatch element goes through the check first.
         if !frontend.sourceRanges.isEmpty, let first = plan.dispatch.first, first.set == .serviceIPs, let verdict = first.verdict {
             plan.dispatch[0].verdict = .goto(RulesetLayout.ChainName.sourceRangesCheck)

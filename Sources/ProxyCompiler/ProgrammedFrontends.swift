@@ -115,8 +115,19 @@ public struct ProgrammedFrontend: Hashable, Sendable {
 
         var frontends: [ProgrammedFrontend] = []
         func key(_ values: [Value]) -> Key? { Key(elementKey: values, family: family) }
+        // Session affinity: an affinity chain stands for the bucket its verdict map names.
+        let affinityMaps = Dictionary(AffinityPath.allCases.map { ($0.chainName, $0.bucketsMapName) },
+                                      uniquingKeysWith: { first, _ in first })
+        var affinityBuckets: [String: [[Value]: ElementData]] = [:]
+        for name in affinityMaps.values {
+            for element in sets[name]?.elements ?? [] { affinityBuckets[name, default: [:]][element.key] = element.data }
+        }
         /// The targets of a `goto <bucket chain>` verdict for a frontend; nil: not a bucket.
         func targets(_ verdict: ElementData?, _ elementKey: [Value]) -> (Kind, [Target])? {
+            var verdict = verdict
+            if case .verdict(.goto(let chain))? = verdict, let map = affinityMaps[chain] {
+                verdict = affinityBuckets[map]?[elementKey]
+            }
             guard case .verdict(.goto(let chain))? = verdict, let (kind, count, map) = bucket(chain) else { return nil }
             let slots = backends[map]?[elementKey] ?? [:]
             return (kind, (0..<count).compactMap { slots[$0] })

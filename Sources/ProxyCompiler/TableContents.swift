@@ -66,12 +66,18 @@ enum Bucket: Hashable {
 
 /// The sets a frontend's dispatch element can go to.
 enum DispatchSet: Hashable, CaseIterable {
+    static let allCases: [DispatchSet] = [.serviceIPs, .serviceNodePorts, .noEndpointServices, .noEndpointNodePorts,
+                                          .localPolicyIPs, .localPolicyNodePorts, .shortCircuitIPs, .shortCircuitNodePorts,
+                                          .sourceRangeIPs] + AffinityPath.allCases.map(DispatchSet.affinityBuckets)
+
     case serviceIPs, serviceNodePorts, noEndpointServices, noEndpointNodePorts
     /// externalTrafficPolicy Local: where external traffic goes, and where pods' and the
     /// node's own traffic goes (every endpoint).
     case localPolicyIPs, localPolicyNodePorts, shortCircuitIPs, shortCircuitNodePorts
     /// loadBalancerSourceRanges: where an allowed source goes on.
     case sourceRangeIPs
+    /// sessionAffinity: the bucket chain a frontend goes to when its client has no entry.
+    case affinityBuckets(AffinityPath)
 
     var setName: String {
         switch self {
@@ -80,6 +86,7 @@ enum DispatchSet: Hashable, CaseIterable {
         case .shortCircuitIPs: return RulesetLayout.SetName.shortCircuitIPs
         case .shortCircuitNodePorts: return RulesetLayout.SetName.shortCircuitNodePorts
         case .sourceRangeIPs: return RulesetLayout.SetName.sourceRangeIPs
+        case .affinityBuckets(let path): return path.bucketsMapName
         case .serviceIPs: return RulesetLayout.SetName.serviceIPs
         case .serviceNodePorts: return RulesetLayout.SetName.serviceNodePorts
         case .noEndpointServices: return RulesetLayout.SetName.noEndpointServices
@@ -97,6 +104,8 @@ struct FrontendEntries {
     var buckets: [(bucket: Bucket, backends: [SetElement])] = []
     /// The shared policy chains it goes through.
     var shapes: [PolicyChain] = []
+    /// Its elements in other maps (session affinity's validation map), by map name.
+    var extras: [(map: String, elements: [SetElement])] = []
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set
@@ -123,5 +132,6 @@ struct TableContents {
     mutating func add(_ entries: FrontendEntries) {
         for (set, element) in entries.dispatch { dispatch[set, default: []].append(element) }
         for (bucket, elements) in entries.buckets { backends[bucket.mapName, default: []] += elements }
+        for (map, elements) in entries.extras { backends[map, default: []] += elements }
     }
 }

@@ -70,6 +70,29 @@ final class ApplyTests: XCTestCase {
         try applyAndCompare(Manifests.second, target: target, label: "second")
     }
 
+    func testSessionAffinityAppliesAsNftLoadsItAndKeepsRememberedClients() throws {
+        XCTAssertGreaterThanOrEqual(Manifests.sessionAffinity.components(separatedBy: "sessionAffinity: ClientIP").count, 4,
+                                    "the manifest should give three services or more affinity")
+        let target = try namespace("affinity")
+        try applyAndCompare(Manifests.first, target: target, label: "first")
+        try applyAndCompare(Manifests.sessionAffinity, target: target, label: "affinity")
+        // Clients the packet path remembered (added here as a rule's `update` would).
+        let remembered = try target.run(["nft", "add element ip nftproxy affinity { 192.0.2.7 . 198.18.0.20 . tcp . 443 "
+                                         + "timeout 10m : 198.19.1.31 . 8443 }; add element ip nftproxy nodeport-affinity "
+                                         + "{ 192.0.2.7 . tcp . 32000 timeout 3h : 198.19.1.11 . 8080 }"])
+        XCTAssertTrue(remembered.succeeded, "\(remembered)")
+        // The same objects again: nothing to change, the remembered clients stay.
+        let again = try nftproxy(["apply", "-f", try write(Manifests.sessionAffinity, "again.yaml"), "--netns", target.name]
+                                 + nodeOptions)
+        XCTAssertTrue(again.succeeded, "\(again)")
+        let maps = try target.run(["nft", "list", "map", "ip", "nftproxy", "affinity"]).stdout
+            + (try target.run(["nft", "list", "map", "ip", "nftproxy", "nodeport-affinity"]).stdout)
+        XCTAssertTrue(maps.contains("192.0.2.7 . 198.18.0.20 . tcp . 443"), maps)
+        XCTAssertTrue(maps.contains("192.0.2.7 . tcp . 32000"), maps)
+        // Affinity gone from every service: its maps and chains go.
+        try applyAndCompare(Manifests.trafficPolicies, target: target, label: "policies")
+    }
+
     func testCleanupRemovesOnlyOurTablesAndIsRepeatable() throws {
         let target = try namespace("cleanup")
         try target.run(["nft", "add", "table", "inet", "someone-else"]).check()

@@ -161,4 +161,15 @@ enum Manifests {
         - {addresses: [198.19.1.71], conditions: {ready: false, serving: true, terminating: true}, nodeName: node-1}
         - {addresses: [198.19.2.71], nodeName: node-2}
         """
+
+    /// `trafficPolicies` with sessionAffinity ClientIP on the web LoadBalancer (600 s, with
+    /// its Local policy and source ranges), the echo-server NodePort and node-cache (default
+    /// timeout, internalTrafficPolicy Local).
+    static let sessionAffinity = trafficPolicies
+        .replacingOccurrences(of: "  type: LoadBalancer\n",
+                              with: "  type: LoadBalancer\n  sessionAffinity: ClientIP\n"
+                                + "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}\n")
+        .replacingOccurrences(of: "  type: NodePort\n", with: "  type: NodePort\n  sessionAffinity: ClientIP\n")
+        .replacingOccurrences(of: "  internalTrafficPolicy: Local\n  ports: [{name: dns",
+                              with: "  internalTrafficPolicy: Local\n  sessionAffinity: ClientIP\n  ports: [{name: dns")
 }

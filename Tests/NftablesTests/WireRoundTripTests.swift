@@ -12,7 +12,7 @@ import ServiceModel
 final class WireRoundTripTests: XCTestCase {
     enum StatementKind: CaseIterable {
         case compare, prefix, bitTest, lookup, verdictMap, setMarkBits, toggleMarkBits, verdict, dnatMap, masquerade
-        case reject, counter, updateSet
+        case reject, counter, updateSet, updateMap, deleteFromMap
 
         init(_ statement: Statement) {
             switch statement {
@@ -29,12 +29,15 @@ final class WireRoundTripTests: XCTestCase {
             case .reject: self = .reject
             case .counter: self = .counter
             case .updateSet: self = .updateSet
+            case .updateMap: self = .updateMap
+            case .deleteFromMap: self = .deleteFromMap
             }
         }
     }
 
     enum SelectorKind: CaseIterable {
         case address, transportDestinationPort, l4proto, mark, randomNumber, fibDestinationType, fibSourceType, ctState, ctStatus
+        case ctOriginalDestination, ctOriginalProtoDestination
 
         init(_ selector: Selector) {
             switch selector {
@@ -47,6 +50,8 @@ final class WireRoundTripTests: XCTestCase {
             case .fibSourceType: self = .fibSourceType
             case .ctState: self = .ctState
             case .ctStatus: self = .ctStatus
+            case .ctOriginalDestination: self = .ctOriginalDestination
+            case .ctOriginalProtoDestination: self = .ctOriginalProtoDestination
             }
         }
     }
@@ -64,7 +69,8 @@ final class WireRoundTripTests: XCTestCase {
 
     private func selectors(_ family: TableFamily) -> [Selector] {
         [.address(.source, family), .address(.destination, family), .transportDestinationPort, .l4proto, .mark,
-         .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus]
+         .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus,
+         .ctOriginalDestination(family), .ctOriginalProtoDestination]
     }
 
     private func statements(_ family: TableFamily) -> [Statement] {
@@ -95,6 +101,12 @@ final class WireRoundTripTests: XCTestCase {
             .counter,
             .updateSet([.address(.source, family)], set: "affinity", timeout: nil),
             .updateSet([.address(.source, family), daddr, .transportDestinationPort], set: "affinity", timeout: 10_800_000),
+            .updateMap([.address(.source, family), .ctOriginalDestination(family), .l4proto, .ctOriginalProtoDestination],
+                       data: [daddr, .transportDestinationPort], map: "affinity", timeout: 600_000),
+            .updateMap([.address(.source, family), .l4proto, .ctOriginalProtoDestination],
+                       data: [daddr, .transportDestinationPort], map: "nodeport-affinity", timeout: nil),
+            .deleteFromMap([.address(.source, family), .ctOriginalDestination(family), .l4proto, .ctOriginalProtoDestination],
+                           data: [daddr, .transportDestinationPort], map: "affinity"),
         ]
         return result
     }
@@ -135,9 +147,14 @@ final class WireRoundTripTests: XCTestCase {
             [.verdict(code: VerdictCode.continue, chain: nil)],
             [.masquerade(flags: 0x40)],
             [.payload(base: .network, offset: 12, length: 4, destination: reg1),
-             .dynset(operation: .add, set: "affinity", setID: nil, keyRegister: reg1, timeout: nil, expressions: [])],
+             .dynset(operation: .add, set: "affinity", setID: nil, keyRegister: reg1, dataRegister: nil, timeout: nil,
+                     expressions: [])],
             [.payload(base: .network, offset: 12, length: 4, destination: reg1),
-             .dynset(operation: .update, set: "affinity", setID: nil, keyRegister: reg1, timeout: nil,
+             .dynset(operation: .delete, set: "affinity", setID: nil, keyRegister: reg1, dataRegister: nil, timeout: nil,
+                     expressions: [])],
+            [.ctLoad(key: .destinationIPv4, direction: 1, destination: reg1), .compare(source: reg1, op: .equal, data: [1, 2, 3, 4])],
+            [.payload(base: .network, offset: 12, length: 4, destination: reg1),
+             .dynset(operation: .update, set: "affinity", setID: nil, keyRegister: reg1, dataRegister: nil, timeout: nil,
                      expressions: [.counter(packets: 0, bytes: 0)])],
         ]
         for expressions in foreign {

@@ -44,7 +44,8 @@ final class CompilerTests: XCTestCase {
 
     /// The same with traffic policies Local: a third of the services externalTrafficPolicy
     /// Local (with a LB IP), a third internalTrafficPolicy Local, endpoints on this node and
-    /// another; every set and map is referenced by as many rules at 6 as at 600 services.
+    /// another, and most with sessionAffinity (two timeouts); every set and map is referenced
+    /// by as many rules at 6 as at 600 services.
     func testRuleAndChainCountsDoNotGrowWithServicesUnderLocalPolicies() {
         func services(_ count: Int) -> ServiceMap {
             let endpoints = Fixtures.endpoints(["198.19.1.11"], port: 8080)
@@ -58,7 +59,8 @@ final class CompilerTests: XCTestCase {
                 list.append(Service(name: ServiceName(namespace: "bulk", name: "svc-\(index)"),
                                     clusterIPs: [address], loadBalancerIPs: index % 3 == 0 ? [balancer] : [],
                                     ports: [port], externalTrafficPolicy: index % 3 == 0 ? .local : .cluster,
-                                    internalTrafficPolicy: index % 3 == 1 ? .local : .cluster))
+                                    internalTrafficPolicy: index % 3 == 1 ? .local : .cluster,
+                                    sessionAffinityTimeout: index % 5 == 4 ? nil : [600, 10800][index % 2]))
             }
             return ServiceMap(services: list)
         }
@@ -67,7 +69,8 @@ final class CompilerTests: XCTestCase {
             for rule in table.chains.flatMap(\.rules) {
                 for statement in rule.statements {
                     switch statement {
-                    case .lookup(_, let name), .verdictMap(_, let name), .dnatMap(_, let name, _): counts[name, default: 0] += 1
+                    case .lookup(_, let name), .verdictMap(_, let name), .dnatMap(_, let name, _),
+                         .updateMap(_, _, let name, _), .deleteFromMap(_, _, let name): counts[name, default: 0] += 1
                     default: continue
                     }
                 }
@@ -80,7 +83,11 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(small.sets.map(\.name).sorted(), large.sets.map(\.name).sorted())
         XCTAssertEqual(small.chains.flatMap(\.rules).count, large.chains.flatMap(\.rules).count)
         XCTAssertEqual(references(small), references(large))
-        XCTAssertTrue(large.sets.allSatisfy { (references(large)[$0.name] ?? 0) <= 3 }, "\(references(large))")
+        // The affinity maps: 3 DNAT or update rules per kind or timeout, and 3 releases.
+        XCTAssertTrue(large.sets.allSatisfy { (references(large)[$0.name] ?? 0) <= ($0.flags.contains(.dynamic) ? 15 : 3) },
+                      "\(references(large))")
+        XCTAssertTrue(large.chains.contains { $0.name == "affinity-local" } && large.chains.contains { $0.name == "affinity-refresh-600" },
+                      "\(large.chains.map(\.name))")
         XCTAssertEqual(set(large, "local-policy-ips")?.elements.count, 100, "the LB IPs of Local services with endpoints")
         XCTAssertEqual(set(large, "local-backends-1")?.elements.count, 100)
         XCTAssertTrue(large.chains.contains { $0.name == "external-local-policy" })

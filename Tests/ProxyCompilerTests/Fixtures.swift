@@ -150,4 +150,24 @@ enum Fixtures {
             Endpoint(address: ip("198.19.1.93"), port: 8080, nodeName: "node-1", zoneHints: ["zone-a"], nodeHints: ["node-1"]),
             Endpoint(address: ip("198.19.2.93"), port: 8080, nodeName: "node-2", zoneHints: ["zone-a"], nodeHints: ["node-2"]),
         ])])
+
+    /// sessionAffinity ClientIP (timeout 600 s) on a dual-stack LoadBalancer with a NodePort,
+    /// an external IP and two ports.
+    static let sticky = Service(
+        name: ServiceName(namespace: "shop", name: "sticky"),
+        clusterIPs: [ip("198.18.0.60"), ip("2001:db8:5::60")],
+        externalIPs: [ip("203.0.113.61")], loadBalancerIPs: [ip("203.0.113.60")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30060,
+                            endpoints: endpoints(["198.19.1.81", "198.19.2.81", "2001:db8:1:1::81"], port: 8080)),
+                ServicePort(name: "dns", transport: .udp, port: 53, endpoints: endpoints(["198.19.1.81"], port: 5353))],
+        sessionAffinityTimeout: 600)
+
+    /// sessionAffinity ClientIP (default timeout) with externalTrafficPolicy Local and
+    /// loadBalancerSourceRanges: the affinity chains sit behind both.
+    static let stickyLocal = Service(
+        name: ServiceName(namespace: "shop", name: "sticky-local"),
+        clusterIPs: [ip("198.18.0.62")], loadBalancerIPs: [ip("203.0.113.62")],
+        ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: 30062,
+                            endpoints: endpoints(["198.19.1.82"], port: 8080) + endpoints(["198.19.2.82"], port: 8080, node: "node-2"))],
+        externalTrafficPolicy: .local, sessionAffinityTimeout: 10800, loadBalancerSourceRanges: [CIDR("192.0.2.0/24")!])
 }

@@ -59,6 +59,10 @@ final class GoldenTests: XCTestCase {
         try check("source-ranges", ServiceMap(services: [Fixtures.rangedLB, Fixtures.rangedLocal, Fixtures.echoServer]))
     }
 
+    func testSessionAffinity() throws {
+        try check("session-affinity", ServiceMap(services: [Fixtures.sticky, Fixtures.stickyLocal, Fixtures.echoServer]))
+    }
+
     func testEndpointCounters() throws {
         try check("endpoint-counters", ServiceMap(services: [Fixtures.echoServer, Fixtures.web]), counters: true)
     }

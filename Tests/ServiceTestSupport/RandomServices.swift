@@ -49,6 +49,8 @@ public struct RandomServices {
                        ports: ports,
                        externalTrafficPolicy: chance(30) ? .local : .cluster,
                        internalTrafficPolicy: chance(20) ? .local : .cluster,
+                       // A few distinct timeouts: refresh chains shared and dropped.
+                       sessionAffinityTimeout: chance(30) ? [10800, 60, 2][next(3)] : nil,
                        // Sometimes nested or shared between services; IPv4 ones never apply (no IPv4 LB IPs).
                        loadBalancerSourceRanges: chance(40) ? ["2001:db8:9::/48", "2001:db8:9:1::/64", "198.51.100.0/24",
                                                                "2001:db8:a::/64"].filter { _ in chance(50) }.map { CIDR($0)! } : [])
@@ -75,6 +77,8 @@ public struct RandomServices {
                     existing.externalTrafficPolicy = existing.externalTrafficPolicy == .local ? .cluster : .local
                 } else if chance(10) {
                     existing.internalTrafficPolicy = existing.internalTrafficPolicy == .local ? .cluster : .local
+                } else if chance(10) {
+                    existing.sessionAffinityTimeout = existing.sessionAffinityTimeout == nil ? [10800, 60][next(2)] : nil
                 } else if !existing.ports[port].endpoints.isEmpty, chance(50) {
                     existing.ports[port].endpoints.remove(at: next(existing.ports[port].endpoints.count))
                 } else {

@@ -27,7 +27,7 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "Spread the endpoints over this many nodes (endpoint k on node-<k mod nodes>); the benchmark programs node-0. 0: endpoints without node names, all possibly local (the worst case for hairpin-endpoints).")
     var nodes = 0
 
-    @Flag(help: "10 % of the services externalTrafficPolicy Local with an externalIP, 10 % internalTrafficPolicy Local.")
+    @Flag(help: "10 % of the services externalTrafficPolicy Local with an externalIP, 10 % internalTrafficPolicy Local, 10 % sessionAffinity ClientIP.")
     var trafficPolicies = false
 
     var workload: Workload {

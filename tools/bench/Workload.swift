@@ -20,7 +20,8 @@ struct Workload: Sendable {
     var nodePorts: Int = 0
     var nodes: Int = 0
     /// Traffic policies: service `i` with `i % 10 == 1` has externalTrafficPolicy Local and
-    /// an externalIP (from 198.19.128.0/17), `i % 10 == 2` internalTrafficPolicy Local.
+    /// an externalIP (from 198.19.128.0/17), `i % 10 == 2` internalTrafficPolicy Local,
+    /// `i % 10 == 3` sessionAffinity ClientIP (default timeout).
     var trafficPolicies = false
 
     static let namespace = "bench"
@@ -95,6 +96,7 @@ struct Workload: Sendable {
             service.externalIPs = [Self.address(base: [198, 19, 128, 0], index: index / 10)]
         }
         if trafficPolicies && index % 10 == 2 { service.internalTrafficPolicy = .local }
+        if trafficPolicies && index % 10 == 3 { service.sessionAffinityTimeout = 10800 }
         return service
     }
 
