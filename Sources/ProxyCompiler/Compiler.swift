@@ -4,8 +4,8 @@ import ServiceModel
 /// The result of compiling: the ruleset and what the compiler had to decide on its own.
 public struct Compilation: Sendable {
     public var ruleset: Ruleset
-    /// Conflicts resolved and features not (yet) honoured, one line each.
-    public var warnings: [String]
+    /// Conflicts resolved and features not (yet) honoured, one each.
+    public var warnings: [Diagnostic]
 }
 
 /// Compiles a `ServiceMap` for a node into the nftables `Ruleset` nftproxy programs.
@@ -30,10 +30,11 @@ public struct Compiler: Sendable {
 }
 
 /// What the compiler does not honour (yet) in a service, one warning each.
-func policyWarnings(_ service: Service) -> [String] {
-    var warnings: [String] = []
+func policyWarnings(_ service: Service) -> [Diagnostic] {
+    var warnings: [Diagnostic] = []
     if service.sessionAffinityTimeout != nil {
-        warnings.append("Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored")
+        warnings.append(Diagnostic(.warning, .unsupportedField, object: .service(service.name), field: "spec.sessionAffinity",
+                                   message: "Service \(service.name): sessionAffinity ClientIP is not supported yet; ignored"))
     }
     return warnings
 }
