@@ -3,10 +3,11 @@
 # libnftnl/libmnl and libyaml (YAML input) are linked; nftables, iproute2 and conntrack are
 # for tests and dumps only; openssl makes the stand-in API server's test certificates,
 # python3-kubernetes (the official Python client) checks the stand-in's wire protocol,
-# podman builds the container image (deploy/), systemd's analyzer checks the unit.
+# podman builds the container image (deploy/), systemd's analyzer checks the unit, curl
+# asks health-check node ports as a load balancer would.
 # kubectl comes with the machine image.
 set -euo pipefail
-packages=(libnftnl-dev libmnl-dev libyaml-dev nftables iproute2 conntrack pkg-config openssl python3-kubernetes podman systemd)
+packages=(libnftnl-dev libmnl-dev libyaml-dev nftables iproute2 conntrack pkg-config openssl python3-kubernetes podman systemd curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

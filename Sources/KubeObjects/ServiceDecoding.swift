@@ -105,6 +105,15 @@ enum ServiceDecoder {
         }
         let internalPolicy = try trafficPolicy(spec.field("internalTrafficPolicy"))
 
+        // The API server allocates it for LoadBalancer Services with externalTrafficPolicy
+        // Local and rejects it anywhere else.
+        let healthCheckField = try spec.field("healthCheckNodePort")
+        let healthCheckNodePort = try decodePort(healthCheckField, zeroMeansUnset: true)
+        if let healthCheckNodePort, !(externallyAccessible && externalPolicy == .local) {
+            let why = externallyAccessible ? "externalTrafficPolicy is Cluster" : "type is \(type.rawValue)"
+            throw healthCheckField.fail("\(healthCheckNodePort) is set, but only Services of type LoadBalancer or NodePort with externalTrafficPolicy Local have a healthCheckNodePort (\(why))")
+        }
+
         var affinityTimeout: UInt32?
         let affinityField = try spec.field("sessionAffinity")
         switch try affinityField.optionalString() ?? "None" {
@@ -145,10 +154,12 @@ enum ServiceDecoder {
             }
         }
 
-        return .served(Service(
+        var service = Service(
             name: name, clusterIPs: clusterIPs, externalIPs: externalIPs, loadBalancerIPs: loadBalancerIPs,
             ports: ports, externalTrafficPolicy: externalPolicy, internalTrafficPolicy: internalPolicy,
-            sessionAffinityTimeout: affinityTimeout, loadBalancerSourceRanges: sourceRanges))
+            sessionAffinityTimeout: affinityTimeout, loadBalancerSourceRanges: sourceRanges)
+        service.healthCheckNodePort = healthCheckNodePort
+        return .served(service)
     }
 
     private enum ClusterIPs {

@@ -2,6 +2,7 @@ import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A reply of an `HTTPEndpointServer`.
 public struct HTTPReply: Sendable, Equatable {
@@ -32,33 +33,71 @@ public final class HTTPEndpointServer: Sendable {
     public typealias Responder = @Sendable (_ method: HTTPMethod, _ path: String) -> HTTPReply
 
     private let channel: any Channel
+    private let connections: OpenConnections
 
     /// The address the server listens on (with the port the kernel chose for port 0).
     public var localAddress: SocketAddress? { channel.localAddress }
 
-    private init(channel: any Channel) { self.channel = channel }
+    private init(channel: any Channel, connections: OpenConnections) {
+        self.channel = channel
+        self.connections = connections
+    }
 
     /// Starts listening on `host:port` (port 0: any free port).
     public static func start(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              responder: @escaping Responder) async throws -> HTTPEndpointServer {
-        let channel = try await ServerBootstrap(group: group)
+        let connections = OpenConnections()
+        let channel = try await bootstrap(group, connections, responder)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port)
+            .get()
+        return HTTPEndpointServer(channel: channel, connections: connections)
+    }
+
+    /// Starts listening on `socket`, a bound TCP socket (which the server owns from now on:
+    /// for example one made in another network namespace).
+    public static func start(boundSocket socket: CInt, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             responder: @escaping Responder) async throws -> HTTPEndpointServer {
+        let connections = OpenConnections()
+        let channel = try await bootstrap(group, connections, responder)
+            .withBoundSocket(socket)
+            .get()
+        return HTTPEndpointServer(channel: channel, connections: connections)
+    }
+
+    /// A bootstrap whose connections speak HTTP/1.1 to `responder`.
+    private static func bootstrap(_ group: any EventLoopGroup, _ connections: OpenConnections,
+                                  _ responder: @escaping Responder) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.insert(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(EndpointHandler(responder: responder))
                 }
             }
-            .bind(host: host, port: port)
-            .get()
-        return HTTPEndpointServer(channel: channel)
     }
 
-    /// Stops listening; open connections finish their current request.
+    /// Stops listening and closes the open connections (a kept-alive connection would
+    /// otherwise go on answering from a server that is gone).
     public func close() async {
         try? await channel.close()
+        for connection in connections.all() { try? await connection.close() }
     }
+}
+
+/// The accepted connections of a server that are still open.
+private final class OpenConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func insert(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        channels.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: key) } }
+    }
+
+    func all() -> [any Channel] { channels.withLock { Array($0.values) } }
 }
 
 /// Answers each request when its end arrives.

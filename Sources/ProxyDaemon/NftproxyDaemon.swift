@@ -30,8 +30,11 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
         let state = ClusterState()
         let kernel = try NetlinkKernel(networkNamespace: config.networkNamespace)
         let knownNode = config.nodeIPs.isEmpty ? nil : config.nodeConfig(nodeIPs: config.nodeIPs)
+        let listening = NamespaceHealthCheckListening(namespace: config.networkNamespace)
+        let healthChecks = HealthCheckController(listening: listening, localAddresses: { try listening.localAddresses() },
+                                                 health: health, metrics: metrics, logger: logger)
         let loop = SyncLoop(node: knownNode, kernel: kernel, source: state, health: health, metrics: metrics,
-                            settings: config.sync, logger: logger)
+                            settings: config.sync, logger: logger, synced: healthChecks.synced)
         let endpoints = DaemonEndpoints(health: health, metrics: metrics, endpointTraffic: config.endpointCounters
                                         ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace) : nil)
         var servers: [HTTPEndpointServer] = []
@@ -67,6 +70,7 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await loop.run() }
                 group.addTask { await watch.run() }
+                group.addTask { await healthChecks.run() }
             }
         }
         logger.info("stopping")

@@ -31,6 +31,8 @@ public final class ProxyMetrics: ServiceProxyObserver, Sendable {
         public static let healthzTotal = "kubeproxy_proxy_healthz_total"
         public static let livezTotal = "kubeproxy_proxy_livez_total"
         public static let conntrackDeleted = "kubeproxy_conntrack_reconciler_deleted_entries_total"
+        /// A gauge despite its name, as in kube-proxy.
+        public static let noLocalEndpoints = "kubeproxy_sync_proxy_rules_no_local_endpoints_total"
         public static let kernelOperations = "nftproxy_kernel_operations_total"
         public static let syncs = "nftproxy_syncs_total"
         public static let watchRestarts = "nftproxy_watch_restarts_total"
@@ -127,6 +129,14 @@ public final class ProxyMetrics: ServiceProxyObserver, Sendable {
 
     public func serviceProxy(_ proxy: ServiceProxy, didFail error: ApplyError, after duration: Duration) {
         syncFailures.increment()
+    }
+
+    /// Service ports whose traffic policy Local finds no endpoint on this node, by policy
+    /// (`traffic_policy` "internal" or "external"), as of the last sync.
+    public func noLocalEndpoints(_ counts: NoLocalEndpoints) {
+        for (policy, count) in [("internal", counts.internal), ("external", counts.external)] {
+            Metrics.Gauge(label: Name.noLocalEndpoints, dimensions: [("traffic_policy", policy)], factory: factory).record(count)
+        }
     }
 
     // MARK: Health and the API

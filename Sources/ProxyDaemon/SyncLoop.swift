@@ -56,14 +56,19 @@ public actor SyncLoop {
     public private(set) var reports: [ApplyReport] = []
     /// How many syncs failed.
     public private(set) var failureCount = 0
+    /// Told of each successful sync: the map programmed, the services changed since the
+    /// last one (nil: any) and the node (for the health-check node ports).
+    private let synced: (@Sendable (_ map: ServiceMap, _ changed: Set<ServiceName>?, _ node: NodeConfig) -> Void)?
 
     /// A loop programming `kernel` (which it owns from now on) from `source`. With no
     /// `node` yet (its addresses come from the Node object), nothing is programmed until
     /// `setNode(_:)` gives one.
     public init(node: NodeConfig?, kernel: sending any ProxyKernel, source: any ServiceSnapshotSource,
                 health: ProxyHealth, metrics: ProxyMetrics? = nil, settings: SyncSettings = SyncSettings(),
-                logger: Logger = Logger(label: "nftproxy.sync")) {
+                logger: Logger = Logger(label: "nftproxy.sync"),
+                synced: (@Sendable (_ map: ServiceMap, _ changed: Set<ServiceName>?, _ node: NodeConfig) -> Void)? = nil) {
         self.kernel = kernel
+        self.synced = synced
         self.source = source
         self.health = health
         self.metrics = metrics
@@ -155,6 +160,7 @@ public actor SyncLoop {
             reports.append(report)
             if reports.count > 100 { reports.removeFirst(reports.count - 100) }
             log(report, services: snapshot.map.services.count)
+            synced?(snapshot.map, full ? nil : snapshot.changed, proxy.node)
         } catch {
             source.restore(snapshot)
             failures += 1

@@ -92,6 +92,10 @@ public struct Service: Hashable, Sendable {
     /// Seconds of ClientIP session affinity; nil when affinity is None.
     public var sessionAffinityTimeout: UInt32?
     public var loadBalancerSourceRanges: [CIDR]
+    /// `spec.healthCheckNodePort`: where `nftproxy run` answers load balancers' health checks
+    /// for this node (only externalTrafficPolicy Local services of type LoadBalancer have
+    /// one). Not part of the ruleset.
+    public var healthCheckNodePort: UInt16? = nil
 
     public init(name: ServiceName, clusterIPs: [IPAddress] = [], externalIPs: [IPAddress] = [],
                 loadBalancerIPs: [IPAddress] = [], ports: [ServicePort] = [],

@@ -95,6 +95,25 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(try decode(yaml).service("ext")?.externalTrafficPolicy, .local)
     }
 
+    func testHealthCheckNodePort() throws {
+        let yaml = serviceYAML("lb", spec: """
+            type: LoadBalancer
+            clusterIP: 198.18.0.1
+            externalTrafficPolicy: Local
+            healthCheckNodePort: 32100
+            ports: [{port: 80, nodePort: 30080}]
+            """) + "---\n" + serviceYAML("unset", spec: """
+            type: LoadBalancer
+            clusterIP: 198.18.0.2
+            externalTrafficPolicy: Local
+            healthCheckNodePort: 0
+            ports: [{port: 80}]
+            """)
+        let decoded = try decode(yaml)
+        XCTAssertEqual(decoded.service("lb")?.healthCheckNodePort, 32100)
+        XCTAssertNil(try XCTUnwrap(decoded.service("unset")).healthCheckNodePort, "0 means not set, as in Kubernetes")
+    }
+
     func testSourceRangesFromAnnotation() throws {
         let yaml = """
             apiVersion: v1

@@ -33,6 +33,17 @@ final class ValidationTests: XCTestCase {
               slicePrefix + "ports[0].port: 100000 is not a valid port (1-65535)")
     }
 
+    func testHealthCheckNodePort() {
+        check(service("type: LoadBalancer\nclusterIP: 198.18.0.1\nexternalTrafficPolicy: Local\nhealthCheckNodePort: 65536\nports: [{port: 80}]"),
+              prefix + "spec.healthCheckNodePort: 65536 is not a valid port (1-65535)")
+        check(service("type: LoadBalancer\nclusterIP: 198.18.0.1\nexternalTrafficPolicy: Local\nhealthCheckNodePort: -3\nports: [{port: 80}]"),
+              prefix + "spec.healthCheckNodePort: -3 is not a valid port (1-65535)")
+        check(service("type: LoadBalancer\nclusterIP: 198.18.0.1\nhealthCheckNodePort: 32100\nports: [{port: 80}]"),
+              prefix + "spec.healthCheckNodePort: 32100 is set, but only Services of type LoadBalancer or NodePort with externalTrafficPolicy Local have a healthCheckNodePort (externalTrafficPolicy is Cluster)")
+        check(service("clusterIP: 198.18.0.1\nexternalTrafficPolicy: Local\nhealthCheckNodePort: 32100\nports: [{port: 80}]"),
+              prefix + "spec.healthCheckNodePort: 32100 is set, but only Services of type LoadBalancer or NodePort with externalTrafficPolicy Local have a healthCheckNodePort (type is ClusterIP)")
+    }
+
     func testTargetPortNames() {
         check(service("clusterIP: 198.18.0.1\nports: [{port: 80, targetPort: \"8080\"}]"),
               prefix + #"spec.ports[0].targetPort: "8080" is not a valid port name (1-15 lowercase letters, digits and '-', with at least one letter)"#)
