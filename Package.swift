@@ -135,7 +135,7 @@ let package = Package(
         // Service maps and sample tables for tests of several modules (not part of any product).
         .target(name: "ServiceTestSupport", dependencies: ["ServiceModel", "Nftables"], path: "Tests/ServiceTestSupport"),
         .testTarget(name: "ServiceModelTests", dependencies: ["ServiceModel"]),
-        .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel"]),
+        .testTarget(name: "KubeObjectsTests", dependencies: ["KubeObjects", "ServiceModel", "ServiceTestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
         // The stand-in checked with kubectl and the Python client, and KubeClient against it (no root).
         .testTarget(name: "KubeAPIStandInTests", dependencies: ["KubeAPIStandIn", "KubeClient"]),
@@ -149,11 +149,12 @@ let package = Package(
         .testTarget(
             name: "ProxyCompilerTests",
             dependencies: ["ProxyCompiler", "ServiceModel", "KubeObjects", "Nftables", "ServiceTestSupport"],
-            resources: [.copy("Golden")]
+            // Read from the source tree (#filePath), not a bundle: no resources to copy.
+            exclude: ["Golden"]
         ),
         // The daemon's parts against FakeKernel and on loopback: no root.
         .testTarget(name: "ProxyDaemonTests", dependencies: ["ProxyDaemon", "ProxyEngine", "ProxyEngineTesting", "Netlink",
-                                                          "Nftables", "Conntrack", "ServiceModel", "KubeObjects",
+                                                          "Nftables", "Conntrack", "ServiceModel", "KubeObjects", "ServiceTestSupport",
                                                           .product(name: "NIOCore", package: "swift-nio"),
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PacketTraceTests", dependencies: ["PacketTrace", "ProxyCompiler", "ServiceModel", "Nftables"]),

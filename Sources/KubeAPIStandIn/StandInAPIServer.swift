@@ -83,7 +83,10 @@ public final class StandInAPIServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY is an IPPROTO_TCP option: `.socketOption(.tcp_nodelay)` would set
+            // SOL_SOCKET's option of the same number, SO_DEBUG, which only root may set (any
+            // other user's server then closed every connection it accepted).
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
                 connections.withLockedValue { $0[id] = channel }

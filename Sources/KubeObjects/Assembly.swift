@@ -10,7 +10,7 @@ import ServiceModel
 struct Assembly {
     /// The result, sorted by name.
     private(set) var services: [Service]
-    private(set) var warnings: [String] = []
+    private(set) var warnings: [Diagnostic] = []
     private let slicesByService: [ServiceName: [EndpointSlice]]
 
     /// `slices` must be sorted by `namespace/name`.
@@ -84,7 +84,9 @@ struct Assembly {
             var seen = Set<IPAddress>()
             service.externalIPs = service.externalIPs.filter { address in
                 if ownClusterIPs.contains(address) {
-                    warnings.append("Service \(service.name): externalIP \(address) is also its clusterIP; ignoring the externalIP")
+                    warnings.append(Diagnostic(
+                        .warning, .repeatedOwnAddress, object: .service(service.name), field: "spec.externalIPs",
+                        message: "Service \(service.name): externalIP \(address) is also its clusterIP; ignoring the externalIP"))
                     return false
                 }
                 return seen.insert(address).inserted
@@ -93,7 +95,10 @@ struct Assembly {
             seen = []
             service.loadBalancerIPs = service.loadBalancerIPs.filter { address in
                 if ownClusterIPs.contains(address) || ownExternalIPs.contains(address) {
-                    warnings.append("Service \(service.name): load-balancer IP \(address) is also its \(ownClusterIPs.contains(address) ? "clusterIP" : "externalIP"); ignoring the load-balancer IP")
+                    let other = ownClusterIPs.contains(address) ? "clusterIP" : "externalIP"
+                    warnings.append(Diagnostic(
+                        .warning, .repeatedOwnAddress, object: .service(service.name), field: "status.loadBalancer.ingress",
+                        message: "Service \(service.name): load-balancer IP \(address) is also its \(other); ignoring the load-balancer IP"))
                     return false
                 }
                 return seen.insert(address).inserted

@@ -39,7 +39,7 @@ struct EndpointSlice: Sendable {
 enum DecodedEndpointSlice {
     case slice(EndpointSlice)
     /// A valid slice the proxy cannot use, with the reason for the notice.
-    case skipped(reason: String)
+    case skipped(SkipReason)
 }
 
 enum EndpointSliceDecoder {
@@ -52,7 +52,7 @@ enum EndpointSliceDecoder {
         case nil: throw typeField.fail("missing")
         case "IPv4"?: family = .v4
         case "IPv6"?: family = .v6
-        case "FQDN"?: return .skipped(reason: "addressType FQDN")
+        case "FQDN"?: return .skipped(SkipReason(.fqdnEndpointSlice, field: "addressType", "addressType FQDN"))
         case let other?:
             throw typeField.fail("unknown addressType \(quoted(other)) (expected IPv4, IPv6 or FQDN)")
         }
@@ -111,7 +111,8 @@ enum EndpointSliceDecoder {
         }
 
         guard let serviceName = labels[WellKnown.serviceName], !serviceName.isEmpty else {
-            return .skipped(reason: "no \(WellKnown.serviceName) label")
+            return .skipped(SkipReason(.endpointSliceWithoutService, field: labelPath(WellKnown.serviceName),
+                                       "no \(WellKnown.serviceName) label"))
         }
         try root.field("metadata").label(WellKnown.serviceName).requireSyntax(serviceName, .labelValue, what: "label value")
         return .slice(EndpointSlice(

@@ -46,7 +46,8 @@ extension KubeObject {
 /// with the notices about what was skipped.
 public struct DecodedObjects: Sendable {
     public var objects: [KubeObject]
-    public var notices: [String]
+    /// One per object skipped.
+    public var notices: [Diagnostic]
 }
 
 extension KubeObjectDecoder {

@@ -5,8 +5,8 @@ import ServiceModel
 ///
 /// Each input may be JSON or YAML, a single object, a `List`, or a `---` separated stream of
 /// any of these. Objects of other kinds, and Services or EndpointSlices the proxy does not
-/// serve (ExternalName, headless, other proxies', FQDN slices), are skipped with a ``notices``
-/// line. An object Kubernetes would reject makes ``add(contents:source:)`` throw; the objects of
+/// serve (ExternalName, headless, other proxies', FQDN slices), are skipped with a notice
+/// (a ``ServiceModel/Diagnostic`` in ``notices``). An object Kubernetes would reject makes ``add(contents:source:)`` throw; the objects of
 /// that input are then not added.
 ///
 /// ```swift
@@ -25,11 +25,11 @@ public struct KubeObjectDecoder: Sendable {
     /// Keyed by `namespace/name` of the slice.
     private var slices: [String: Definition<EndpointSlice>] = [:]
     /// Warnings about objects defined more than once, in the order found.
-    private var redefinitions: [String] = []
+    private var redefinitions: [Diagnostic] = []
 
-    /// One line per skipped object, in input order, e.g.
+    /// One notice per skipped object, in input order; the message reads e.g.
     /// `cluster.yaml: skipping apps/v1 Deployment default/echo (not a Service or EndpointSlice)`.
-    public private(set) var notices: [String] = []
+    public private(set) var notices: [Diagnostic] = []
 
     /// With a name: only Services labelled `service.kubernetes.io/service-proxy-name` with
     /// it are served (as by an alternative proxy started with `--service-proxy-name`). nil:
@@ -75,11 +75,19 @@ public struct KubeObjectDecoder: Sendable {
             switch object {
             case .service(let name, _):
                 if let previous = services[name] {
-                    redefinitions.append("Service \(name) is defined again in \(source) (first in \(previous.source)); the later definition wins")
+                    redefinitions.append(Diagnostic(
+                        .warning, .redefinedObject, object: .service(name, source: source),
+                        related: .service(name, source: previous.source),
+                        message: "Service \(name) is defined again in \(source) (first in \(previous.source)); the later definition wins"))
                 }
             case .endpointSlice(let slice):
                 if let previous = slices[slice.key] {
-                    redefinitions.append("EndpointSlice \(slice.key) is defined again in \(source) (first in \(previous.source)); the later definition wins")
+                    func object(_ source: String) -> DiagnosticObject {
+                        DiagnosticObject(kind: "EndpointSlice", namespace: slice.namespace, name: slice.name, source: source)
+                    }
+                    redefinitions.append(Diagnostic(
+                        .warning, .redefinedObject, object: object(source), related: object(previous.source),
+                        message: "EndpointSlice \(slice.key) is defined again in \(source) (first in \(previous.source)); the later definition wins"))
                 }
             }
             set(object, source: source)
@@ -115,7 +123,7 @@ public struct KubeObjectDecoder: Sendable {
     /// ``ServiceModel/FrontendClaims`` that the compiler applies; the map keeps both claims.
     ///
     /// - Returns: the map, and warnings (redefined objects, conflicts) in a stable order.
-    public func serviceMap() throws(InputError) -> (ServiceMap, warnings: [String]) {
+    public func serviceMap() throws(InputError) -> (ServiceMap, warnings: [Diagnostic]) {
         let served = services.values.compactMap(\.value)
         let usable = slices.keys.sorted().compactMap { slices[$0]?.value }
         var assembly = Assembly(services: served, slices: usable)
@@ -135,7 +143,7 @@ struct Collector {
     /// Selects the Services decoded (see `KubeObjectDecoder.serviceProxyName`).
     var serviceProxyName: String? = nil
     var found: [Found] = []
-    var notices: [String] = []
+    var notices: [Diagnostic] = []
 
     /// Decodes `value`, a Kubernetes object or list. `inferred` is the (apiVersion, kind) of the
     /// items of a typed list such as `ServiceList`, whose items may omit them.
@@ -189,7 +197,9 @@ struct Collector {
                 found.append(.service(serviceName, service))
             case .skipped(_, let reason):
                 found.append(.service(serviceName, nil))
-                notices.append("\(source): skipping Service \(serviceName) (\(reason))")
+                notices.append(Diagnostic(.notice, reason.code, object: .service(serviceName, source: source, document: location),
+                                          field: reason.field,
+                                          message: "\(source): skipping Service \(serviceName) (\(reason.text))"))
             }
         case ("discovery.k8s.io/v1", "EndpointSlice"):
             let (namespace, name, root) = try identify(typedRoot, kind: kind, location: location)
@@ -199,7 +209,9 @@ struct Collector {
                 found.append(.slice(key, slice))
             case .skipped(let reason):
                 found.append(.slice(key, nil))
-                notices.append("\(source): skipping EndpointSlice \(key) (\(reason))")
+                let object = DiagnosticObject(kind: kind, namespace: namespace, name: name, source: source, document: location)
+                notices.append(Diagnostic(.notice, reason.code, object: object, field: reason.field,
+                                          message: "\(source): skipping EndpointSlice \(key) (\(reason.text))"))
             }
         default:
             let metadata = try? typedRoot.field("metadata")
@@ -212,11 +224,15 @@ struct Collector {
                 what += " at \(location)"
             }
             let reason = switch kind {
-            case "Service": "only v1 Services are read"
-            case "EndpointSlice": "only discovery.k8s.io/v1 EndpointSlices are read"
-            default: "not a Service or EndpointSlice"
+            case "Service": SkipReason(.unsupportedAPIVersion, field: "apiVersion", "only v1 Services are read")
+            case "EndpointSlice": SkipReason(.unsupportedAPIVersion, field: "apiVersion",
+                                             "only discovery.k8s.io/v1 EndpointSlices are read")
+            default: SkipReason(.skippedKind, field: nil, "not a Service or EndpointSlice")
             }
-            notices.append("\(source): skipping \(what) (\(reason))")
+            let object = DiagnosticObject(kind: kind, apiVersion: apiVersion, namespace: namespace.flatMap { $0.isEmpty ? nil : $0 },
+                                          name: name.flatMap { $0.isEmpty ? nil : $0 }, source: source, document: location)
+            notices.append(Diagnostic(.notice, reason.code, object: object, field: reason.field,
+                                      message: "\(source): skipping \(what) (\(reason.text))"))
         }
     }
 

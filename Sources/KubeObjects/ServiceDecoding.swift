@@ -24,7 +24,7 @@ enum DecodedService {
     /// A Service to serve; its ports have no endpoints yet.
     case served(Service)
     /// A valid Service the proxy does not serve, with the reason for the notice.
-    case skipped(ServiceName, reason: String)
+    case skipped(ServiceName, SkipReason)
 
     var name: ServiceName {
         switch self {
@@ -57,27 +57,30 @@ enum ServiceDecoder {
                 "unknown service type \(quoted(typeText)) (expected ClusterIP, NodePort, LoadBalancer or ExternalName)")
         }
         if type == .externalName {
-            return .skipped(name, reason: "type ExternalName")
+            return .skipped(name, SkipReason(.externalNameService, field: "spec.type", "type ExternalName"))
         }
         if let value = labels[WellKnown.serviceProxyName] {
             try metadata.label(WellKnown.serviceProxyName).requireSyntax(value, .labelValue, what: "label value")
         }
         switch (labels[WellKnown.serviceProxyName], proxyName) {
         case (let value?, let ours) where value != ours:
-            return .skipped(name, reason: "label \(WellKnown.serviceProxyName)=\(value): served by another proxy")
+            return .skipped(name, SkipReason(.serviceProxyName, field: labelPath(WellKnown.serviceProxyName),
+                                             "label \(WellKnown.serviceProxyName)=\(value): served by another proxy"))
         case (nil, let ours?):
-            return .skipped(name, reason: "no label \(WellKnown.serviceProxyName)=\(ours): served by the default proxy")
+            return .skipped(name, SkipReason(.serviceProxyName, field: labelPath(WellKnown.serviceProxyName),
+                                             "no label \(WellKnown.serviceProxyName)=\(ours): served by the default proxy"))
         default:
             break
         }
         if labels[WellKnown.headless] != nil {
-            return .skipped(name, reason: "label \(WellKnown.headless): headless")
+            return .skipped(name, SkipReason(.headlessService, field: labelPath(WellKnown.headless),
+                                             "label \(WellKnown.headless): headless"))
         }
 
         let clusterIPs: [IPAddress]
         switch try decodeClusterIPs(spec) {
-        case .headless: return .skipped(name, reason: "headless: clusterIP None")
-        case .unset: return .skipped(name, reason: "no clusterIP")
+        case .headless: return .skipped(name, SkipReason(.headlessService, field: "spec.clusterIP", "headless: clusterIP None"))
+        case .unset: return .skipped(name, SkipReason(.noClusterIP, field: "spec.clusterIP", "no clusterIP"))
         case .addresses(let addresses): clusterIPs = addresses
         }
 

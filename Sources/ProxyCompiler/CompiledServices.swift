@@ -11,7 +11,7 @@ public struct RulesetChange: Sendable {
     /// The services that changed (added, modified or removed).
     public var services: [ServiceName]
     /// Warnings about the changed services, as the compiler gives them.
-    public var warnings: [String]
+    public var warnings: [Diagnostic]
     /// How many elements each set of each table holds after the change, by set name.
     public var counts: [TableFamily: [String: Int]] = [:]
 }
@@ -205,7 +205,7 @@ private struct FamilyState: Sendable {
 
     /// Applies service changes; returns the affected part of the table before and after,
     /// and the conflicts the changed services are part of.
-    mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [String]) {
+    mutating func apply(_ changes: [(old: Service?, new: Service?)]) -> (Table, Table, [Diagnostic]) {
         let family = compiler.ipFamily
         let (node, zone) = (compiler.node.nodeName, compiler.node.zone)
         let removed = changes.flatMap { $0.old.map { frontends(of: $0, family: family, node: node, zone: zone) } ?? [] }
@@ -272,7 +272,7 @@ private struct FamilyState: Sendable {
         before.counts = countsBefore
         after.counts = setCounts
 
-        var conflicts: [String] = []
+        var conflicts: [Diagnostic] = []
         for key in touched {
             guard let list = claims[key], let winner = list.first else { continue }
             for loser in list.dropFirst() where loser.service != winner.service {

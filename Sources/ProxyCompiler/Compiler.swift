@@ -4,8 +4,8 @@ import ServiceModel
 /// The result of compiling: the ruleset and what the compiler had to decide on its own.
 public struct Compilation: Sendable {
     public var ruleset: Ruleset
-    /// Conflicts resolved and features not (yet) honoured, one line each.
-    public var warnings: [String]
+    /// Conflicts resolved and features not (yet) honoured, one each.
+    public var warnings: [Diagnostic]
 }
 
 /// Compiles a `ServiceMap` for a node into the nftables `Ruleset` nftproxy programs.

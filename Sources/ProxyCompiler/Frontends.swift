@@ -11,6 +11,8 @@ struct Frontend: Hashable {
     var transport: TransportProtocol
     var port: UInt16
     var service: ServiceName
+    /// The index in `spec.ports` of the service port it serves (named in conflict warnings).
+    var portIndex: Int
     /// Endpoints chosen for this frontend, in a stable order.
     var endpoints: [Endpoint]
     /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
@@ -63,8 +65,8 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
             return chosen
         }()
         var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
-                                port: claim.key.port, service: service.name, endpoints: lists.cluster,
-                                affinityTimeout: service.sessionAffinityTimeout)
+                                port: claim.key.port, service: service.name, portIndex: claim.portIndex,
+                                endpoints: lists.cluster, affinityTimeout: service.sessionAffinityTimeout)
         switch claim.kind {
         case .clusterIP:
             frontend.local = lists.policy.internal
@@ -80,16 +82,17 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
 }
 
 /// The warning for a frontend claimed by two services.
-func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> String {
-    FrontendClaims.warning(frontend.key, owner: owner, loser: frontend.service)
+func conflictWarning(_ frontend: Frontend, keptBy owner: ServiceName) -> Diagnostic {
+    FrontendClaims.conflict(FrontendClaim(kind: frontend.kind, key: frontend.key, portIndex: frontend.portIndex),
+                            loser: frontend.service, owner: owner)
 }
 
 /// All frontends of the service map in one family, each served for the service that
 /// ``FrontendClaims`` gives it, and a warning for each conflict.
 func frontends(of map: ServiceMap, family: IPFamily, node: String? = nil,
-               zone: String? = nil) -> (frontends: [Frontend], warnings: [String]) {
+               zone: String? = nil) -> (frontends: [Frontend], warnings: [Diagnostic]) {
     var result: [Frontend] = []
-    var warnings: [String] = []
+    var warnings: [Diagnostic] = []
     var owners: [FrontendKey: Int] = [:]  // index in result
     owners.reserveCapacity(map.services.count)
     for service in map.services {

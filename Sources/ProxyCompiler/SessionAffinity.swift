@@ -190,10 +190,11 @@ extension FamilyCompiler {
 }
 
 /// What the compiler does not honour of a service's session affinity, one warning each.
-func affinityWarnings(_ service: Service) -> [String] {
+func affinityWarnings(_ service: Service) -> [Diagnostic] {
     guard service.sessionAffinityTimeout != nil else { return [] }
     let addresses = service.clusterIPs + service.externalIPs + service.loadBalancerIPs
     guard addresses.contains(where: { $0.family == .v6 }) else { return [] }
-    return ["Service \(service.name): sessionAffinity ClientIP is kept for IPv4 only; its IPv6 traffic is balanced "
-            + "without it"]
+    return [Diagnostic(.warning, .unsupportedField, object: .service(service.name), field: "spec.sessionAffinity",
+                       message: "Service \(service.name): sessionAffinity ClientIP is kept for IPv4 only; its IPv6 "
+                           + "traffic is balanced without it")]
 }

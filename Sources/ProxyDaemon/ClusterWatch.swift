@@ -114,7 +114,8 @@ public struct ClusterWatch: Sendable {
             let decoded = try KubeObjectDecoder.decodeObject(bytes: Array(object.json), source: "API",
                                                              apiVersion: apiVersion, kind: object.kind,
                                                              serviceProxyName: serviceProxyName)
-            for notice in decoded.notices { logger.debug("\(notice)") }
+            // Every event of a skipped object repeats its notice: debug, not notice.
+            for notice in decoded.notices { logger.log(notice, level: .debug) }
             return decoded.objects.first
         } catch {
             logger.error("malformed object ignored; its last good version stays", metadata: [

@@ -105,7 +105,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     ///
     /// - Returns: the configuration, and warnings (fields of the file nftproxy ignores).
     public static func resolve(flags: DaemonFlags, file: KubeProxyConfigurationFile?, environment: [String: String],
-                               hostname: String) throws(ConfigurationProblem) -> (DaemonConfiguration, warnings: [String]) {
+                               hostname: String) throws(ConfigurationProblem) -> (DaemonConfiguration, warnings: [Diagnostic]) {
         let file = file ?? KubeProxyConfigurationFile()
         let override = flags.hostnameOverride ?? file.hostnameOverride
         let nodeName = [flags.nodeName, environment["NODE_NAME"], override, hostname]

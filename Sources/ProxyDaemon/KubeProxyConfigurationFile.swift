@@ -1,4 +1,5 @@
 import Foundation
+import ServiceModel
 import Yams
 
 /// The fields of a kube-proxy configuration file (`kind: KubeProxyConfiguration`,
@@ -17,8 +18,9 @@ public struct KubeProxyConfigurationFile: Sendable, Equatable {
     public var masqueradeAll: Bool?
     public var syncPeriod: Duration?
     public var minSyncPeriod: Duration?
-    /// Fields set in the file that nftproxy does not implement, one warning each.
-    public var warnings: [String] = []
+    /// Fields set in the file that nftproxy does not implement, one warning each
+    /// (``ServiceModel/Diagnostic/Code/unsupportedField``, the field's path in ``ServiceModel/Diagnostic/field``).
+    public var warnings: [Diagnostic] = []
 
     public init() {}
 
@@ -65,7 +67,7 @@ public struct KubeProxyConfigurationFile: Sendable, Equatable {
                           problem: "\(apiVersion.map { "\"\($0)\"" } ?? "missing"), expected kubeproxy.config.k8s.io/v1alpha1")
         }
         if let mode = try reader.string(mapping, "mode"), !mode.isEmpty, mode != "nftables" {
-            file.warnings.append("\(source): mode: \"\(mode)\" is ignored: nftproxy always programs nftables")
+            file.warnings.append(unsupported(source, "mode", "\(source): mode: \"\(mode)\" is ignored: nftproxy always programs nftables"))
         }
         file.hostnameOverride = try reader.string(mapping, "hostnameOverride")
         file.bindAddress = try reader.string(mapping, "bindAddress")
@@ -83,9 +85,15 @@ public struct KubeProxyConfigurationFile: Sendable, Equatable {
             file.minSyncPeriod = try reader.duration(nftables, "minSyncPeriod", path: "nftables.minSyncPeriod")
         }
         for path in setLeaves(mapping, prefix: "") where !honoured.contains(path) {
-            file.warnings.append("\(source): \(path) is not implemented by nftproxy and has no effect")
+            file.warnings.append(unsupported(source, path, "\(source): \(path) is not implemented by nftproxy and has no effect"))
         }
         return file
+    }
+
+    /// The warning for a field of the file at `source` that has no effect.
+    private static func unsupported(_ source: String, _ field: String, _ message: String) -> Diagnostic {
+        Diagnostic(.warning, .unsupportedField, object: DiagnosticObject(kind: "KubeProxyConfiguration", source: source),
+                   field: field, message: message)
     }
 
     /// Paths of the fields that are set (not null, not empty), leaves of nested mappings.

@@ -193,6 +193,6 @@ public actor SyncLoop {
         if report.flowsDeleted > 0 { metadata["conntrackDeleted"] = "\(report.flowsDeleted)" }
         if report.sync.retries > 0 { metadata["retries"] = "\(report.sync.retries)" }
         logger.info("synced", metadata: metadata)
-        for warning in report.warnings { logger.warning("\(warning)") }
+        for warning in report.warnings { logger.log(warning) }
     }
 }

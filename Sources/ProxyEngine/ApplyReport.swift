@@ -35,7 +35,7 @@ public struct ApplyReport: Sendable {
     public var path: Path
     /// Conflicts resolved and features not honoured, from the compiler: for the whole map
     /// after a full sync, for the changed services after an incremental one.
-    public var warnings: [String]
+    public var warnings: [Diagnostic]
     /// The nftables side: operations committed, elements added and removed, read-back, retries.
     public var sync: SyncReport
     /// Services that changed since the previous apply (incremental applies only).

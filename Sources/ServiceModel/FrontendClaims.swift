@@ -33,7 +33,14 @@ public struct FrontendKey: Hashable, Sendable, CustomStringConvertible {
 public struct FrontendClaim: Hashable, Sendable {
     public var kind: FrontendKind
     public var key: FrontendKey
+    /// The index in `spec.ports` of the service port it serves.
     public var portIndex: Int
+
+    public init(kind: FrontendKind, key: FrontendKey, portIndex: Int) {
+        self.kind = kind
+        self.key = key
+        self.portIndex = portIndex
+    }
 }
 
 /// The one rule for frontends claimed by more than one service, used both when input is
@@ -72,17 +79,21 @@ public enum FrontendClaims {
         candidate < holder
     }
 
-    /// The warning for a frontend that `loser` claims and `owner` keeps.
-    public static func warning(_ key: FrontendKey, owner: ServiceName, loser: ServiceName) -> String {
-        "\(key) is claimed by both \(owner) and \(loser); \(owner) keeps it"
+    /// The warning for a frontend that `loser` claims (with `claim`) and `owner` keeps.
+    public static func conflict(_ claim: FrontendClaim, loser: ServiceName, owner: ServiceName) -> Diagnostic {
+        let port = "spec.ports[\(claim.portIndex)]"
+        return Diagnostic(.warning, .frontendConflict, object: .service(loser),
+                          field: claim.kind == .nodePort ? "\(port).nodePort" : "\(port).port",
+                          related: .service(owner), frontend: claim.key,
+                          message: "\(claim.key) is claimed by both \(owner) and \(loser); \(owner) keeps it")
     }
 
     /// The warnings for every frontend claimed by more than one service of `services`, in
     /// family order (IPv4, IPv6), then service name order; each warning once.
-    public static func conflicts(in services: [Service]) -> [String] {
+    public static func conflicts(in services: [Service]) -> [Diagnostic] {
         let sorted = services.sorted { $0.name < $1.name }
-        var warnings: [String] = []
-        var seen = Set<String>()
+        var warnings: [Diagnostic] = []
+        var seen = Set<Diagnostic>()
         for family in IPFamily.allCases {
             var owners: [FrontendKey: ServiceName] = [:]
             for service in sorted {
@@ -92,8 +103,8 @@ public enum FrontendClaims {
                         continue
                     }
                     if owner != service.name {
-                        let text = warning(claim.key, owner: owner, loser: service.name)
-                        if seen.insert(text).inserted { warnings.append(text) }
+                        let warning = conflict(claim, loser: service.name, owner: owner)
+                        if seen.insert(warning).inserted { warnings.append(warning) }
                     }
                 }
             }

@@ -24,7 +24,7 @@ struct Apply: ParsableCommand {
         do {
             let proxy = try ServiceProxy(node: config, networkNamespace: namespace.networkNamespace)
             let report = try proxy.apply(services)
-            report.warnings.filter { !printed.contains($0) }.forEach { printError("warning: \($0)") }
+            report.warnings.filter { !printed.contains($0) }.forEach { printError($0.text) }
             if verbose { report.sync.summaries.forEach { print("  " + $0) } }
             if report.sync.operations == 0 {
                 print("nftproxy: the kernel already holds this ruleset; nothing committed")

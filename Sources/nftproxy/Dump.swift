@@ -13,7 +13,7 @@ struct Dump: ParsableCommand {
     func run() throws {
         let (services, printed) = try loadServices(inputs)
         let compilation = Compiler(node: try node.nodeConfig()).compile(services)
-        compilation.warnings.filter { !printed.contains($0) }.forEach { printError("warning: \($0)") }
+        compilation.warnings.filter { !printed.contains($0) }.forEach { printError($0.text) }
         print(ScriptRenderer().render(compilation.ruleset), terminator: "")
     }
 }

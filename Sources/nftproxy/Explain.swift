@@ -87,7 +87,7 @@ struct Explain: ParsableCommand {
             ruleset = try readKernelRuleset()
         } else {
             let compilation = Compiler(node: config).compile(services ?? ServiceMap(services: []))
-            compilation.warnings.filter { !(loaded?.warnings.contains($0) ?? false) }.forEach { printError("warning: \($0)") }
+            compilation.warnings.filter { !(loaded?.warnings.contains($0) ?? false) }.forEach { printError($0.text) }
             ruleset = compilation.ruleset
         }
         let entry = origin?.packetOrigin ?? Self.infer(source, node: config, local: local)

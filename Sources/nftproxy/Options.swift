@@ -102,20 +102,19 @@ struct NamespaceOptions: ParsableArguments {
 /// Reads the inputs into a ServiceMap; prints notices and warnings to stderr and returns the
 /// warnings, so that the compiler's report of the same frontend conflicts is not printed twice.
 /// Bad input ends the command with status 1 and a message naming the object and field.
-func loadServices(_ inputs: InputOptions) throws -> (ServiceMap, warnings: [String]) {
+func loadServices(_ inputs: InputOptions) throws -> (ServiceMap, warnings: [Diagnostic]) {
     try loadServices(files: inputs.file, serviceProxyName: inputs.serviceProxyName)
 }
 
 /// Reads the given files (`-` for stdin) into a ServiceMap, as `loadServices(_:)`.
-func loadServices(files: [String], serviceProxyName: String? = nil) throws -> (ServiceMap, warnings: [String]) {
+func loadServices(files: [String], serviceProxyName: String? = nil) throws -> (ServiceMap, warnings: [Diagnostic]) {
     var decoder = KubeObjectDecoder(serviceProxyName: serviceProxyName)
     do {
         for path in files {
             try decoder.add(bytes: InputFile.read(path), source: path == "-" ? "<stdin>" : path)
         }
         let (map, warnings) = try decoder.serviceMap()
-        decoder.notices.forEach { printError("notice: \($0)") }
-        warnings.forEach { printError("warning: \($0)") }
+        (decoder.notices + warnings).forEach { printError($0.text) }
         return (map, warnings)
     } catch {
         printError("nftproxy: error: \(error)")

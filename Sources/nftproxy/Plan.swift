@@ -43,7 +43,7 @@ struct Plan: ParsableCommand {
             printError("nftproxy: error: \(error)")
             throw ExitCode(1)
         }
-        plan.warnings.filter { !printed.contains($0) }.forEach { printError("warning: \($0)") }
+        plan.warnings.filter { !printed.contains($0) }.forEach { printError($0.text) }
         let owners = FrontendOwners(services)
         print(output == "json" ? PlanDocument(plan, owners: owners).json : text(plan, owners: owners))
         if detailedExitcode && !plan.isEmpty { throw ExitCode(2) }

@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import Logging
 import ProxyDaemon
+import ServiceModel
 import ServiceLifecycle
 
 /// `nftproxy run`: the daemon that replaces kube-proxy on a node.
@@ -90,7 +91,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (configuration, connection, warnings) = try resolve()
+        let (configuration, connection, fileWarnings) = try resolve()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let format = logFormat
         LoggingSystem.bootstrap { label in
@@ -104,10 +105,13 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "nftproxy")
-        for warning in warnings { logger.warning("\(warning)") }
+        for warning in fileWarnings { logger.log(warning) }
         if checkConfig {
+            // The daemon logs the connection's warnings when it starts; --check-config does not start it.
+            for warning in connection.warnings { logger.warning("\(warning)") }
+            let warnings = fileWarnings.count + connection.warnings.count
             print("nftproxy: configuration is valid: node \(configuration.nodeName), API server \(connection.server)"
-                  + (warnings.isEmpty ? "" : " (\(warnings.count) warnings)"))
+                  + (warnings == 0 ? "" : " (\(warnings) warnings)"))
             return
         }
         let daemon = NftproxyDaemon(configuration: configuration, connection: connection, logger: logger)
@@ -122,7 +126,7 @@ struct Run: AsyncParsableCommand {
     }
 
     /// Flags, file and kubeconfig, resolved; exits 1 naming what is wrong.
-    private func resolve() throws -> (DaemonConfiguration, ClusterConnection, [String]) {
+    private func resolve() throws -> (DaemonConfiguration, ClusterConnection, [Diagnostic]) {
         var flags = DaemonFlags()
         flags.configFile = config
         flags.kubeconfig = kubeconfig
@@ -155,7 +159,7 @@ struct Run: AsyncParsableCommand {
                 hostname: ProcessInfo.processInfo.hostName)
             var connection = try configuration.kubeconfig.map { try Kubeconfig.load(path: $0) } ?? InClusterConfig.load()
             if let master { connection = try connection.overridingServer(master) }
-            return (configuration, connection, warnings + connection.warnings)
+            return (configuration, connection, warnings)
         } catch {
             printError("nftproxy run: \(error)")
             throw ExitCode(1)

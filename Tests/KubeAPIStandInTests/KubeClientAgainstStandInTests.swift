@@ -8,6 +8,9 @@ import XCTest
 final class KubeClientAgainstStandInTests: XCTestCase {
     private var fixture: StandInFixture!
     private var client: KubeAPIClient!
+    /// Every client a test made: `tearDown` shuts each down, also after a failed or thrown
+    /// assertion (an HTTP client released without `shutdown()` would abort the whole process).
+    private var clients: [KubeAPIClient] = []
 
     override func setUp() async throws {
         fixture = try await StandInFixture()
@@ -15,13 +18,22 @@ final class KubeClientAgainstStandInTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        try? await client?.shutdown()
+        for made in clients { try? await made.shutdown() }
+        clients = []
+        client = nil
         await fixture?.shutdown()
     }
 
     private func makeClient(idleTimeout: Duration = .seconds(30)) throws -> KubeAPIClient {
-        try KubeAPIClient(connection: try Kubeconfig.load(path: fixture.kubeconfig),
-                          options: .init(connectTimeout: .seconds(5), idleTimeout: idleTimeout))
+        try makeClient(connection: try Kubeconfig.load(path: fixture.kubeconfig),
+                       options: .init(connectTimeout: .seconds(5), idleTimeout: idleTimeout))
+    }
+
+    /// A client that `tearDown` shuts down.
+    private func makeClient(connection: ClusterConnection, options: KubeAPIClient.Options = .init()) throws -> KubeAPIClient {
+        let made = try KubeAPIClient(connection: connection, options: options)
+        clients.append(made)
+        return made
     }
 
     private func reflector(_ path: String = ServedResource.services.collectionPath, pageSize: Int = 500) -> Reflector {
@@ -193,7 +205,6 @@ final class KubeClientAgainstStandInTests: XCTestCase {
 
     func testIdleTimeoutNoticesASilentConnection() async throws {
         let quick = try makeClient(idleTimeout: .milliseconds(300))
-        defer { Task { try? await quick.shutdown() } }
         do throws(KubeClientError) {
             try await quick.watch("/api/v1/services", query: WatchQuery(resourceVersion: "1")) { _ in }
             XCTFail("a silent watch must time out")
@@ -203,9 +214,8 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         // Bookmarks keep a quiet watch alive.
         await fixture.shutdown()
         fixture = try await StandInFixture(bookmarkInterval: .milliseconds(50))
-        let kept = try KubeAPIClient(connection: try Kubeconfig.load(path: fixture.kubeconfig),
-                                     options: .init(idleTimeout: .milliseconds(300)))
-        defer { Task { try? await kept.shutdown() } }
+        let kept = try makeClient(connection: try Kubeconfig.load(path: fixture.kubeconfig),
+                                  options: .init(idleTimeout: .milliseconds(300)))
         let bookmarks = Counter()
         try await kept.watch("/api/v1/services", query: WatchQuery(resourceVersion: "1", timeoutSeconds: 1)) { event in
             if case .bookmark = event { bookmarks.increment() }
@@ -219,41 +229,37 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertNil(connection.credentials.token)
         XCTAssertNil(connection.credentials.tokenFile)
         XCTAssertNotNil(connection.credentials.clientCertificatePEM)
-        let certified = try KubeAPIClient(connection: connection)
+        let certified = try makeClient(connection: connection)
         let page = try await certified.list("/api/v1/services", query: ListQuery())
-        try await certified.shutdown()
         XCTAssertEqual(page.items.map(\.key), ["default/web"])
         XCTAssertNil(fixture.server.requests.last?.token)
         var anonymous = connection
         anonymous.credentials = Credentials()
-        let bare = try KubeAPIClient(connection: anonymous)
+        let bare = try makeClient(connection: anonymous)
         do throws(KubeClientError) {
             _ = try await bare.list("/api/v1/services", query: ListQuery())
             XCTFail("neither token nor certificate must be 401")
         } catch {
             XCTAssertEqual(error.statusCode, 401, "\(error)")
         }
-        try await bare.shutdown()
     }
 
     func testInsecureSkipTLSVerifyConnectsWithoutTheCA() async throws {
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)
         connection.certificateAuthorityPEM = nil
         connection.insecureSkipTLSVerify = true
-        let insecure = try KubeAPIClient(connection: connection)
+        let insecure = try makeClient(connection: connection)
         let page = try await insecure.list("/api/v1/services", query: ListQuery())
-        try await insecure.shutdown()
         XCTAssertEqual(page.resourceVersion, "1")
         // Without the CA and without the flag, the system trust store does not know the test CA.
         connection.insecureSkipTLSVerify = false
-        let verifying = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
+        let verifying = try makeClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
         do throws(KubeClientError) {
             _ = try await verifying.list("/api/v1/services", query: ListQuery())
             XCTFail("an unknown CA must be refused")
         } catch {
             guard case .tls = error else { return XCTFail("expected a TLS error, got \(error)") }
         }
-        try await verifying.shutdown()
     }
 
     func testWrongCertificateAuthorityIsRefused() async throws {
@@ -261,8 +267,7 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         var connection = try Kubeconfig.load(path: fixture.kubeconfig)
         connection.certificateAuthorityPEM = Array(try Data(contentsOf: URL(fileURLWithPath: other.caCertificatePath)))
         // The connection pool retries a failed handshake until the connect timeout, then reports it.
-        let untrusting = try KubeAPIClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
-        defer { Task { try? await untrusting.shutdown() } }
+        let untrusting = try makeClient(connection: connection, options: .init(connectTimeout: .seconds(1)))
         do throws(KubeClientError) {
             _ = try await untrusting.list("/api/v1/services", query: ListQuery())
             XCTFail("a server certificate from another CA must be refused")

@@ -5,12 +5,13 @@ import XCTest
 /// The certificates of all tests in this process (openssl runs once), and a second CA that
 /// the server's certificate does not chain to.
 enum SharedCertificates {
-    /// One directory for every run of one user (the certificates are made anew by each test
-    /// process; root and other users get their own), so
-    /// runs leave no new directories behind; each fixture removes its own subdirectory.
-    static let directory = NSTemporaryDirectory() + "nftproxy-standin-tests-\(getuid())"
+    /// One directory per test process: the certificates are made anew by each process, so two
+    /// runs at once (of one user or of several) must not overwrite each other's CA and key.
+    /// It is removed when the process exits; each fixture removes its own subdirectory earlier.
+    static let directory = NSTemporaryDirectory() + "nftproxy-standin-tests-\(getuid())-\(getpid())"
     static let server: Result<TestCertificates, StandInError> = Result { () throws(StandInError) in
-        try TestCertificates.make(in: directory + "/pki")
+        atexit { try? FileManager.default.removeItem(atPath: SharedCertificates.directory) }
+        return try TestCertificates.make(in: directory + "/pki")
     }
     static let client: Result<(certificatePath: String, keyPath: String), StandInError> = Result {
         () throws(StandInError) in try server.get().makeClientCertificate()

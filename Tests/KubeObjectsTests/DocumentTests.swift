@@ -102,10 +102,12 @@ final class DocumentTests: XCTestCase {
                 targetPort: 8080
             """
         let decoded = try decode([("stream.yaml", yaml)])
-        XCTAssertEqual(decoded.notices, [
-            "stream.yaml: skipping apps/v1 Deployment default/echo (not a Service or EndpointSlice)",
-            "stream.yaml: skipping v1 ConfigMap settings (not a Service or EndpointSlice)",
-            "stream.yaml: skipping v1 Namespace shop (not a Service or EndpointSlice)",
+        XCTAssertEqual(decoded.notices.map(\.code), [.skippedKind, .skippedKind, .skippedKind])
+        XCTAssertEqual(decoded.notices.map(\.object), [
+            DiagnosticObject(kind: "Deployment", apiVersion: "apps/v1", namespace: "default", name: "echo", source: "stream.yaml",
+                             document: "document 1"),
+            DiagnosticObject(kind: "ConfigMap", apiVersion: "v1", name: "settings", source: "stream.yaml", document: "document 2"),
+            DiagnosticObject(kind: "Namespace", apiVersion: "v1", name: "shop", source: "stream.yaml", document: "document 3"),
         ])
         XCTAssertEqual(decoded.map.services.map(\.name.description), ["default/echo"])
         let echo = try XCTUnwrap(decoded.service("echo"))

@@ -1,5 +1,6 @@
 import KubeObjects
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// Joining EndpointSlices to service ports.
@@ -260,10 +261,14 @@ final class EndpointTests: XCTestCase {
             addressType: IPv4
             """)
         let decoded = try decode(yaml)
-        XCTAssertEqual(decoded.notices, [
-            "test.yaml: skipping EndpointSlice default/s-fqdn (addressType FQDN)",
-            "test.yaml: skipping EndpointSlice default/orphan (no kubernetes.io/service-name label)",
-            "test.yaml: skipping discovery.k8s.io/v1beta1 EndpointSlice default/old (only discovery.k8s.io/v1 EndpointSlices are read)",
+        func slice(_ name: String, _ document: Int, apiVersion: String? = nil) -> DiagnosticObject {
+            DiagnosticObject(kind: "EndpointSlice", apiVersion: apiVersion, namespace: "default", name: name, source: "test.yaml",
+                             document: "document \(document)")
+        }
+        XCTAssertEqual(decoded.notices.findings, [
+            Finding(.notice, .fqdnEndpointSlice, slice("s-fqdn", 2), field: "addressType"),
+            Finding(.notice, .endpointSliceWithoutService, slice("orphan", 3), field: #"metadata.labels["kubernetes.io/service-name"]"#),
+            Finding(.notice, .unsupportedAPIVersion, slice("old", 4, apiVersion: "discovery.k8s.io/v1beta1"), field: "apiVersion"),
         ])
         XCTAssertEqual(decoded.service("s")?.ports[0].endpoints, [])
     }

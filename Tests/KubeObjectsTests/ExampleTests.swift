@@ -1,6 +1,7 @@
 import Foundation
 import KubeObjects
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// The manifests shipped in examples/ decode to what their comments promise.
@@ -13,9 +14,9 @@ final class ExampleTests: XCTestCase {
 
     func testEchoServer() throws {
         let decoded = try decode([("examples/echo-server.yaml", try example("echo-server.yaml"))])
-        XCTAssertEqual(decoded.notices, [
-            "examples/echo-server.yaml: skipping apps/v1 Deployment default/echo-server (not a Service or EndpointSlice)",
-        ])
+        XCTAssertEqual(decoded.notices.findings, [Finding(.notice, .skippedKind, DiagnosticObject(
+            kind: "Deployment", apiVersion: "apps/v1", namespace: "default", name: "echo-server",
+            source: "examples/echo-server.yaml", document: "document 1"))])
         XCTAssertEqual(decoded.warnings, [])
         XCTAssertEqual(decoded.map, ServiceMap(services: [
             Service(

@@ -5,8 +5,8 @@ import XCTest
 /// Result of decoding a set of inputs.
 struct Decoded {
     var map: ServiceMap
-    var warnings: [String]
-    var notices: [String]
+    var warnings: [Diagnostic]
+    var notices: [Diagnostic]
 
     func service(_ name: String, namespace: String = "default") -> Service? {
         map.services.first { $0.name == ServiceName(namespace: namespace, name: name) }

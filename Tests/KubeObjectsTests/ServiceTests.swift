@@ -1,5 +1,6 @@
 import KubeObjects
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// Service fields, defaults and the services the proxy skips.
@@ -149,13 +150,17 @@ final class ServiceTests: XCTestCase {
                 """))
         let decoded = try decode(yaml)
         XCTAssertEqual(decoded.map.services.map(\.name.name), ["served"])
-        XCTAssertEqual(decoded.notices, [
-            "test.yaml: skipping Service default/headless (headless: clusterIP None)",
-            "test.yaml: skipping Service default/external (type ExternalName)",
-            "test.yaml: skipping Service default/other-proxy (label service.kubernetes.io/service-proxy-name=foo: served by another proxy)",
-            "test.yaml: skipping Service default/empty-proxy-label (label service.kubernetes.io/service-proxy-name=: served by another proxy)",
-            "test.yaml: skipping Service default/headless-label (label service.kubernetes.io/headless: headless)",
-            "test.yaml: skipping Service default/unallocated (no clusterIP)",
+        func skipped(_ name: String, _ document: Int, _ code: Diagnostic.Code, _ field: String) -> Finding {
+            Finding(.notice, code, .service(ServiceName(namespace: "default", name: name), source: "test.yaml",
+                                            document: "document \(document)"), field: field)
+        }
+        XCTAssertEqual(decoded.notices.findings, [
+            skipped("headless", 1, .headlessService, "spec.clusterIP"),
+            skipped("external", 2, .externalNameService, "spec.type"),
+            skipped("other-proxy", 3, .serviceProxyName, #"metadata.labels["service.kubernetes.io/service-proxy-name"]"#),
+            skipped("empty-proxy-label", 4, .serviceProxyName, #"metadata.labels["service.kubernetes.io/service-proxy-name"]"#),
+            skipped("headless-label", 5, .headlessService, #"metadata.labels["service.kubernetes.io/headless"]"#),
+            skipped("unallocated", 6, .noClusterIP, "spec.clusterIP"),
         ])
         XCTAssertEqual(decoded.warnings, [])
     }
@@ -172,11 +177,10 @@ final class ServiceTests: XCTestCase {
         var decoder = KubeObjectDecoder(serviceProxyName: "nftproxy")
         try decoder.add(contents: yaml, source: "test.yaml")
         XCTAssertEqual(try decoder.serviceMap().0.services.map(\.name.name), ["ours"])
-        XCTAssertEqual(decoder.notices, [
-            "test.yaml: skipping Service default/theirs (label service.kubernetes.io/service-proxy-name=other: served by another proxy)",
-            "test.yaml: skipping Service default/default (no label service.kubernetes.io/service-proxy-name=nftproxy: "
-                + "served by the default proxy)",
-        ])
+        XCTAssertEqual(decoder.notices.map(\.code), [.serviceProxyName, .serviceProxyName])
+        XCTAssertEqual(decoder.notices.map(\.object.name), ["theirs", "default"])
+        XCTAssertEqual(decoder.notices.map(\.field), Array(repeating: #"metadata.labels["service.kubernetes.io/service-proxy-name"]"#,
+                                                             count: 2))
         XCTAssertEqual(try decode(yaml).map.services.map(\.name.name), ["default"], "without a name: the unlabelled ones")
 
         // The items of a List are decoded while it is parsed: the name applies there too.

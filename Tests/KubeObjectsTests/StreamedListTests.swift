@@ -1,5 +1,6 @@
 import KubeObjects
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// The items of a List (JSON, or the first YAML document) are decoded while it is parsed; the
@@ -20,7 +21,8 @@ final class StreamedListTests: XCTestCase {
 
     func testItemsOfAnObjectThatIsNoListAreNotRead() throws {
         let decoded = try decode([("test.json", #"{"apiVersion": "v1", "items": [\#(badService)], "kind": "ConfigMap", "metadata": {"name": "c"}}"#)])
-        XCTAssertEqual(decoded.notices, ["test.json: skipping v1 ConfigMap c (not a Service or EndpointSlice)"])
+        XCTAssertEqual(decoded.notices.findings, [Finding(.notice, .skippedKind, DiagnosticObject(
+            kind: "ConfigMap", apiVersion: "v1", name: "c", source: "test.json", document: "document 1"))])
     }
 
     func testYAMLListsAndAListFollowedByMoreDocuments() throws {
@@ -37,14 +39,14 @@ final class StreamedListTests: XCTestCase {
               spec: {clusterIP: 198.18.0.2, ports: [{port: 80}]}
             """
         let one = try decode(list)
-        XCTAssertEqual(one.notices, ["test.yaml: skipping apps/v1 Deployment d1 (not a Service or EndpointSlice)"])
+        let d1 = Finding(.notice, .skippedKind, DiagnosticObject(kind: "Deployment", apiVersion: "apps/v1", name: "d1",
+                                                                 source: "test.yaml", document: "document 1, items[0]"))
+        XCTAssertEqual(one.notices.findings, [d1])
         XCTAssertEqual(one.map.services.map(\.name.name), ["s"])
         // A second document: the stream is read again, whole, and items are named by document.
         let two = try decode(stream(list, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}"))
-        XCTAssertEqual(two.notices, [
-            "test.yaml: skipping apps/v1 Deployment d1 (not a Service or EndpointSlice)",
-            "test.yaml: skipping v1 ConfigMap c (not a Service or EndpointSlice)",
-        ])
+        XCTAssertEqual(two.notices.findings, [d1, Finding(.notice, .skippedKind, DiagnosticObject(
+            kind: "ConfigMap", apiVersion: "v1", name: "c", source: "test.yaml", document: "document 2"))])
         XCTAssertEqual(two.map.services.map(\.name.name), ["s"])
         assertInputError(stream(list.replacingOccurrences(of: "port: 80", with: "port: 0"), "kind: ConfigMap"),
                          "test.yaml: document 1, items[1]: Service default/s: spec.ports[0].port: 0 is not a valid port (1-65535)")
@@ -63,10 +65,14 @@ final class StreamedListTests: XCTestCase {
             ]}
             """
         let decoded = try decode([("test.json", list)])
-        XCTAssertEqual(decoded.notices, [
-            "test.json: skipping apps/v1 Deployment d1 (not a Service or EndpointSlice)",
-            "test.json: skipping apps/v1 Deployment d2 (not a Service or EndpointSlice)",
-            "test.json: skipping Service default/x (type ExternalName)",
+        func deployment(_ name: String, _ item: Int) -> Finding {
+            Finding(.notice, .skippedKind, DiagnosticObject(kind: "Deployment", apiVersion: "apps/v1", name: name,
+                                                            source: "test.json", document: "document 1, items[\(item)]"))
+        }
+        XCTAssertEqual(decoded.notices.findings, [
+            deployment("d1", 0), deployment("d2", 2),
+            Finding(.notice, .externalNameService, .service(ServiceName(namespace: "default", name: "x"), source: "test.json",
+                                                            document: "document 1, items[3]"), field: "spec.type"),
         ])
         XCTAssertEqual(decoded.map.services.map(\.name.name), ["s"])
     }

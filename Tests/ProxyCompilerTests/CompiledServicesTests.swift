@@ -111,7 +111,10 @@ final class CompiledServicesTests: XCTestCase {
         rival.ports[0].nodePort = 32000
         var compiled = CompiledServices(node: Fixtures.node, map: ServiceMap(services: [Fixtures.echoServer]))
         let change = compiled.apply(ServiceMap(services: [Fixtures.echoServer, rival]))
-        XCTAssertEqual(change.warnings, ["NodePort tcp/32000 is claimed by both aaa/rival and default/echo-server; aaa/rival keeps it"])
+        XCTAssertEqual(change.warnings.findings, [
+            .conflict(FrontendKey(address: nil, transport: .tcp, port: 32000), loser: Fixtures.echoServer.name, owner: rival.name,
+                      field: "spec.ports[0].nodePort"),
+        ])
         XCTAssertEqual(change.warnings, compiler.compile(ServiceMap(services: [Fixtures.echoServer, rival])).warnings)
     }
 }

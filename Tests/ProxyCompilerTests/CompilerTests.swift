@@ -184,8 +184,10 @@ final class CompilerTests: XCTestCase {
         other.name = ServiceName(namespace: "zz", name: "copycat")
         other.clusterIPs = [Fixtures.ip("198.18.0.21")]
         let compilation = Compiler(node: Fixtures.node).compile(ServiceMap(services: [other, Fixtures.web]))
-        XCTAssertTrue(compilation.warnings.contains { $0.contains("203.0.113.7 tcp/443") && $0.contains("shop/web keeps it") },
-                      "\(compilation.warnings)")
+        let lost = compilation.warnings.first { $0.frontend == FrontendKey(address: Fixtures.ip("203.0.113.7"), transport: .tcp, port: 443) }
+        XCTAssertEqual(lost?.code, .frontendConflict, "\(compilation.warnings)")
+        XCTAssertEqual(lost?.object.serviceName, other.name)
+        XCTAssertEqual(lost?.related?.serviceName, Fixtures.web.name)
         let serviceIPs = compilation.ruleset.table(.ip, RulesetLayout.tableName)!.sets.first { $0.name == "service-ips" }!
         let keys = serviceIPs.elements.map(\.key)
         XCTAssertEqual(keys.count, Set(keys).count, "map keys must be unique")

@@ -2,6 +2,7 @@ import KubeObjects
 import Nftables
 @testable import ProxyCompiler
 import ServiceModel
+import ServiceTestSupport
 import XCTest
 
 /// The input decoder and the compiler decide frontend conflicts by one rule
@@ -31,9 +32,11 @@ final class SharedConflictRuleTests: XCTestCase {
         var decoder = KubeObjectDecoder()
         try decoder.add(contents: yaml, source: "conflicts.yaml")
         let (map, warnings) = try decoder.serviceMap()
-        XCTAssertEqual(warnings, [
-            "192.0.2.1 tcp/80 is claimed by both default/b and zzz/a; default/b keeps it",
-            "NodePort tcp/30080 is claimed by both default/b and zzz/a; default/b keeps it",
+        let (a, b) = (ServiceName(namespace: "zzz", name: "a"), ServiceName(namespace: "default", name: "b"))
+        XCTAssertEqual(warnings.findings, [
+            .conflict(FrontendKey(address: IPAddress("192.0.2.1"), transport: .tcp, port: 80), loser: a, owner: b,
+                      field: "spec.ports[0].port"),
+            .conflict(FrontendKey(address: nil, transport: .tcp, port: 30080), loser: a, owner: b, field: "spec.ports[0].nodePort"),
         ])
         let compilation = Compiler(node: Fixtures.node).compile(map)
         XCTAssertEqual(compilation.warnings, warnings)

@@ -1,4 +1,5 @@
 import ProxyDaemon
+import ServiceModel
 import XCTest
 
 /// A kube-proxy configuration file: honoured fields read, the others warned about one by
@@ -38,11 +39,9 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertEqual(file.masqueradeBit, 15)
         XCTAssertEqual(file.syncPeriod, .seconds(3600))
         XCTAssertEqual(file.minSyncPeriod, .milliseconds(250))
-        XCTAssertEqual(file.warnings.sorted(), [
-            "config.yaml: clientConnection.qps is not implemented by nftproxy and has no effect",
-            "config.yaml: conntrack.maxPerCore is not implemented by nftproxy and has no effect",
-            "config.yaml: conntrack.udpTimeout is not implemented by nftproxy and has no effect",
-        ])
+        XCTAssertEqual(file.warnings.compactMap(\.field).sorted(), ["clientConnection.qps", "conntrack.maxPerCore", "conntrack.udpTimeout"])
+        XCTAssertEqual(Set(file.warnings.map(\.code)), [.unsupportedField])
+        XCTAssertEqual(Set(file.warnings.map(\.object)), [DiagnosticObject(kind: "KubeProxyConfiguration", source: "config.yaml")])
     }
 
     func testBadFilesNameTheField() {
