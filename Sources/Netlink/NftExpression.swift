@@ -16,8 +16,9 @@ public indirect enum NftExpression: Hashable, Sendable {
     case numgen(type: NftNumgenType, modulus: UInt32, offset: UInt32, destination: NftRegister)
     /// A routing lookup.
     case fib(result: NftFibResult, flags: NftFibFlags, destination: NftRegister)
-    /// Loads a conntrack field into `destination`.
-    case ctLoad(key: NftCtKey, destination: NftRegister)
+    /// Loads a conntrack field into `destination`; of the tuple of `direction` (0 original,
+    /// 1 reply) for the keys that have one (addresses, ports), nil for the others.
+    case ctLoad(key: NftCtKey, direction: UInt8?, destination: NftRegister)
     /// Compares `source` with `data`; a mismatch ends the rule.
     case compare(source: NftRegister, op: NftCompareOperator, data: [UInt8])
     /// `destination = (source & mask) ^ xor` over `length` bytes.
@@ -80,9 +81,10 @@ extension NftExpression {
             e.set(NFTNL_EXPR_FIB_RESULT, u32: result.rawValue)
             e.set(NFTNL_EXPR_FIB_FLAGS, u32: flags.rawValue)
             return e
-        case let .ctLoad(key, destination):
+        case let .ctLoad(key, direction, destination):
             let e = try NftnlExpression("ct")
             e.set(NFTNL_EXPR_CT_KEY, u32: key.rawValue)
+            if let direction { e.set(NFTNL_EXPR_CT_DIR, u8: direction) }
             e.set(NFTNL_EXPR_CT_DREG, u32: destination.rawValue)
             return e
         case let .compare(source, op, data):
@@ -177,7 +179,9 @@ extension NftExpression {
         case "ct":
             self = e.has(NFTNL_EXPR_CT_SREG)
                 ? .unknown("ct set")
-                : .ctLoad(key: NftCtKey(rawValue: e.u32(NFTNL_EXPR_CT_KEY)), destination: register(NFTNL_EXPR_CT_DREG))
+                : .ctLoad(key: NftCtKey(rawValue: e.u32(NFTNL_EXPR_CT_KEY)),
+                          direction: e.has(NFTNL_EXPR_CT_DIR) ? e.u8(NFTNL_EXPR_CT_DIR) : nil,
+                          destination: register(NFTNL_EXPR_CT_DREG))
         case "cmp":
             self = .compare(source: register(NFTNL_EXPR_CMP_SREG), op: NftCompareOperator(rawValue: e.u32(NFTNL_EXPR_CMP_OP)),
                             data: e.bytes(NFTNL_EXPR_CMP_DATA))

@@ -53,6 +53,14 @@ public struct NftCtKey: WireNumber {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let state = NftCtKey(rawValue: UInt32(NFT_CT_STATE.rawValue))
     public static let status = NftCtKey(rawValue: UInt32(NFT_CT_STATUS.rawValue))
+    /// The layer-4 source and destination ports of a direction's tuple (`ct original proto-dst`).
+    public static let protoSource = NftCtKey(rawValue: UInt32(NFT_CT_PROTO_SRC.rawValue))
+    public static let protoDestination = NftCtKey(rawValue: UInt32(NFT_CT_PROTO_DST.rawValue))
+    /// The addresses of a direction's tuple (`ct original ip daddr`, `ct reply ip6 saddr`).
+    public static let ipv4Source = NftCtKey(rawValue: UInt32(NFT_CT_SRC_IP.rawValue))
+    public static let ipv4Destination = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP.rawValue))
+    public static let ipv6Source = NftCtKey(rawValue: UInt32(NFT_CT_SRC_IP6.rawValue))
+    public static let ipv6Destination = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP6.rawValue))
 }
 
 /// A `cmp` operator (`enum nft_cmp_ops`).

@@ -125,9 +125,20 @@ struct RuleEncoder {
         case .fibSourceType:
             return .fib(result: .addressType, flags: .sourceAddress, destination: register)
         case .ctState:
-            return .ctLoad(key: .state, destination: register)
+            return .ctLoad(key: .state, direction: nil, destination: register)
         case .ctStatus:
-            return .ctLoad(key: .status, destination: register)
+            return .ctLoad(key: .status, direction: nil, destination: register)
+        case .ctAddress(let field, let direction, let family):
+            let key: NftCtKey = switch (family, field) {
+            case (.ip, .source): .ipv4Source
+            case (.ip, .destination): .ipv4Destination
+            case (.ip6, .source): .ipv6Source
+            case (.ip6, .destination): .ipv6Destination
+            }
+            return .ctLoad(key: key, direction: direction.rawValue, destination: register)
+        case .ctPort(let field, let direction):
+            return .ctLoad(key: field == .source ? .protoSource : .protoDestination, direction: direction.rawValue,
+                           destination: register)
         }
     }
 

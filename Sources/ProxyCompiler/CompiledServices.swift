@@ -139,7 +139,8 @@ private struct FamilyState: Sendable {
     var sourceRangeGroups: [SourceRangeGroup: [CIDR: Int]] = [:]
     /// Elements of `source-ranges`: the outermost ranges of every group.
     var sourceRangeElementCount = 0
-    /// Dispatch elements per set, and backend elements per map, of the served frontends.
+    /// Dispatch elements per set, and backend elements per map (and endpoint traffic
+    /// elements per set), of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
 
@@ -192,6 +193,11 @@ private struct FamilyState: Sendable {
             if backendCounts[bucket.mapName] == 0 { backendCounts[bucket.mapName] = nil }
         }
         for shape in plan.shapes { count(shape, in: &shapeReferences) }
+        if compiler.node.endpointCounters {
+            let set = EndpointTrafficLayout.set(for: frontend)
+            backendCounts[set, default: 0] += delta * EndpointTrafficLayout.endpoints(of: frontend).count
+            if backendCounts[set] == 0 { backendCounts[set] = nil }
+        }
         if let (group, ranges) = compiler.sourceRangeClaims(for: frontend) {
             var counts = sourceRangeGroups[group] ?? [:]
             for range in ranges { count(range, in: &counts) }

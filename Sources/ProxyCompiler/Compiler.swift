@@ -101,6 +101,9 @@ struct FamilyCompiler {
             }
             entries.buckets.append((bucket, backends))
         }
+        if node.endpointCounters {
+            entries.traffic = (EndpointTrafficLayout.set(for: frontend), EndpointTrafficLayout.elements(for: frontend, node: node))
+        }
         return entries
     }
 
@@ -160,8 +163,16 @@ struct FamilyCompiler {
         sets += policy.sets
         bucketChains += policy.chains
 
-        if node.endpointCounters { sets = sets.map(EndpointCounters.counting) }
-        return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixedChains() + bucketChains)
+        var counting: [Chain] = []
+        if node.endpointCounters {
+            sets = sets.map(EndpointCounters.counting)
+            sets += EndpointTrafficLayout.sets(family) { name, key in
+                sized(name, key: key, contents.traffic[name] ?? [])
+            }
+            counting.append(EndpointTrafficLayout.countChain(family))
+        }
+        return Table(family: family, name: RulesetLayout.tableName, sets: sets,
+                     chains: fixedChains() + counting + bucketChains)
     }
 
     /// Whether the endpoint may run on this node (unknown when either node name is missing).
@@ -193,8 +204,15 @@ struct FamilyCompiler {
         return .prefix(selector, network: cidr.address, length: cidr.prefixLength, negated: negated)
     }
 
-    private func fixedChains() -> [Chain] {
+    /// The rules of a filter base chain: count DNATed packets (with endpoint counters), then
+    /// send new connections to the reject checks.
+    private func filterRules(_ hook: BaseChain.Hook) -> [Rule] {
         let newConnection = Statement.bitTest(.ctState, mask: CtStateFlag.new, isSet: true)
+        let reject = Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])
+        return node.endpointCounters ? [EndpointTrafficLayout.jumpRule(hook: hook), reject] : [reject]
+    }
+
+    private func fixedChains() -> [Chain] {
         let frontendKey = RulesetLayout.frontendKey(family)
 
         var services: [Rule] = []
@@ -228,11 +246,11 @@ struct FamilyCompiler {
             Chain(name: Names.natPostrouting, base: BaseChain(type: .nat, hook: .postrouting, priority: priority.srcnat),
                   rules: [Rule([.verdict(.jump(Names.masquerading))])]),
             Chain(name: Names.filterInput, base: BaseChain(type: .filter, hook: .input, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.input)),
             Chain(name: Names.filterForward, base: BaseChain(type: .filter, hook: .forward, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.forward)),
             Chain(name: Names.filterOutput, base: BaseChain(type: .filter, hook: .output, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.output)),
             Chain(name: Names.services, rules: services),
             Chain(name: Names.masqueradeOffCluster,
                   rules: podCIDRs.map { Rule([match(saddr, $0, negated: false), .verdict(.return)]) }

@@ -11,6 +11,8 @@ struct Frontend: Hashable {
     var transport: TransportProtocol
     var port: UInt16
     var service: ServiceName
+    /// The service port's name ("" for the single unnamed port).
+    var portName: String = ""
     /// Endpoints chosen for this frontend, in a stable order.
     var endpoints: [Endpoint]
     /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
@@ -61,7 +63,8 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
             return chosen
         }()
         var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
-                                port: claim.key.port, service: service.name, endpoints: lists.cluster)
+                                port: claim.key.port, service: service.name, portName: port.name,
+                                endpoints: lists.cluster)
         switch claim.kind {
         case .clusterIP:
             frontend.local = lists.policy.internal
