@@ -35,6 +35,7 @@ final class WireRoundTripTests: XCTestCase {
 
     enum SelectorKind: CaseIterable {
         case address, transportDestinationPort, l4proto, mark, randomNumber, fibDestinationType, fibSourceType, ctState, ctStatus
+        case ctAddress, ctPort
 
         init(_ selector: Selector) {
             switch selector {
@@ -47,6 +48,8 @@ final class WireRoundTripTests: XCTestCase {
             case .fibSourceType: self = .fibSourceType
             case .ctState: self = .ctState
             case .ctStatus: self = .ctStatus
+            case .ctAddress: self = .ctAddress
+            case .ctPort: self = .ctPort
             }
         }
     }
@@ -64,7 +67,10 @@ final class WireRoundTripTests: XCTestCase {
 
     private func selectors(_ family: TableFamily) -> [Selector] {
         [.address(.source, family), .address(.destination, family), .transportDestinationPort, .l4proto, .mark,
-         .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus]
+         .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus,
+         .ctAddress(.destination, .original, family), .ctAddress(.source, .reply, family),
+         .ctAddress(.source, .original, family), .ctAddress(.destination, .reply, family),
+         .ctPort(.destination, .original), .ctPort(.source, .reply), .ctPort(.source, .original), .ctPort(.destination, .reply)]
     }
 
     private func statements(_ family: TableFamily) -> [Statement] {
@@ -83,6 +89,8 @@ final class WireRoundTripTests: XCTestCase {
             .bitTest(.mark, mask: 0x4000, isSet: false),
             .lookup([daddr], set: "cluster-ips"),
             .lookup([daddr, .l4proto, .transportDestinationPort], set: "service-ips"),
+            .lookup([.ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original),
+                     .ctAddress(.source, .reply, family), .ctPort(.source, .reply)], set: "endpoint-traffic"),
             .verdictMap([daddr, .l4proto, .transportDestinationPort], map: "service-dispatch"),
             .verdictMap([.l4proto, .transportDestinationPort, .randomNumber(modulus: 3)], map: "backends"),
             .setMarkBits(0x4000),
@@ -164,6 +172,11 @@ final class WireRoundTripTests: XCTestCase {
             NamedSet(name: "endpoint-counters", key: .types([.ipv4Address, .inetService]), flags: [.timeout], counter: true,
                      elements: [SetElement(key: [.address(IPAddress("198.19.1.11")!), .port(8080)]),
                                 SetElement(key: [.address(IPAddress("198.19.1.12")!), .port(8080)], timeout: 30_000)]),
+            NamedSet(name: "endpoint-traffic", key: .types([.ipv4Address, .inetProto, .inetService, .ipv4Address, .inetService]),
+                     counter: true,
+                     elements: [SetElement(key: [.address(IPAddress("198.18.0.1")!), .proto(6), .port(80),
+                                                 .address(IPAddress("198.19.1.11")!), .port(8080)])
+                                    .commented("default/web http node-1 local")]),
             NamedSet(name: "source-ranges", key: .types([.ipv4Address, .inetService, .ipv4Address]), size: 1024,
                      flags: [.interval],
                      elements: [SetElement(key: [.address(IPAddress("203.0.113.8")!), .port(80), .address(IPAddress("10.0.0.0")!)],
