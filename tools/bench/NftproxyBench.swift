@@ -30,8 +30,12 @@ struct WorkloadOptions: ParsableArguments {
     @Flag(help: "10 % of the services externalTrafficPolicy Local with an externalIP, 10 % internalTrafficPolicy Local.")
     var trafficPolicies = false
 
+    @Option(help: ArgumentHelp("Per-endpoint counters in the ruleset, as nftproxy's --endpoint-counters.", valueName: "true|false"))
+    var endpointCounters = true
+
     var workload: Workload {
-        Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes, trafficPolicies: trafficPolicies)
+        Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes, trafficPolicies: trafficPolicies,
+                 endpointCounters: endpointCounters)
     }
 
     func validate() throws {

@@ -22,6 +22,8 @@ struct Workload: Sendable {
     /// Traffic policies: service `i` with `i % 10 == 1` has externalTrafficPolicy Local and
     /// an externalIP (from 198.19.128.0/17), `i % 10 == 2` internalTrafficPolicy Local.
     var trafficPolicies = false
+    /// Per-endpoint counters in the programmed tables (`NodeConfig/endpointCounters`).
+    var endpointCounters = true
 
     static let namespace = "bench"
     static let portName = "http"
@@ -102,6 +104,9 @@ struct Workload: Sendable {
         ServiceMap(services: (0..<services).map(service))
     }
 
-    /// The node the benchmark programs: `node-0`, pods in 100.64.0.0/10, everything else default.
-    static var node: NodeConfig { NodeConfig(nodeName: "node-0", clusterCIDRs: [clusterCIDR]) }
+    /// The node the benchmark programs: `node-0`, pods in 100.64.0.0/10, endpoint counters as
+    /// asked, everything else default.
+    var node: NodeConfig {
+        NodeConfig(nodeName: "node-0", clusterCIDRs: [Self.clusterCIDR], endpointCounters: endpointCounters)
+    }
 }
