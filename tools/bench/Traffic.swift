@@ -56,11 +56,14 @@ struct Traffic: ParsableCommand {
                                               count: connections)
             let elapsed = ContinuousClock.now - start
             let answered = outcomes.filter { $0.name != nil }.count
-            guard answered == connections else { throw BenchError("\(connections - answered) connections unanswered") }
+            // On a loaded machine a connection may time out (1 s); it is reported, and the
+            // round's rate counts answered connections only.
+            guard answered * 100 >= connections * 99 else { throw BenchError("\(connections - answered) connections unanswered") }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let rate = Double(connections) / seconds
+            let rate = Double(answered) / seconds
             rates[counters, default: []].append(rate)
-            printErr("round \(round + 1): counters \(counters ? "on " : "off"): \(Int(rate)) connections/s")
+            printErr("round \(round + 1): counters \(counters ? "on " : "off"): \(Int(rate)) connections/s"
+                     + (answered < connections ? " (\(connections - answered) timed out)" : ""))
         }
         func median(_ values: [Double]) -> Double {
             let sorted = values.sorted()
