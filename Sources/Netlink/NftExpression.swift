@@ -16,8 +16,8 @@ public indirect enum NftExpression: Hashable, Sendable {
     case numgen(type: NftNumgenType, modulus: UInt32, offset: UInt32, destination: NftRegister)
     /// A routing lookup.
     case fib(result: NftFibResult, flags: NftFibFlags, destination: NftRegister)
-    /// Loads a conntrack field into `destination`; `direction` (``NftCtDirection``) for the
-    /// fields of one tuple (`ct original ip daddr`), nil for the others (`ct state`).
+    /// Loads a conntrack field into `destination`; of the tuple of `direction` (0 original,
+    /// 1 reply) for the keys that have one (addresses, ports), nil for the others.
     case ctLoad(key: NftCtKey, direction: UInt8?, destination: NftRegister)
     /// Compares `source` with `data`; a mismatch ends the rule.
     case compare(source: NftRegister, op: NftCompareOperator, data: [UInt8])
@@ -85,8 +85,8 @@ extension NftExpression {
         case let .ctLoad(key, direction, destination):
             let e = try NftnlExpression("ct")
             e.set(NFTNL_EXPR_CT_KEY, u32: key.rawValue)
-            e.set(NFTNL_EXPR_CT_DREG, u32: destination.rawValue)
             if let direction { e.set(NFTNL_EXPR_CT_DIR, u8: direction) }
+            e.set(NFTNL_EXPR_CT_DREG, u32: destination.rawValue)
             return e
         case let .compare(source, op, data):
             let e = try NftnlExpression("cmp")

@@ -59,18 +59,14 @@ public struct NftCtKey: WireNumber {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let state = NftCtKey(rawValue: UInt32(NFT_CT_STATE.rawValue))
     public static let status = NftCtKey(rawValue: UInt32(NFT_CT_STATUS.rawValue))
-    /// The IPv4 destination of one direction's tuple.
-    public static let destinationIPv4 = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP.rawValue))
-    /// The IPv6 destination of one direction's tuple.
-    public static let destinationIPv6 = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP6.rawValue))
-    /// The transport destination (port) of one direction's tuple.
+    /// The layer-4 source and destination ports of a direction's tuple (`ct original proto-dst`).
+    public static let protoSource = NftCtKey(rawValue: UInt32(NFT_CT_PROTO_SRC.rawValue))
     public static let protoDestination = NftCtKey(rawValue: UInt32(NFT_CT_PROTO_DST.rawValue))
-}
-
-/// The direction of a conntrack tuple a `ct` expression reads (`IP_CT_DIR_*`).
-public enum NftCtDirection {
-    /// The tuple of the first packet, before NAT: `ct original …`.
-    public static let original: UInt8 = 0  // IP_CT_DIR_ORIGINAL
+    /// The addresses of a direction's tuple (`ct original ip daddr`, `ct reply ip6 saddr`).
+    public static let ipv4Source = NftCtKey(rawValue: UInt32(NFT_CT_SRC_IP.rawValue))
+    public static let ipv4Destination = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP.rawValue))
+    public static let ipv6Source = NftCtKey(rawValue: UInt32(NFT_CT_SRC_IP6.rawValue))
+    public static let ipv6Destination = NftCtKey(rawValue: UInt32(NFT_CT_DST_IP6.rawValue))
 }
 
 /// A `cmp` operator (`enum nft_cmp_ops`).

@@ -154,6 +154,7 @@ extension NftSetElement {
         if let chain { nftnl_set_elem_set_str(e, UInt16(NFTNL_SET_ELEM_CHAIN), chain) }
         if let value = self.data { data(NFTNL_SET_ELEM_DATA, value) }
         if let keyEnd { data(NFTNL_SET_ELEM_KEY_END, keyEnd) }
+        if let userData { data(NFTNL_SET_ELEM_USERDATA, userData) }
         if let timeout { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_TIMEOUT), timeout) }
         if let expiration { nftnl_set_elem_set_u64(e, UInt16(NFTNL_SET_ELEM_EXPIRATION), expiration) }
         for expression in expressions { nftnl_set_elem_add_expr(e, try expression.makeNftnl().release()) }
@@ -179,6 +180,7 @@ extension NftSetElement {
             timeout: u64(NFTNL_SET_ELEM_TIMEOUT), expiration: u64(NFTNL_SET_ELEM_EXPIRATION),
             expressions: readExpressions { nftnl_set_elem_expr_foreach(e, $0, $1) })
         keyEnd = bytes(NFTNL_SET_ELEM_KEY_END)
+        userData = bytes(NFTNL_SET_ELEM_USERDATA)
     }
 }
 

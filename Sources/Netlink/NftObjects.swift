@@ -110,6 +110,8 @@ public struct NftSetElement: Hashable, Sendable {
     public var expressions: [NftExpression]
     /// `NFTA_SET_ELEM_KEY_END`: the last key of an interval set's range.
     public var keyEnd: [UInt8]? = nil
+    /// `NFTA_SET_ELEM_USERDATA` (nft keeps element comments there; at most 256 bytes).
+    public var userData: [UInt8]? = nil
 
     public init(key: [UInt8], verdict: Int32? = nil, chain: String? = nil, data: [UInt8]? = nil,
                 timeout: UInt64? = nil, expiration: UInt64? = nil, expressions: [NftExpression] = []) {

@@ -116,6 +116,7 @@ struct MessageEncoder {
     static func wireElement(_ element: SetElement) -> NftSetElement {
         var wire = NftSetElement(key: SetLayout.bytes(of: element.key), timeout: element.timeout)
         wire.keyEnd = element.keyEnd.map(SetLayout.bytes(of:))
+        wire.userData = element.comment.map(ElementComment.userData)
         switch element.data {
         case nil:
             break

@@ -70,10 +70,38 @@ public struct Transaction: Hashable, Sendable {
         return max(1, elementBytesPerMessage / perElement)
     }
 
+    /// The bytes ``elementsPerMessage(_:)`` reckons per element of `set` (without a comment).
+    static func elementBytes(_ set: NamedSet) -> Int {
+        max(1, elementBytesPerMessage / elementsPerMessage(set))
+    }
+
+    /// `elements` in runs that each fit one message: ``elementsPerMessage(_:)`` of them while
+    /// they carry no comment; a comment (element userdata, up to 256 bytes) makes its
+    /// element that much larger, and the run is cut by bytes instead.
+    static func messageChunks(_ elements: [SetElement], of set: NamedSet) -> [ArraySlice<SetElement>] {
+        let perMessage = elementsPerMessage(set)
+        guard elements.contains(where: { $0.comment != nil }) else { return elements.chunked(perMessage) }
+        let budget = perMessage * elementBytes(set)
+        var chunks: [ArraySlice<SetElement>] = []
+        var start = elements.startIndex, used = 0
+        for index in elements.indices {
+            // The userdata attribute: its header, the comment's own header, the text and its zero, padded.
+            let size = elementBytes(set) + (elements[index].comment.map { ($0.utf8.count + 3 + 4 + 3) / 4 * 4 } ?? 0)
+            if used + size > budget, index > start {
+                chunks.append(elements[start..<index])
+                start = index
+                used = 0
+            }
+            used += size
+        }
+        if start < elements.endIndex { chunks.append(elements[start...]) }
+        return chunks
+    }
+
     /// Adds elements, split into as many messages as they need.
     public mutating func addElements(_ elements: [SetElement], to set: NamedSet, family: TableFamily, table: String) {
         let shape = set.withoutElements
-        for chunk in elements.chunked(Self.elementsPerMessage(set)) {
+        for chunk in Self.messageChunks(elements, of: set) {
             append(.addElements(family, table: table, set: shape, chunk))
         }
     }
@@ -81,7 +109,7 @@ public struct Transaction: Hashable, Sendable {
     /// Deletes elements, split into as many messages as they need.
     public mutating func deleteElements(_ elements: [SetElement], from set: NamedSet, family: TableFamily, table: String) {
         let shape = set.withoutElements
-        for chunk in elements.chunked(Self.elementsPerMessage(set)) {
+        for chunk in Self.messageChunks(elements, of: set) {
             append(.deleteElements(family, table: table, set: shape, chunk))
         }
     }

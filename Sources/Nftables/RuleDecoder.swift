@@ -13,6 +13,27 @@ struct RuleDecoder {
         var description: String { reason }
     }
 
+    /// The selector a `ct` load reads, when it is one nftproxy writes.
+    static func ctSelector(_ key: NftCtKey, _ direction: UInt8?) -> Selector? {
+        guard let direction else {
+            switch key {
+            case .state: return .ctState
+            case .status: return .ctStatus
+            default: return nil
+            }
+        }
+        guard let tuple = Selector.ConntrackDirection(rawValue: direction) else { return nil }
+        switch key {
+        case .ipv4Source: return .ctAddress(.source, tuple, .ip)
+        case .ipv4Destination: return .ctAddress(.destination, tuple, .ip)
+        case .ipv6Source: return .ctAddress(.source, tuple, .ip6)
+        case .ipv6Destination: return .ctAddress(.destination, tuple, .ip6)
+        case .protoSource: return .ctPort(.source, tuple)
+        case .protoDestination: return .ctPort(.destination, tuple)
+        default: return nil
+        }
+    }
+
     func decode(_ expressions: [NftExpression]) throws(Unrecognized) -> Rule {
         var statements: [Statement] = []
         var loads: [Selector] = []            // selectors loaded since the last consuming expression
@@ -56,15 +77,11 @@ struct RuleDecoder {
                 loadedBytes.append(4)
             case .ctLoad(let key, let direction, let destination):
                 loadSlots.append(destination.slotIndex)
-                switch (key, direction) {
-                case (.state, nil): loads.append(.ctState)
-                case (.status, nil): loads.append(.ctStatus)
-                case (.destinationIPv4, NftCtDirection.original?) where family == .ip: loads.append(.ctOriginalDestination(.ip))
-                case (.destinationIPv6, NftCtDirection.original?) where family == .ip6: loads.append(.ctOriginalDestination(.ip6))
-                case (.protoDestination, NftCtDirection.original?): loads.append(.ctOriginalProtoDestination)
-                default: throw fail("ct key \(key) direction \(direction.map(String.init) ?? "none")")
+                guard let selector = Self.ctSelector(key, direction) else {
+                    throw fail("ct key \(key) direction \(direction.map(String.init) ?? "none")")
                 }
-                loadedBytes.append(loads.last!.dataType.size)
+                loads.append(selector)
+                loadedBytes.append(selector.dataType.size)
             case .bitwise(_, _, _, let mask, let xor):
                 guard loads.count == 1, pendingBitwise == nil else { throw fail("bitwise without a single load") }
                 pendingBitwise = (mask, xor)

@@ -146,11 +146,17 @@ struct RuleEncoder {
             return .ctLoad(key: .state, direction: nil, destination: register)
         case .ctStatus:
             return .ctLoad(key: .status, direction: nil, destination: register)
-        case .ctOriginalDestination(let family):
-            return .ctLoad(key: family == .ip ? .destinationIPv4 : .destinationIPv6, direction: NftCtDirection.original,
+        case .ctAddress(let field, let direction, let family):
+            let key: NftCtKey = switch (family, field) {
+            case (.ip, .source): .ipv4Source
+            case (.ip, .destination): .ipv4Destination
+            case (.ip6, .source): .ipv6Source
+            case (.ip6, .destination): .ipv6Destination
+            }
+            return .ctLoad(key: key, direction: direction.rawValue, destination: register)
+        case .ctPort(let field, let direction):
+            return .ctLoad(key: field == .source ? .protoSource : .protoDestination, direction: direction.rawValue,
                            destination: register)
-        case .ctOriginalProtoDestination:
-            return .ctLoad(key: .protoDestination, direction: NftCtDirection.original, destination: register)
         }
     }
 

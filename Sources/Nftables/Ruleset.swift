@@ -159,8 +159,8 @@ public struct NamedSet: Hashable, Sendable {
 
 /// One element of a set or map.
 ///
-/// Equality and hashing cover what nftproxy writes (key, data, timeout), not ``observed``.
-/// The rarely used timeout and observed state live in one shared box, so that an element
+/// Equality and hashing cover what nftproxy writes (key, data, timeout, comment), not ``observed``.
+/// The rarely used timeout, comment and observed state live in one shared box, so that an element
 /// without them (nearly all: sets hold hundreds of thousands) stays as small as its key and data.
 public struct SetElement: Hashable, Sendable {
     public var key: [Value]
@@ -174,7 +174,14 @@ public struct SetElement: Hashable, Sendable {
 
     public init(key: [Value], data: ElementData? = nil, timeout: UInt64? = nil, keyEnd: [Value]? = nil) {
         self.key = key; self.data = data; self.keyEnd = keyEnd
-        self.extras = timeout.map { Extras(timeout: $0, observed: nil) }
+        self.extras = timeout.map { Extras(timeout: $0, observed: nil, comment: nil) }
+    }
+
+    /// The same element with `comment "text"`.
+    public func commented(_ text: String?) -> SetElement {
+        var copy = self
+        copy.comment = text
+        return copy
     }
 
     /// Whether `values` lies in this element's range (or equals its key, outside interval sets).
@@ -187,18 +194,29 @@ public struct SetElement: Hashable, Sendable {
     /// `timeout T` of this element, in milliseconds, when it differs from the set's.
     public var timeout: UInt64? {
         get { extras?.timeout }
-        set { extras = Extras.make(timeout: newValue, observed: observed) }
+        set { extras = Extras.make(timeout: newValue, observed: observed, comment: comment) }
     }
 
     /// What the kernel reported about the element when it was read back.
     public var observed: ObservedElement? {
         get { extras?.observed }
-        set { extras = Extras.make(timeout: timeout, observed: newValue) }
+        set { extras = Extras.make(timeout: timeout, observed: newValue, comment: comment) }
     }
+
+    /// `comment "…"`: text the kernel keeps with the element (its userdata, at most
+    /// ``SetElement/maximumCommentBytes``); part of what nftproxy writes, so part of equality.
+    public var comment: String? {
+        get { extras?.comment }
+        set { extras = Extras.make(timeout: timeout, observed: observed, comment: newValue) }
+    }
+
+    /// The longest comment nft writes (its userdata limit is 256 bytes: a 2-byte header and
+    /// a terminating zero around the text).
+    public static let maximumCommentBytes = 253
 
     public static func == (lhs: SetElement, rhs: SetElement) -> Bool {
         lhs.key == rhs.key && lhs.data == rhs.data && lhs.keyEnd == rhs.keyEnd
-            && ((lhs.extras == nil && rhs.extras == nil) || lhs.timeout == rhs.timeout)
+            && ((lhs.extras == nil && rhs.extras == nil) || (lhs.timeout == rhs.timeout && lhs.comment == rhs.comment))
     }
 
     /// Key and data only: elements that differ in timeout alone share a hash, which
@@ -212,11 +230,15 @@ public struct SetElement: Hashable, Sendable {
     private final class Extras: Sendable {
         let timeout: UInt64?
         let observed: ObservedElement?
+        let comment: String?
 
-        init(timeout: UInt64?, observed: ObservedElement?) { self.timeout = timeout; self.observed = observed }
+        init(timeout: UInt64?, observed: ObservedElement?, comment: String?) {
+            self.timeout = timeout; self.observed = observed; self.comment = comment
+        }
 
-        static func make(timeout: UInt64?, observed: ObservedElement?) -> Extras? {
-            timeout == nil && observed == nil ? nil : Extras(timeout: timeout, observed: observed)
+        static func make(timeout: UInt64?, observed: ObservedElement?, comment: String?) -> Extras? {
+            timeout == nil && observed == nil && comment == nil
+                ? nil : Extras(timeout: timeout, observed: observed, comment: comment)
         }
     }
 }

@@ -85,6 +85,7 @@ public struct ScriptRenderer: Sendable {
             }.joined(separator: " . ")
         }
         if let timeout = element.timeout { text += " timeout \(NftDuration.text(milliseconds: timeout))" }
+        if let comment = element.comment { text += " comment \"\(comment)\"" }
         switch element.data {
         case nil: break
         case .verdict(let verdict): text += " : " + render(verdict)

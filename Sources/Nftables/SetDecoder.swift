@@ -86,6 +86,10 @@ struct SetDecoder {
         }
         guard wire.timeout == nil || declaration.flags.contains(.timeout) else { return nil }
         element.timeout = wire.timeout == declaration.timeout ? nil : wire.timeout
+        if let userData = wire.userData {
+            guard let comment = ElementComment.text(userData) else { return nil }
+            element.comment = comment
+        }
         var observed = ObservedElement(expiresIn: wire.expiration)
         for expression in wire.expressions {
             guard case let .counter(packets, bytes) = expression, declaration.counter else { return nil }

@@ -86,7 +86,7 @@ enum SetUserData {
         case .randomNumber(let modulus):
             // type NFT_NG_RANDOM, modulus, offset 0.
             return (exprNumgen, tlv(0, u32(1)) + tlv(1, u32(modulus)) + tlv(2, u32(0)))
-        case .fibDestinationType, .fibSourceType, .ctState, .ctStatus, .ctOriginalDestination, .ctOriginalProtoDestination:
+        case .fibDestinationType, .fibSourceType, .ctState, .ctStatus, .ctAddress, .ctPort:
             // Never used as a set key; nft would describe them with their own attributes.
             return (0, [])
         }

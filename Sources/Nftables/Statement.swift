@@ -3,6 +3,9 @@ import ServiceModel
 /// A source of a value in a rule: what nft loads into a register.
 public enum Selector: Hashable, Sendable {
     public enum AddressField: Hashable, Sendable { case source, destination }
+    /// Which tuple of a connection a `ct` selector reads: the one of its first packet's
+    /// direction (`original`) or the one replies carry (`reply`, after NAT: the endpoint).
+    public enum ConntrackDirection: UInt8, Hashable, Sendable { case original = 0, reply = 1 }
 
     /// `ip saddr`, `ip6 daddr`, ...
     case address(AddressField, TableFamily)
@@ -22,12 +25,12 @@ public enum Selector: Hashable, Sendable {
     case ctState
     /// `ct status`
     case ctStatus
-    /// `ct original ip daddr` / `ct original ip6 daddr`: the connection's destination before NAT.
-    case ctOriginalDestination(TableFamily)
-    /// `ct original proto-dst`: the connection's transport destination (port) before NAT.
-    /// nft needs the protocol known in the rule (`meta l4proto tcp` before it) to use it
-    /// in a concatenation.
-    case ctOriginalProtoDestination
+    /// `ct original ip daddr`, `ct reply ip6 saddr`, ...: an address of a conntrack tuple.
+    /// The same on every packet of a connection, whichever way it travels.
+    case ctAddress(AddressField, ConntrackDirection, TableFamily)
+    /// `ct original proto-dst`, `ct reply proto-src`: a port of a conntrack tuple. nft needs
+    /// the protocol known (`meta l4proto tcp` earlier in the rule) to type it as a port.
+    case ctPort(AddressField, ConntrackDirection)
 
     /// The datatype of the values this selector produces.
     public var dataType: DataType {
@@ -40,8 +43,8 @@ public enum Selector: Hashable, Sendable {
         case .fibDestinationType, .fibSourceType: return .fibAddressType
         case .ctState: return .ctState
         case .ctStatus: return .ctStatus
-        case .ctOriginalDestination(let family): return family.addressType
-        case .ctOriginalProtoDestination: return .inetService
+        case .ctAddress(_, _, let family): return family.addressType
+        case .ctPort: return .inetService
         }
     }
 
@@ -58,10 +61,17 @@ public enum Selector: Hashable, Sendable {
         case .fibSourceType: return "fib saddr type"
         case .ctState: return "ct state"
         case .ctStatus: return "ct status"
-        case .ctOriginalDestination(let family): return "ct original \(family.rawValue) daddr"
-        case .ctOriginalProtoDestination: return "ct original proto-dst"
+        case .ctAddress(let field, let direction, let family):
+            return "ct \(direction.name) \(family.rawValue) \(field == .source ? "saddr" : "daddr")"
+        case .ctPort(let field, let direction):
+            return "ct \(direction.name) \(field == .source ? "proto-src" : "proto-dst")"
         }
     }
+}
+
+extension Selector.ConntrackDirection {
+    /// `original` or `reply`, as nft writes it.
+    public var name: String { self == .original ? "original" : "reply" }
 }
 
 /// How a rejected packet is answered.

@@ -126,7 +126,7 @@ extension TableDiff {
 }
 
 /// Elements to delete and to add so that a set holds exactly the wanted ones.
-/// An element whose key stays but whose data changes is deleted and added again.
+/// An element whose key stays but whose data or comment changes is deleted and added again.
 struct ElementChange {
     var removed: [SetElement] = []
     var added: [SetElement] = []
@@ -145,9 +145,9 @@ struct ElementChange {
 
     private init(differing current: ArraySlice<SetElement>, _ desired: ArraySlice<SetElement>) {
         guard !current.isEmpty || !desired.isEmpty else { return }
-        var currentByKey: [[Value]: ElementData?] = [:]
+        var currentByKey: [[Value]: SetElement] = [:]
         currentByKey.reserveCapacity(current.count)
-        for element in current { currentByKey[element.key] = element.data }
+        for element in current { currentByKey[element.key] = element }
         var desiredKeys = Set<[Value]>()
         desiredKeys.reserveCapacity(desired.count)
         for element in desired {
@@ -155,8 +155,8 @@ struct ElementChange {
             switch currentByKey[element.key] {
             case .none:
                 added.append(element)
-            case .some(let data) where data != element.data:
-                removed.append(SetElement(key: element.key, data: data))
+            case .some(let existing) where existing.data != element.data || existing.comment != element.comment:
+                removed.append(SetElement(key: element.key, data: existing.data))
                 added.append(element)
             default:
                 break

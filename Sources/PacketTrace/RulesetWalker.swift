@@ -172,21 +172,19 @@ private struct Walk {
 
     let walker: RulesetWalker
     var packet: Packet
+    /// The packet as it arrived: conntrack's original tuple.
+    let original: Packet
     let choices: [Int]
     var moduli: [UInt32] = []
     var mark: UInt32 = 0
     var destinationTranslated = false
-    /// The destination of the connection's first packet before DNAT (`ct original`).
-    let originalDestination: IPAddress
-    let originalDestinationPort: UInt16
     var masqueraded = false
     var steps: [TraceStep] = []
     var hook: BaseChain.Hook = .prerouting
     var table: RulesetWalker.IndexedTable?
 
     init(walker: RulesetWalker, packet: Packet, choices: [Int]) {
-        self.walker = walker; self.packet = packet; self.choices = choices
-        originalDestination = packet.destination; originalDestinationPort = packet.destinationPort
+        self.walker = walker; self.packet = packet; self.original = packet; self.choices = choices
     }
 
     private var family: TableFamily { packet.family == .v4 ? .ip : .ip6 }
@@ -381,11 +379,22 @@ private struct Walk {
             return .integer(KernelValues.ctStateNew)
         case .ctStatus:
             return .integer(destinationTranslated ? KernelValues.ctStatusDestinationNAT : 0)
-        case .ctOriginalDestination(let tableFamily):
+        case .ctAddress(let field, let direction, let tableFamily):
             guard tableFamily == family else { return nil }
-            return .address(originalDestination)
-        case .ctOriginalProtoDestination:
-            return .port(originalDestinationPort)
+            // The reply tuple runs from where the packet now goes (the endpoint, after DNAT)
+            // back to its source (the walker does not model the masquerade address).
+            switch (direction, field) {
+            case (.original, .source), (.reply, .destination): return .address(original.source)
+            case (.original, .destination): return .address(original.destination)
+            case (.reply, .source): return .address(packet.destination)
+            }
+        case .ctPort(let field, let direction):
+            // Only destination ports are modelled: a source port loads nothing.
+            switch (direction, field) {
+            case (.original, .destination): return .port(original.destinationPort)
+            case (.reply, .source): return .port(packet.destinationPort)
+            case (.original, .source), (.reply, .destination): return nil
+            }
         }
     }
 }

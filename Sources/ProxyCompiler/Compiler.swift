@@ -97,6 +97,9 @@ struct FamilyCompiler {
                 SetElement(key: key + $0, data: .verdict(.goto(affinity.refresh)))
             }))
         }
+        if node.endpointCounters {
+            entries.traffic = (EndpointTrafficLayout.set(for: frontend), EndpointTrafficLayout.elements(for: frontend, node: node))
+        }
         return entries
     }
 
@@ -167,8 +170,16 @@ struct FamilyCompiler {
             for index in fixed.indices where fixed[index].base?.type == .filter { fixed[index].rules.append(record) }
         }
 
-        if node.endpointCounters { sets = sets.map(EndpointCounters.counting) }
-        return Table(family: family, name: RulesetLayout.tableName, sets: sets, chains: fixed + bucketChains)
+        var counting: [Chain] = []
+        if node.endpointCounters {
+            sets = sets.map(EndpointCounters.counting)
+            sets += EndpointTrafficLayout.sets(family) { name, key in
+                sized(name, key: key, contents.traffic[name] ?? [])
+            }
+            counting.append(EndpointTrafficLayout.countChain(family))
+        }
+        return Table(family: family, name: RulesetLayout.tableName, sets: sets,
+                     chains: fixed + counting + bucketChains)
     }
 
     /// Whether the endpoint may run on this node (unknown when either node name is missing).
@@ -200,8 +211,15 @@ struct FamilyCompiler {
         return .prefix(selector, network: cidr.address, length: cidr.prefixLength, negated: negated)
     }
 
-    private func fixedChains() -> [Chain] {
+    /// The rules of a filter base chain: count DNATed packets (with endpoint counters), then
+    /// send new connections to the reject checks.
+    private func filterRules(_ hook: BaseChain.Hook) -> [Rule] {
         let newConnection = Statement.bitTest(.ctState, mask: CtStateFlag.new, isSet: true)
+        let reject = Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])
+        return node.endpointCounters ? [EndpointTrafficLayout.jumpRule(hook: hook), reject] : [reject]
+    }
+
+    private func fixedChains() -> [Chain] {
         let frontendKey = RulesetLayout.frontendKey(family)
 
         var services: [Rule] = []
@@ -235,11 +253,11 @@ struct FamilyCompiler {
             Chain(name: Names.natPostrouting, base: BaseChain(type: .nat, hook: .postrouting, priority: priority.srcnat),
                   rules: [Rule([.verdict(.jump(Names.masquerading))])]),
             Chain(name: Names.filterInput, base: BaseChain(type: .filter, hook: .input, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.input)),
             Chain(name: Names.filterForward, base: BaseChain(type: .filter, hook: .forward, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.forward)),
             Chain(name: Names.filterOutput, base: BaseChain(type: .filter, hook: .output, priority: priority.filter),
-                  rules: [Rule([newConnection, .verdict(.jump(Names.rejectUnserved))])]),
+                  rules: filterRules(.output)),
             Chain(name: Names.services, rules: services),
             Chain(name: Names.masqueradeOffCluster,
                   rules: podCIDRs.map { Rule([match(saddr, $0, negated: false), .verdict(.return)]) }

@@ -28,16 +28,27 @@ public enum EndpointCounters {
     }
 }
 
-/// One endpoint of a frontend and the connections the kernel balanced to it.
-public struct EndpointCount: Hashable, Sendable, Codable {
+/// One endpoint of a frontend and what the kernel counted for it.
+public struct EndpointCount: Hashable, Sendable {
     public var address: String
     public var port: UInt16
     /// New connections DNATed to this endpoint (its slots' counters added up).
     public var connections: UInt64
+    /// Packets and bytes of its flows through the frontend, both directions
+    /// (`endpoint-traffic` counters); zero where the kernel has none.
+    public var packets: UInt64
+    public var bytes: UInt64
+    /// The service, port and node its `endpoint-traffic` element names; nil without one.
+    public var names: EndpointNames?
 
-    public init(address: String, port: UInt16, connections: UInt64) {
+    public init(address: String, port: UInt16, connections: UInt64, packets: UInt64 = 0, bytes: UInt64 = 0,
+                names: EndpointNames? = nil) {
         self.address = address; self.port = port; self.connections = connections
+        self.packets = packets; self.bytes = bytes; self.names = names
     }
+
+    /// `address:port`, `[address]:port` for IPv6.
+    public var target: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
 }
 
 /// A frontend's endpoints with their counts, as read from a table's backends maps.
@@ -60,43 +71,60 @@ public struct FrontendTraffic: Hashable, Sendable {
         return total == 0 ? 0 : Double(endpoint.connections) / Double(total)
     }
 
-    /// How far the spread is from uniform: the largest |count − N/k| among the k endpoints,
-    /// in standard deviations of a uniform random choice (√(N·(1/k)·(1−1/k))). Nil with fewer
-    /// than two endpoints or no connections, where there is nothing to compare.
-    public var largestDeviation: Double? {
-        let k = Double(endpoints.count), total = Double(totalConnections)
-        guard endpoints.count >= 2, total > 0 else { return nil }
-        let expected = total / k
-        let deviation = (total * (1 / k) * (1 - 1 / k)).squareRoot()
-        return endpoints.map { abs(Double($0.connections) - expected) / deviation }.max()
-    }
+    /// How far the spread of connections is from uniform (``SpreadDeviation``).
+    public var largestDeviation: Double? { SpreadDeviation.largest(endpoints.map(\.connections)) }
 
-    /// Every frontend with endpoints in `ruleset`, in key order, with the counts its backends
-    /// maps' elements hold (``SetElement/observed``; zero where the kernel reported none).
+    /// The service (and port name) its endpoints' names give; nil when none has names.
+    public var names: EndpointNames? { endpoints.lazy.compactMap(\.names).first }
+
+    /// Every frontend with endpoints in `ruleset`, in key order: each endpoint's connections
+    /// (the counters of its backends map slots, ``SetElement/observed``) and its packets,
+    /// bytes and names (its `endpoint-traffic` element); zero where the kernel reported none.
     public static func read(_ ruleset: Ruleset) -> [FrontendTraffic] {
         var counts: [ProgrammedFrontend.Key: [Int: UInt64]] = [:]
+        var traffic: [ProgrammedFrontend.Key: [ProgrammedFrontend.Target: SetElement]] = [:]
         for table in ruleset.tables where table.name == RulesetLayout.tableName {
             let family: IPFamily = table.family == .ip ? .v4 : .v6
-            for set in table.sets where EndpointCounters.isBackendsMap(set.name) {
-                for element in set.elements {
-                    guard case .integer(let slot)? = element.key.last,
-                          let key = ProgrammedFrontend.Key(elementKey: Array(element.key.dropLast()), family: family)
-                    else { continue }
-                    counts[key, default: [:]][Int(slot)] = element.observed?.packets ?? 0
+            for set in table.sets {
+                if EndpointCounters.isBackendsMap(set.name) {
+                    for element in set.elements {
+                        guard case .integer(let slot)? = element.key.last,
+                              let key = ProgrammedFrontend.Key(elementKey: Array(element.key.dropLast()), family: family)
+                        else { continue }
+                        counts[key, default: [:]][Int(slot)] = element.observed?.packets ?? 0
+                    }
+                } else if set.name == EndpointTrafficLayout.serviceSet || set.name == EndpointTrafficLayout.nodePortSet {
+                    for element in set.elements {
+                        guard element.key.count >= 4, case .address(let address) = element.key[element.key.count - 2],
+                              case .port(let port) = element.key[element.key.count - 1],
+                              let key = ProgrammedFrontend.Key(elementKey: Array(element.key.dropLast(2)), family: family)
+                        else { continue }
+                        traffic[key, default: [:]][ProgrammedFrontend.Target(address: address, port: port)] = element
+                    }
                 }
             }
         }
         let frontends = ProgrammedFrontend.read(ruleset)
         return frontends.keys.sorted().compactMap { key -> FrontendTraffic? in
-            guard let frontend = frontends[key], !frontend.targets.isEmpty else { return nil }
+            guard let frontend = frontends[key], !frontend.targets.isEmpty || !(frontend.localTargets ?? []).isEmpty
+            else { return nil }
             var order: [ProgrammedFrontend.Target] = []
             var sums: [ProgrammedFrontend.Target: UInt64] = [:]
             for (slot, target) in frontend.targets.enumerated() {
                 if sums[target] == nil { order.append(target) }
                 sums[target, default: 0] += counts[key]?[slot] ?? 0
             }
-            return FrontendTraffic(key: key, kind: frontend.kind, endpoints: order.map {
-                EndpointCount(address: "\($0.address)", port: $0.port, connections: sums[$0] ?? 0)
+            // Endpoints only the node's own list of a traffic policy Local has.
+            let elements = traffic[key] ?? [:]
+            for target in (frontend.localTargets ?? []) + elements.keys.sorted() where sums[target] == nil {
+                order.append(target)
+                sums[target] = 0
+            }
+            return FrontendTraffic(key: key, kind: frontend.kind, endpoints: order.map { target in
+                let element = elements[target]
+                return EndpointCount(address: "\(target.address)", port: target.port, connections: sums[target] ?? 0,
+                                     packets: element?.observed?.packets ?? 0, bytes: element?.observed?.bytes ?? 0,
+                                     names: element?.comment.flatMap(EndpointNames.init(comment:)))
             })
         }
     }

@@ -13,6 +13,8 @@ struct Frontend: Hashable {
     var service: ServiceName
     /// The index in `spec.ports` of the service port it serves (named in conflict warnings).
     var portIndex: Int
+    /// The service port's name ("" for the single unnamed port).
+    var portName: String = ""
     /// Endpoints chosen for this frontend, in a stable order.
     var endpoints: [Endpoint]
     /// With a traffic policy Local for this frontend (internal for a ClusterIP, external
@@ -66,7 +68,8 @@ func frontends(of service: Service, family: IPFamily, node: String? = nil, zone:
         }()
         var frontend = Frontend(kind: claim.kind, address: claim.key.address, transport: claim.key.transport,
                                 port: claim.key.port, service: service.name, portIndex: claim.portIndex,
-                                endpoints: lists.cluster, affinityTimeout: service.sessionAffinityTimeout)
+                                portName: port.name, endpoints: lists.cluster,
+                                affinityTimeout: service.sessionAffinityTimeout)
         switch claim.kind {
         case .clusterIP:
             frontend.local = lists.policy.internal

@@ -148,8 +148,8 @@ extension FamilyCompiler {
             chains.append(Chain(name: path.chainName, rules: rules))
         }
         // After DNAT: the connection's frontend (its original destination) and endpoint.
-        let originalIP: [Selector] = [.ctOriginalDestination(family), .l4proto, .ctOriginalProtoDestination]
-        let originalNodePort: [Selector] = [.l4proto, .ctOriginalProtoDestination]
+        let originalIP: [Selector] = [.ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original)]
+        let originalNodePort: [Selector] = [.l4proto, .ctPort(.destination, .original)]
         let endpoint: [Selector] = [daddr, .transportDestinationPort]
         let protocols = TransportProtocol.allCases.map { Statement.compare(.l4proto, negated: false, .proto($0.number)) }
         var record: [Rule] = []

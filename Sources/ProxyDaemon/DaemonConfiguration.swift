@@ -23,6 +23,8 @@ public struct DaemonFlags: Sendable, Equatable {
     public var networkNamespace: String?
     /// `--endpoint-counters`; nil: on.
     public var endpointCounters: Bool?
+    /// `--endpoint-metrics-limit`; nil: ``EndpointTrafficMetrics/defaultLimit``.
+    public var endpointMetricsLimit: Int?
 
     public init() {}
 }
@@ -50,6 +52,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var networkNamespace: String?
     /// Per-endpoint connection counters in the kernel (`NodeConfig/endpointCounters`).
     public var endpointCounters = true
+    /// The most endpoints `/metrics` exports traffic metrics for; 0: all.
+    public var endpointMetricsLimit = EndpointTrafficMetrics.defaultLimit
 
     /// One `--nodeport-addresses` value.
     public enum NodePortAddress: Sendable, Equatable {
@@ -169,7 +173,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
             kubeconfig: flags.kubeconfig ?? file.kubeconfig, master: flags.master,
             serviceProxyName: flags.serviceProxyName, cleanupOnExit: flags.cleanupOnExit,
             networkNamespace: flags.networkNamespace, endpointCounters: flags.endpointCounters ?? true)
-        return (configuration, file.warnings)
+        var resolved = configuration
+        if let limit = flags.endpointMetricsLimit {
+            guard limit >= 0 else {
+                throw ConfigurationProblem("--endpoint-metrics-limit: \(limit) is negative (0 means no limit)")
+            }
+            resolved.endpointMetricsLimit = limit
+        }
+        return (resolved, file.warnings)
     }
 }
 

@@ -36,7 +36,8 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
         let loop = SyncLoop(node: knownNode, kernel: kernel, source: state, health: health, metrics: metrics,
                             settings: config.sync, logger: logger, synced: healthChecks.synced)
         let endpoints = DaemonEndpoints(health: health, metrics: metrics, endpointTraffic: config.endpointCounters
-                                        ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace) : nil)
+                                        ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace,
+                                                                 limit: config.endpointMetricsLimit, logger: logger) : nil)
         var servers: [HTTPEndpointServer] = []
         for (address, responder, what) in [(config.healthzBindAddress, endpoints.healthPort, "healthz"),
                                            (config.metricsBindAddress, endpoints.metricsPort, "metrics")] {

@@ -208,6 +208,19 @@ struct Demo: ParsableCommand {
                         : inside.peer == layout.node1.bridgeIPv4 ? " (it reached itself: hairpin traffic is masqueraded)" : "")
             } ?? "\(inside)"))
 
+        // What the node itself says: its kernel counted every endpoint's connections, packets
+        // and bytes (NodePort and ClusterIP summed), and names them without any input.
+        let nftproxy = ExampleObjects.sibling("nftproxy")
+        let stats = try CommandRunner().run([nftproxy, "stats", "--netns", topology.node1.namespace], timeout: .seconds(30))
+        say("""
+
+            6. nftproxy stats --netns \(topology.node1.namespace): node-1's own per-pod view, read from its kernel \
+            (no input, no API; a NodePort usually gives none). Its connections are step 4's tally plus \
+            step 5's one connection:
+            """)
+        say(stats.succeeded ? stats.stdout.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n")
+            : "   nftproxy stats failed: \(stats.stderr)")
+
         if keep {
             let client = topology.client.namespace, pod1 = topology.pods[0].host.namespace
             say("""
@@ -217,6 +230,7 @@ struct Demo: ParsableCommand {
                   ip netns exec \(pod1) \(echoBinary) request --tcp 198.18.0.10 80 --count 5
                   ip netns exec \(topology.node1.namespace) nft list table ip nftproxy
                   ip netns exec \(topology.node1.namespace) conntrack -L
+                  \(nftproxy) stats --netns \(topology.node1.namespace) --watch 2
                   \(ExampleObjects.sibling("nftproxy")) apply -f \(example.path) --netns \(topology.node1.namespace) \
                 --node-name node-1 --cluster-cidr \(layout.clusterIPv4CIDR) --cluster-cidr \(layout.clusterIPv6CIDR)
                 Press Ctrl-C to remove it.

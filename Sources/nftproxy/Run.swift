@@ -51,8 +51,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Bit of the packet mark that asks for masquerading (0-31, default 14).")
     var masqueradeBit: Int?
 
-    @Option(help: ArgumentHelp("Count each endpoint's connections in the kernel (default true).", valueName: "true|false"))
+    @Option(help: ArgumentHelp("Count each endpoint's connections, packets and bytes in the kernel (default true).",
+                               valueName: "true|false"))
     var endpointCounters: Bool?
+
+    @Option(help: ArgumentHelp("Export traffic metrics for at most N endpoints (default 10000; 0: all).", valueName: "n"))
+    var endpointMetricsLimit: Int?
 
     @Option(help: ArgumentHelp("How often everything is synced in full (default 1h).", valueName: "duration"))
     var syncPeriod: String?
@@ -139,6 +143,7 @@ struct Run: AsyncParsableCommand {
         flags.masqueradeAll = masqueradeAll
         flags.masqueradeBit = masqueradeBit
         flags.endpointCounters = endpointCounters
+        flags.endpointMetricsLimit = endpointMetricsLimit
         flags.syncPeriod = syncPeriod
         flags.minSyncPeriod = minSyncPeriod
         flags.healthzBindAddress = healthzBindAddress

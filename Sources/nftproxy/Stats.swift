@@ -3,16 +3,19 @@ import Foundation
 import Nftables
 import ProxyCompiler
 
-/// `nftproxy stats`: how this node's kernel spread connections over each frontend's
-/// endpoints, read from the per-element counters of the backends maps (no input, no API).
+/// `nftproxy stats`: how this node's kernel spread traffic over each service port's
+/// endpoints, read from the per-element counters of the backends maps (connections) and of
+/// `endpoint-traffic` (packets, bytes and the names), with no input and no API.
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each endpoint's connections, as counted by this node's kernel, per frontend.",
+        abstract: "Show each endpoint's connections, packets and bytes, as counted by this node's kernel, per service port.",
         discussion: """
-            Frontends are named by address:port/protocol (NodePorts by port); the counts are the \
-            connections the kernel DNATed to each endpoint since its element was added (a frontend \
-            whose endpoint count changes starts again from zero). Needs tables applied with \
-            --endpoint-counters (the default).
+            Services, ports and endpoint nodes are named by the comments nftproxy keeps on the \
+            elements of its endpoint-traffic sets. Connections are those the kernel DNATed to each \
+            endpoint since its backends element was added (a service whose endpoint count changes \
+            starts again from zero); packets and bytes count both directions of those flows and \
+            survive such changes. Each port's counts are summed over its frontends (ClusterIP, \
+            externalIPs, LB IPs, NodePort). Needs tables applied with --endpoint-counters (the default).
             """)
 
     @OptionGroup var namespace: NamespaceOptions
@@ -23,14 +26,24 @@ struct Stats: ParsableCommand {
     @Option(help: ArgumentHelp("Print again every SECONDS until interrupted.", valueName: "seconds"))
     var watch: Double?
 
+    @Option(help: ArgumentHelp("Only this service.", valueName: "namespace/name"))
+    var service: String?
+
     func validate() throws {
+        if let service {
+            let parts = service.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count != 2 || parts.contains(where: \.isEmpty) {
+                throw ValidationError("--service: \(service) is not namespace/name")
+            }
+        }
         if !["table", "json"].contains(output) { throw ValidationError("-o: \(output) is neither table nor json") }
         if let watch, !(watch > 0) { throw ValidationError("--watch: \(watch) is not a positive number of seconds") }
     }
 
     func run() throws {
         while true {
-            let traffic = FrontendTraffic.read(try readTables())
+            let traffic = ServicePortTraffic.group(FrontendTraffic.read(try readTables()))
+                .filter { group in service.map { group.service?.description == $0 } ?? true }
             let text = output == "json" ? TrafficReport.json(traffic) : TrafficReport.table(traffic)
             // Written at once (not buffered), so that a --watch reader sees each report when it is made.
             FileHandle.standardOutput.write(Data((text + "\n").utf8))
@@ -47,11 +60,9 @@ struct Stats: ParsableCommand {
             var tables: [Table] = []
             for family in TableFamily.allCases {
                 guard let readBack = try reader.read(family, RulesetLayout.tableName) else { continue }
-                if let uncounted = readBack.table.sets.first(where: { $0.isMap && !$0.counter
-                    && ($0.name.hasPrefix(RulesetLayout.SetName.serviceBackendsPrefix)
-                        || $0.name.hasPrefix(RulesetLayout.SetName.nodePortBackendsPrefix)) }) {
-                    printError("warning: table \(readBack.table.qualifiedName): map \(uncounted.name) has no counters "
-                               + "(applied with --endpoint-counters=false?): its endpoints show 0")
+                if !readBack.table.sets.contains(where: { $0.name == EndpointTrafficLayout.serviceSet }) {
+                    printError("warning: table \(readBack.table.qualifiedName) has no endpoint counters "
+                               + "(applied with --endpoint-counters=false?): its endpoints show 0, without names")
                 }
                 tables.append(readBack.table)
             }
@@ -66,66 +77,95 @@ struct Stats: ParsableCommand {
 
 /// The text and JSON forms of `nftproxy stats`.
 enum TrafficReport {
-    /// One block per frontend: each endpoint's connections, share and a bar, then the spread.
-    static func table(_ frontends: [FrontendTraffic]) -> String {
-        if frontends.isEmpty { return "no frontend with endpoints" }
+    /// One block per service port: each endpoint's connections, packets, bytes, share of
+    /// connections with a bar, then how far the spread is from uniform.
+    static func table(_ groups: [ServicePortTraffic]) -> String {
+        if groups.isEmpty { return "no service with endpoints" }
         var lines: [String] = []
-        for frontend in frontends {
-            lines.append("\(frontend.key) (\(frontend.kind.rawValue)): \(frontend.totalConnections) connections")
-            let width = frontend.endpoints.map { endpointText($0).count }.max() ?? 0
-            let countWidth = frontend.endpoints.map { String($0.connections).count }.max() ?? 1
-            for endpoint in frontend.endpoints {
-                let share = frontend.share(of: endpoint)
-                let name = endpointText(endpoint).padding(toLength: width, withPad: " ", startingAt: 0)
-                let count = String(repeating: " ", count: countWidth - String(endpoint.connections).count)
-                    + String(endpoint.connections)
-                let percent = String(format: "%5.1f%%", share * 100)
-                lines.append("  \(name)  \(count)  \(percent)  \(String(repeating: "#", count: Int((share * 40).rounded())))")
+        for group in groups {
+            let frontends = group.frontends.map { "\($0.key)" }.joined(separator: ", ")
+            lines.append("\(group.title): \(group.totalConnections) connections via \(frontends)")
+            let rows = group.endpoints.map { endpoint -> [String] in
+                return [endpoint.target, endpoint.names.map { $0.node ?? "?" } ?? "?",
+                        endpoint.names.map { $0.local ? "yes" : "no" } ?? "?", String(endpoint.connections), String(endpoint.packets),
+                        String(endpoint.bytes), String(format: "%5.1f%%", group.share(of: endpoint) * 100)]
             }
-            if let deviation = frontend.largestDeviation {
-                lines.append(String(format: "  largest deviation from a uniform spread: %.2f standard deviations", deviation))
+            let header = ["endpoint", "node", "local", "connections", "packets", "bytes", "share"]
+            let widths = header.indices.map { column in
+                ([header] + rows).map { $0[column].count }.max() ?? 0
+            }
+            func line(_ cells: [String]) -> String {
+                cells.indices.map { column in
+                    let pad = String(repeating: " ", count: widths[column] - cells[column].count)
+                    return column < 3 ? cells[column] + pad : pad + cells[column]
+                }.joined(separator: "  ")
+            }
+            lines.append("  " + line(header))
+            for (endpoint, row) in zip(group.endpoints, rows) {
+                let bar = String(repeating: "#", count: Int((group.share(of: endpoint) * 40).rounded()))
+                lines.append("  " + line(row) + "  " + bar)
+            }
+            if let deviation = group.largestDeviation {
+                lines.append(String(format: "  largest deviation from a uniform spread: %.2f standard deviations", deviation)
+                             + (deviation > 3 ? " (unlikely for uniform balancing)" : ""))
             }
         }
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ frontends: [FrontendTraffic]) -> String {
-        let entries = frontends.map { frontend in
-            JSONFrontend(frontend: frontend.key.description, family: frontend.key.family == .v4 ? "ipv4" : "ipv6",
-                         address: frontend.key.address.map { "\($0)" }, protocol: "\(frontend.key.transport)",
-                         port: frontend.key.port, kind: frontend.kind.rawValue, connections: frontend.totalConnections,
-                         largestDeviation: frontend.largestDeviation,
-                         endpoints: frontend.endpoints.map {
-                             JSONEndpoint(address: $0.address, port: $0.port, connections: $0.connections,
-                                          share: frontend.share(of: $0))
-                         })
+    static func json(_ groups: [ServicePortTraffic]) -> String {
+        let entries = groups.map { group in
+            JSONServicePort(
+                namespace: group.service?.namespace, service: group.service?.name, port: group.portName,
+                family: group.family == .v4 ? "ipv4" : "ipv6", connections: group.totalConnections,
+                largestDeviation: group.largestDeviation,
+                frontends: group.frontends.map { frontend in
+                    JSONFrontend(frontend: frontend.key.description, address: frontend.key.address.map { "\($0)" },
+                                 protocol: "\(frontend.key.transport)", port: frontend.key.port, kind: frontend.kind.rawValue,
+                                 endpoints: frontend.endpoints.map { JSONEndpoint($0, share: frontend.share(of: $0)) })
+                },
+                endpoints: group.endpoints.map { JSONEndpoint($0, share: group.share(of: $0)) })
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(JSONReport(frontends: entries)) else { return "{}" }
+        guard let data = try? encoder.encode(JSONReport(services: entries)) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
 
-    private static func endpointText(_ endpoint: EndpointCount) -> String {
-        endpoint.address.contains(":") ? "[\(endpoint.address)]:\(endpoint.port)" : "\(endpoint.address):\(endpoint.port)"
+    private struct JSONReport: Encodable { var services: [JSONServicePort] }
+    private struct JSONServicePort: Encodable {
+        var namespace: String?
+        var service: String?
+        var port: String
+        var family: String
+        var connections: UInt64
+        var largestDeviation: Double?
+        var frontends: [JSONFrontend]
+        var endpoints: [JSONEndpoint]
     }
-
-    private struct JSONReport: Encodable { var frontends: [JSONFrontend] }
     private struct JSONFrontend: Encodable {
         var frontend: String
-        var family: String
         var address: String?
         var `protocol`: String
         var port: UInt16
         var kind: String
-        var connections: UInt64
-        var largestDeviation: Double?
         var endpoints: [JSONEndpoint]
     }
     private struct JSONEndpoint: Encodable {
         var address: String
         var port: UInt16
+        var node: String?
+        var local: Bool?
         var connections: UInt64
+        var packets: UInt64
+        var bytes: UInt64
         var share: Double
+
+        init(_ endpoint: EndpointCount, share: Double) {
+            address = endpoint.address; port = endpoint.port
+            node = endpoint.names?.node; local = endpoint.names?.local
+            connections = endpoint.connections; packets = endpoint.packets; bytes = endpoint.bytes
+            self.share = share
+        }
     }
 }

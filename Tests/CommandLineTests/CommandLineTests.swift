@@ -59,8 +59,9 @@ final class CommandLineTests: XCTestCase {
     func testEndpointCountersAreOnUnlessTurnedOff() throws {
         let on = try nftproxy(["dump", "-f", example])
         XCTAssertEqual(on.status, 0, on.stderr)
-        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2,
-                       "the two backends maps of the example count: \(on.stdout)")
+        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2 + 2 * 2,
+                       "the two backends maps of the example count, and both traffic sets of each table: \(on.stdout)")
+        XCTAssertTrue(on.stdout.contains("ct status dnat jump count-endpoint-traffic"), on.stdout)
         let off = try nftproxy(["dump", "-f", example, "--endpoint-counters=false"])
         XCTAssertEqual(off.status, 0, off.stderr)
         XCTAssertFalse(off.stdout.contains("counter"), off.stdout)
@@ -70,6 +71,9 @@ final class CommandLineTests: XCTestCase {
         let output = try nftproxy(["stats", "-o", "yaml"])
         XCTAssertNotEqual(output.status, 0)
         XCTAssertTrue(output.stderr.contains("yaml is neither table nor json"), output.stderr)
+        let service = try nftproxy(["stats", "--service", "web"])
+        XCTAssertNotEqual(service.status, 0)
+        XCTAssertTrue(service.stderr.contains("--service: web is not namespace/name"), service.stderr)
     }
 
     func testBadInputsExitWithStatusOneNamingTheProblem() throws {

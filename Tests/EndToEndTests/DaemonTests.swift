@@ -154,15 +154,29 @@ final class DaemonTests: XCTestCase {
             XCTAssertTrue(restarted.contains(#"nftproxy_syncs_total{path="full",reason="first-apply"} 1"#), restarted)
 
             // Endpoint counters survive the restart (adopted elements keep them) and /metrics
-            // shows what `nftproxy stats` reads: pod-3 answered at least two connections to 32001.
-            let sample = #"nftproxy_endpoint_connections_total{frontend="NodePort 32001/tcp (IPv4)",kind="nodePort",endpoint="\#(s.pod(3).ipv4):8080"} "#
-            let counted = restarted.split(separator: "\n").first { $0.hasPrefix(sample) }.flatMap { UInt64($0.dropFirst(sample.count)) }
-            XCTAssertGreaterThanOrEqual(try XCTUnwrap(counted, "no \(sample) in /metrics:\n\(restarted)"), 2)
-            let stats = try CommandRunner().runChecked([s.nftproxy, "stats", "-o", "json", "--netns", s.node1.namespace],
-                                                       timeout: .seconds(30)).stdout
-            let frontends = (try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])?["frontends"] as? [[String: Any]]
-            let web = frontends?.first { $0["frontend"] as? String == "NodePort 32001/tcp (IPv4)" }
-            XCTAssertEqual((web?["connections"] as? NSNumber)?.uint64Value, counted, "stats and /metrics disagree: \(stats)")
+            // shows what `nftproxy stats` reads, labelled with the service's names: pod-3
+            // answered at least two connections to web's NodePort 32001.
+            let labels = #"{namespace="default",service="web",port="http",endpoint="\#(s.pod(3).ipv4):8080","#
+                + #"node="\#(s.pod(3).node)",local="\#(s.pod(3).node == SandboxLayout.node1.name)"} "#
+            func sample(_ name: String) -> UInt64? {
+                let prefix = name + labels
+                return restarted.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { UInt64($0.dropFirst(prefix.count)) }
+            }
+            let counted = try XCTUnwrap(sample("nftproxy_endpoint_connections_total"), "no web sample in /metrics:\n\(restarted)")
+            XCTAssertGreaterThanOrEqual(counted, 2)
+            let packets = try XCTUnwrap(sample("nftproxy_endpoint_packets_total"), restarted)
+            let bytes = try XCTUnwrap(sample("nftproxy_endpoint_bytes_total"), restarted)
+            XCTAssertGreaterThanOrEqual(packets, 5 * counted, "both directions of every connection: \(restarted)")
+            XCTAssertGreaterThan(bytes, 40 * packets, restarted)
+            XCTAssertTrue(restarted.contains("nftproxy_endpoint_metrics_dropped 0"), restarted)
+            let stats = try CommandRunner().runChecked([s.nftproxy, "stats", "-o", "json", "--service", "default/web",
+                                                        "--netns", s.node1.namespace], timeout: .seconds(30)).stdout
+            let services = (try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])?["services"] as? [[String: Any]]
+            XCTAssertEqual(services?.count, 1, "--service keeps one service: \(stats)")
+            let endpoint = (services?.first?["endpoints"] as? [[String: Any]])?.first
+            XCTAssertEqual((endpoint?["connections"] as? NSNumber)?.uint64Value, counted, "stats and /metrics disagree: \(stats)")
+            XCTAssertEqual((endpoint?["packets"] as? NSNumber)?.uint64Value, packets, "stats and /metrics disagree: \(stats)")
+            XCTAssertEqual((endpoint?["bytes"] as? NSNumber)?.uint64Value, bytes, "stats and /metrics disagree: \(stats)")
         }
         await server.shutdown()
     }

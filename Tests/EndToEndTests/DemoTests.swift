@@ -41,6 +41,7 @@ final class DemoTests: XCTestCase {
         XCTAssertEqual(replies.count, 60, out)
         XCTAssertTrue(replies.allSatisfy { $0.hasSuffix(" saw the source 198.19.1.1") }, out)
         var total = 0
+        var tallied: [String: Int] = [:]
         for (pod, ip) in [("pod-1", "198.19.1.11"), ("pod-2", "198.19.1.12"), ("pod-3", "198.19.1.13")] {
             guard let line = result.lines.first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(pod) (\(ip)):") }),
                   let count = Int(line.split(separator: ":")[1].split(separator: " ").first ?? "") else {
@@ -49,8 +50,20 @@ final class DemoTests: XCTestCase {
             }
             XCTAssertGreaterThan(count, 0, "\(pod) never answered: \(out)")
             total += count
+            tallied[ip] = count
         }
         XCTAssertEqual(total, 60, out)
+        // `nftproxy stats` of node-1: each replica's connections are the demo's tally, plus
+        // the one ClusterIP connection from pod-1 for whichever replica answered it.
+        XCTAssertTrue(out.contains("default/echo-server port http (IPv4): 61 connections"), out)
+        var extra = 0
+        for (ip, count) in tallied {
+            let row = result.lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(ip):8080 ") }
+            let counted = row.flatMap { Int($0.split(separator: " ")[3]) }
+            XCTAssertTrue(counted == count || counted == count + 1, "stats row of \(ip): \(row ?? "none"), tally \(count)")
+            extra += (counted ?? 0) - count
+        }
+        XCTAssertEqual(extra, 1, out)
         XCTAssertTrue(out.contains("Every replica saw 198.19.1.1"), out)
         XCTAssertTrue(out.contains("Removed the sandbox"), out)
     }

@@ -23,7 +23,15 @@ final class TransactionTests: XCTestCase {
             SetElement(key: [.address(address(index)), .proto(17), .port(53)], data: .verdict(.goto(longChain)))
         }
 
-        for (set, elements) in [(backends, backendElements), (dispatch, dispatchElements)] {
+        // Elements with comments of the longest kind nft writes, and with short ones.
+        let traffic = NamedSet(name: "endpoint-traffic",
+                               key: .types([.ipv6Address, .inetProto, .inetService, .ipv6Address, .inetService]), counter: true)
+        let trafficElements = (0..<20_000).map { index in
+            SetElement(key: [.address(address(index)), .proto(6), .port(80), .address(address(index)), .port(8080)])
+                .commented(index % 2 == 0 ? String(repeating: "c", count: SetElement.maximumCommentBytes) : "ns/svc-\(index) http - remote")
+        }
+
+        for (set, elements) in [(backends, backendElements), (dispatch, dispatchElements), (traffic, trafficElements)] {
             var transaction = Transaction()
             transaction.addElements(elements, to: set, family: .ip6, table: "nftproxy")
             XCTAssertGreaterThan(transaction.operations.count, 1, set.name)

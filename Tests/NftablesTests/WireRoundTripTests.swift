@@ -37,7 +37,7 @@ final class WireRoundTripTests: XCTestCase {
 
     enum SelectorKind: CaseIterable {
         case address, transportDestinationPort, l4proto, mark, randomNumber, fibDestinationType, fibSourceType, ctState, ctStatus
-        case ctOriginalDestination, ctOriginalProtoDestination
+        case ctAddress, ctPort
 
         init(_ selector: Selector) {
             switch selector {
@@ -50,8 +50,8 @@ final class WireRoundTripTests: XCTestCase {
             case .fibSourceType: self = .fibSourceType
             case .ctState: self = .ctState
             case .ctStatus: self = .ctStatus
-            case .ctOriginalDestination: self = .ctOriginalDestination
-            case .ctOriginalProtoDestination: self = .ctOriginalProtoDestination
+            case .ctAddress: self = .ctAddress
+            case .ctPort: self = .ctPort
             }
         }
     }
@@ -70,7 +70,9 @@ final class WireRoundTripTests: XCTestCase {
     private func selectors(_ family: TableFamily) -> [Selector] {
         [.address(.source, family), .address(.destination, family), .transportDestinationPort, .l4proto, .mark,
          .randomNumber(modulus: 7), .fibDestinationType, .fibSourceType, .ctState, .ctStatus,
-         .ctOriginalDestination(family), .ctOriginalProtoDestination]
+         .ctAddress(.destination, .original, family), .ctAddress(.source, .reply, family),
+         .ctAddress(.source, .original, family), .ctAddress(.destination, .reply, family),
+         .ctPort(.destination, .original), .ctPort(.source, .reply), .ctPort(.source, .original), .ctPort(.destination, .reply)]
     }
 
     private func statements(_ family: TableFamily) -> [Statement] {
@@ -89,6 +91,8 @@ final class WireRoundTripTests: XCTestCase {
             .bitTest(.mark, mask: 0x4000, isSet: false),
             .lookup([daddr], set: "cluster-ips"),
             .lookup([daddr, .l4proto, .transportDestinationPort], set: "service-ips"),
+            .lookup([.ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original),
+                     .ctAddress(.source, .reply, family), .ctPort(.source, .reply)], set: "endpoint-traffic"),
             .verdictMap([daddr, .l4proto, .transportDestinationPort], map: "service-dispatch"),
             .verdictMap([.l4proto, .transportDestinationPort, .randomNumber(modulus: 3)], map: "backends"),
             .setMarkBits(0x4000),
@@ -101,11 +105,11 @@ final class WireRoundTripTests: XCTestCase {
             .counter,
             .updateSet([.address(.source, family)], set: "affinity", timeout: nil),
             .updateSet([.address(.source, family), daddr, .transportDestinationPort], set: "affinity", timeout: 10_800_000),
-            .updateMap([.address(.source, family), .ctOriginalDestination(family), .l4proto, .ctOriginalProtoDestination],
+            .updateMap([.address(.source, family), .ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original)],
                        data: [daddr, .transportDestinationPort], map: "affinity", timeout: 600_000),
-            .updateMap([.address(.source, family), .l4proto, .ctOriginalProtoDestination],
+            .updateMap([.address(.source, family), .l4proto, .ctPort(.destination, .original)],
                        data: [daddr, .transportDestinationPort], map: "nodeport-affinity", timeout: nil),
-            .deleteFromMap([.address(.source, family), .ctOriginalDestination(family), .l4proto, .ctOriginalProtoDestination],
+            .deleteFromMap([.address(.source, family), .ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original)],
                            data: [daddr, .transportDestinationPort], map: "affinity"),
         ]
         return result
@@ -152,7 +156,7 @@ final class WireRoundTripTests: XCTestCase {
             [.payload(base: .network, offset: 12, length: 4, destination: reg1),
              .dynset(operation: .delete, set: "affinity", setID: nil, keyRegister: reg1, dataRegister: nil, timeout: nil,
                      expressions: [])],
-            [.ctLoad(key: .destinationIPv4, direction: 1, destination: reg1), .compare(source: reg1, op: .equal, data: [1, 2, 3, 4])],
+            [.ctLoad(key: .state, direction: 0, destination: reg1), .compare(source: reg1, op: .equal, data: [8, 0, 0, 0])],
             [.payload(base: .network, offset: 12, length: 4, destination: reg1),
              .dynset(operation: .update, set: "affinity", setID: nil, keyRegister: reg1, dataRegister: nil, timeout: nil,
                      expressions: [.counter(packets: 0, bytes: 0)])],
@@ -181,6 +185,11 @@ final class WireRoundTripTests: XCTestCase {
             NamedSet(name: "endpoint-counters", key: .types([.ipv4Address, .inetService]), flags: [.timeout], counter: true,
                      elements: [SetElement(key: [.address(IPAddress("198.19.1.11")!), .port(8080)]),
                                 SetElement(key: [.address(IPAddress("198.19.1.12")!), .port(8080)], timeout: 30_000)]),
+            NamedSet(name: "endpoint-traffic", key: .types([.ipv4Address, .inetProto, .inetService, .ipv4Address, .inetService]),
+                     counter: true,
+                     elements: [SetElement(key: [.address(IPAddress("198.18.0.1")!), .proto(6), .port(80),
+                                                 .address(IPAddress("198.19.1.11")!), .port(8080)])
+                                    .commented("default/web http node-1 local")]),
             NamedSet(name: "source-ranges", key: .types([.ipv4Address, .inetService, .ipv4Address]), size: 1024,
                      flags: [.interval],
                      elements: [SetElement(key: [.address(IPAddress("203.0.113.8")!), .port(80), .address(IPAddress("10.0.0.0")!)],

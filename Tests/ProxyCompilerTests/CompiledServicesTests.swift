@@ -94,13 +94,16 @@ final class CompiledServicesTests: XCTestCase {
         let after = try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName))
         let counts = Dictionary(uniqueKeysWithValues: after.sets.map { ($0.name, $0.elements.count) })
         // Its ClusterIP and NodePort frontends (1 dispatch + 3 backends each) and its endpoints
-        // (all on node-1); every other set and map is declared but holds nothing.
+        // (all on node-1), with their counter elements; every other set and map is declared
+        // but holds nothing.
         XCTAssertEqual(counts, ["cluster-ips": 1, "service-ips": 1, "service-nodeports": 1, "no-endpoint-services": 0,
                                 "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "service-backends-2": 0,
-                                "service-backends-3": 3, "nodeport-backends-3": 3])
+                                "service-backends-3": 3, "nodeport-backends-3": 3,
+                                "endpoint-traffic": 3, "nodeport-endpoint-traffic": 3])
         let before = try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName))
         let diff = TableDiff.transaction(from: before, to: after)
-        XCTAssertEqual(diff.operations.map(\.summary).count, 6, "\(diff.operations.map(\.summary))")
+        // Only the replaced endpoint's counter elements change (one per frontend).
+        XCTAssertEqual(diff.operations.map(\.summary).count, 10, "\(diff.operations.map(\.summary))")
         XCTAssertTrue(compiled.apply(ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])).services.isEmpty)
     }
 

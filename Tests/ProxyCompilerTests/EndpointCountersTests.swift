@@ -11,17 +11,48 @@ final class EndpointCountersTests: XCTestCase {
         return Compiler(node: node).compile(ServiceMap(services: services)).ruleset
     }
 
-    func testOnlyBackendsMapsCountAndNoRuleIsAdded() {
-        let on = compile(counters: true), off = compile(counters: false)
-        for (withCounters, without) in zip(on.tables, off.tables) {
-            XCTAssertEqual(withCounters.chains, without.chains, "counters add no rule")
-            XCTAssertEqual(withCounters.sets.map(\.name), without.sets.map(\.name), "counters add no set")
-            XCTAssertFalse(without.sets.contains { $0.counter })
-            let counting = withCounters.sets.filter(\.counter).map(\.name)
-            XCTAssertFalse(counting.isEmpty)
-            XCTAssertEqual(counting, withCounters.sets.map(\.name).filter { $0.contains("-backends-") },
-                           "exactly the backends maps count")
+    /// Counters add two sets, one chain and one rule per filter hook, whatever the services:
+    /// the same with one service as with three.
+    func testCountersAddAConstantNumberOfRulesAndSets() {
+        for services in [[Fixtures.echoServer], [Fixtures.echoServer, Fixtures.web, Fixtures.empty]] {
+            let on = compile(counters: true, services), off = compile(counters: false, services)
+            for (withCounters, without) in zip(on.tables, off.tables) {
+                XCTAssertFalse(without.sets.contains { $0.counter })
+                XCTAssertFalse(without.sets.contains { $0.name.contains("traffic") })
+                XCTAssertEqual(withCounters.sets.map(\.name),
+                               without.sets.map(\.name) + [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet])
+                XCTAssertEqual(withCounters.sets.filter(\.counter).map(\.name),
+                               withCounters.sets.map(\.name).filter { $0.contains("-backends-") || $0.contains("traffic") })
+                XCTAssertEqual(withCounters.chains.map(\.name).filter { !without.chains.map(\.name).contains($0) },
+                               [EndpointTrafficLayout.countChain])
+                let extraRules = withCounters.chains.reduce(0) { $0 + $1.rules.count } - without.chains.reduce(0) { $0 + $1.rules.count }
+                XCTAssertEqual(extraRules, 3 + 6, "a jump per filter hook, a lookup per set and protocol")
+            }
         }
+    }
+
+    /// One element per (frontend, endpoint), named by the service's namespace, name, port and
+    /// the endpoint's node; the names read back from the comment.
+    func testTrafficElementsNameTheirServiceAndEndpoint() throws {
+        let ruleset = compile(counters: true, [Fixtures.echoServer])
+        let table = try XCTUnwrap(ruleset.tables.first { $0.family == .ip })
+        let services = try XCTUnwrap(table.sets.first { $0.name == EndpointTrafficLayout.serviceSet })
+        let nodePorts = try XCTUnwrap(table.sets.first { $0.name == EndpointTrafficLayout.nodePortSet })
+        XCTAssertEqual(services.elements.count, 3)
+        XCTAssertEqual(nodePorts.elements.count, 3)
+        for element in services.elements + nodePorts.elements {
+            let names = try XCTUnwrap(element.comment.flatMap(EndpointNames.init(comment:)), "\(element)")
+            XCTAssertEqual(names.service, Fixtures.echoServer.name)
+            XCTAssertEqual(names.portName, Fixtures.echoServer.ports[0].name.isEmpty ? "" : Fixtures.echoServer.ports[0].name)
+        }
+        let names = EndpointNames(service: ServiceName(namespace: "a", name: "b"), portName: "", node: nil, local: false)
+        XCTAssertEqual(names.comment, "a/b - - remote")
+        XCTAssertEqual(EndpointNames(comment: names.comment), names)
+        let long = EndpointNames(service: ServiceName(namespace: String(repeating: "n", count: 63), name: String(repeating: "s", count: 63)),
+                                 portName: "http", node: String(repeating: "x", count: 253), local: true)
+        XCTAssertLessThanOrEqual(long.comment.utf8.count, SetElement.maximumCommentBytes, "cut to nft's limit")
+        XCTAssertEqual(EndpointNames(comment: long.comment)?.service, long.service)
+        XCTAssertNil(EndpointNames(comment: "someone else's comment"))
     }
 
     func testIncrementalCompilesCarryTheCounterFlag() {
@@ -29,7 +60,7 @@ final class EndpointCountersTests: XCTestCase {
         node.endpointCounters = true
         var compiled = CompiledServices(node: node, map: ServiceMap(services: []))
         let change = compiled.apply(ServiceMap(services: [Fixtures.echoServer]))
-        let maps = change.after.tables.flatMap(\.sets).filter { $0.name.contains("-backends-") }
+        let maps = change.after.tables.flatMap(\.sets).filter { $0.name.contains("-backends-") || $0.name.contains("traffic") }
         XCTAssertFalse(maps.isEmpty)
         XCTAssertTrue(maps.allSatisfy(\.counter), "incremental tables declare the maps as the full compile does")
     }

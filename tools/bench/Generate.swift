@@ -27,7 +27,7 @@ struct Generate: ParsableCommand {
         let workload = options.workload
         switch format {
         case .nftproxy:
-            let compilation = Compiler(node: Workload.node).compile(workload.serviceMap())
+            let compilation = Compiler(node: workload.node).compile(workload.serviceMap())
             for warning in compilation.warnings { printErr("warning: \(warning)") }
             writeOut(ScriptRenderer().render(compilation.ruleset))
         case .kubeProxy:

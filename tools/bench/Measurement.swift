@@ -11,7 +11,7 @@ struct Measurement {
     let workload: Workload
     let namespace: String
     let samples: Int
-    let compiler = Compiler(node: Workload.node)
+    var compiler: Compiler { Compiler(node: workload.node) }
 
     func run() throws -> RunResult {
         let (map, generate) = Timing.measure { workload.serviceMap() }
@@ -42,6 +42,7 @@ struct Measurement {
             changeStats: ChangeStats(synced.changes), namedChangeStats: ChangeStats(synced.namedChanges),
             commitStats: ChangeStats(commits),
             readBack: restart.readBack, readBackElements: restart.readBackElements,
+            endpointCounters: workload.endpointCounters, scrape: restart.scrape, scrapeEndpoints: restart.scrapeEndpoints,
             restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
             memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
                                      afterChanges: afterChanges, end: end))
@@ -63,7 +64,7 @@ struct Measurement {
         -> (fullSync: SyncSample, afterFullSync: MemorySample, unchangedSync: SyncSample, changes: [ChangeSample],
             namedChanges: [ChangeSample]) {
         let kernel = try NetlinkKernel(networkNamespace: namespace)
-        let proxy = ServiceProxy(node: Workload.node, kernel: kernel)
+        let proxy = ServiceProxy(node: workload.node, kernel: kernel)
         let (fullReport, fullTiming) = try Timing.measure { try proxy.apply(editor.map) }
         let fullSync = SyncSample(fullReport.sync, fullTiming, batchBytes: Self.batchBytes(kernel.client))
         let afterFullSync = MemorySample.now()
@@ -113,7 +114,8 @@ struct Measurement {
     /// A restart: read-back alone, a fresh RulesetSync applying one more change, and a
     /// last fresh RulesetSync that must find the kernel equal to the desired ruleset.
     private func restart(_ ruleset: inout Ruleset, editor: inout Editor) throws
-        -> (readBack: Timing, readBackElements: Int, sync: SyncSample, verify: SyncSample) {
+        -> (readBack: Timing, readBackElements: Int, scrape: Timing, scrapeEndpoints: Int, sync: SyncSample,
+            verify: SyncSample) {
         let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
         let tables = ruleset.tables
         let (readBackElements, readBack) = try Timing.measure {
@@ -121,13 +123,20 @@ struct Measurement {
                 count + (try reader.read(table.family, table.name)?.table.sets.reduce(0) { $0 + $1.elements.count } ?? 0)
             }
         }
+        // A scrape of every endpoint's counters, as `/metrics` and `nftproxy stats` make it:
+        // read both tables back, then every endpoint's counts with its names, per service port.
+        let (scrapeEndpoints, scrape) = try Timing.measure {
+            var read: [Table] = []
+            for table in tables { if let back = try reader.read(table.family, table.name) { read.append(back.table) } }
+            return ServicePortTraffic.group(FrontendTraffic.read(Ruleset(tables: read))).reduce(0) { $0 + $1.endpoints.count }
+        }
         ruleset = step(&editor, from: ruleset).next
         let sync = try fresh { try $0.sync(to: ruleset) }
         let verify = try fresh { try $0.sync(to: ruleset) }
         guard verify.operations == 0 else {
             throw BenchError("the kernel does not hold the desired ruleset: a fresh sync committed \(verify.operations) operations")
         }
-        return (readBack, readBackElements, sync, verify)
+        return (readBack, readBackElements, scrape, scrapeEndpoints, sync, verify)
     }
 
     /// Times `body` on a RulesetSync with a new connection, which is dropped afterwards.

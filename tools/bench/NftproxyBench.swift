@@ -9,7 +9,8 @@ struct NftproxyBench: ParsableCommand {
             the kernel runs in a network namespace created for it, never in the machine's own. \
             tools/benchmark.sh runs the whole benchmark and writes docs/benchmarks.md.
             """,
-        subcommands: [Generate.self, Run.self, Load.self, Report.self, Objects.self, EndToEnd.self, EndToEndReport.self]
+        subcommands: [Generate.self, Run.self, Load.self, Report.self, Objects.self, EndToEnd.self, EndToEndReport.self,
+                      Traffic.self]
     )
 }
 
@@ -30,8 +31,12 @@ struct WorkloadOptions: ParsableArguments {
     @Flag(help: "10 % of the services externalTrafficPolicy Local with an externalIP, 10 % internalTrafficPolicy Local, 10 % sessionAffinity ClientIP.")
     var trafficPolicies = false
 
+    @Option(help: ArgumentHelp("Per-endpoint counters in the ruleset, as nftproxy's --endpoint-counters.", valueName: "true|false"))
+    var endpointCounters = true
+
     var workload: Workload {
-        Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes, trafficPolicies: trafficPolicies)
+        Workload(services: services, endpoints: endpoints, nodePorts: nodePorts, nodes: nodes, trafficPolicies: trafficPolicies,
+                 endpointCounters: endpointCounters)
     }
 
     func validate() throws {

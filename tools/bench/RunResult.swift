@@ -39,6 +39,11 @@ struct RunResult: Codable {
     /// `KernelReader.read` of both tables on a fresh socket: what a restart reads first.
     var readBack: Timing
     var readBackElements: Int
+    /// Whether the ruleset had per-endpoint counters (nil in results written before they could be turned off).
+    var endpointCounters: Bool?
+    /// Reading every endpoint's counters back with their names, as a scrape does, and how many endpoints it found.
+    var scrape: Timing?
+    var scrapeEndpoints: Int?
     /// A fresh `RulesetSync` (as after a restart) applying one more single-endpoint change.
     var restartSync: SyncSample
     /// A last fresh `RulesetSync` of the final ruleset: must commit nothing (kernel == desired).

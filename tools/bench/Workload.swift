@@ -23,6 +23,8 @@ struct Workload: Sendable {
     /// an externalIP (from 198.19.128.0/17), `i % 10 == 2` internalTrafficPolicy Local,
     /// `i % 10 == 3` sessionAffinity ClientIP (default timeout).
     var trafficPolicies = false
+    /// Per-endpoint counters in the programmed tables (`NodeConfig/endpointCounters`).
+    var endpointCounters = true
 
     static let namespace = "bench"
     static let portName = "http"
@@ -104,6 +106,9 @@ struct Workload: Sendable {
         ServiceMap(services: (0..<services).map(service))
     }
 
-    /// The node the benchmark programs: `node-0`, pods in 100.64.0.0/10, everything else default.
-    static var node: NodeConfig { NodeConfig(nodeName: "node-0", clusterCIDRs: [clusterCIDR]) }
+    /// The node the benchmark programs: `node-0`, pods in 100.64.0.0/10, endpoint counters as
+    /// asked, everything else default.
+    var node: NodeConfig {
+        NodeConfig(nodeName: "node-0", clusterCIDRs: [Self.clusterCIDR], endpointCounters: endpointCounters)
+    }
 }
