@@ -39,6 +39,9 @@ struct RunResult: Codable {
     /// `KernelReader.read` of both tables on a fresh socket: what a restart reads first.
     var readBack: Timing
     var readBackElements: Int
+    /// The same read-back dumping every set (`KernelReader(elements: .dumpEverySet)`, as
+    /// every read-back did before the backends maps were looked up by key); nil in older results.
+    var readBackDumped: Timing?
     /// A fresh `RulesetSync` (as after a restart) applying one more single-endpoint change.
     var restartSync: SyncSample
     /// A last fresh `RulesetSync` of the final ruleset: must commit nothing (kernel == desired).
