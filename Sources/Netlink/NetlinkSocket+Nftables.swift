@@ -72,6 +72,7 @@ extension NetlinkSocket {
     public func forEachElement(
         family: UInt8, table: String, set: String, _ body: (NftSetElement) throws -> Void
     ) throws(NetlinkError) {
+        elementDumps.append(set)
         try dump(type: NftMessage.getElements, family: family, build: { (message) throws(NetlinkError) in
             let filter = try NftnlSet()
             defer { withExtendedLifetime(filter) {} }

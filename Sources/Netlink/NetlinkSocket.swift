@@ -50,6 +50,11 @@ public final class NetlinkSocket {
     /// inconsistent (`NLM_F_DUMP_INTR`) and repeated; for tests and diagnostics.
     var discardedDumps = 0
 
+    /// The sets whose elements were dumped through this socket, in order, and how many
+    /// element lookup requests it sent; for tests (a read-back must not dump what it can look up).
+    var elementDumps: [String] = []
+    var elementLookupRequests = 0
+
     /// Whether ``commit(_:)`` raises the socket buffers to fit the batch. Only tests
     /// turn this off, to provoke a receive buffer overrun.
     var raisesBuffersForCommit = true
@@ -224,6 +229,8 @@ public final class NetlinkSocket {
 
     /// Receives reply datagrams and hands each message in them to `handle`, until
     /// `isFinished` says so; waits up to ``replyTimeoutMilliseconds`` for each datagram.
+    /// What is already queued is read without waiting (one system call per datagram:
+    /// replies to element lookups come one message per datagram, thousands at a time).
     ///
     /// - Throws: ``NetlinkError/receive(errno:)`` with `ETIMEDOUT` when the kernel stays
     ///   silent, ``NetlinkError/bufferOverrun`` when replies were dropped, and what
@@ -233,14 +240,15 @@ public final class NetlinkSocket {
         _ handle: (MessageHeader, UnsafeRawBufferPointer) throws(NetlinkError) -> Void
     ) throws(NetlinkError) {
         while !isFinished() {
-            guard try waitForData(milliseconds: Self.replyTimeoutMilliseconds) else {
-                throw NetlinkError.receive(errno: ETIMEDOUT)
-            }
             switch try receiveDatagram(into: receiveBuffer, wait: false) {
             case .overrun:
                 throw NetlinkError.bufferOverrun
-            case .foreign, .wouldBlock:
+            case .foreign:
                 continue
+            case .wouldBlock:
+                guard try waitForData(milliseconds: Self.replyTimeoutMilliseconds) else {
+                    throw NetlinkError.receive(errno: ETIMEDOUT)
+                }
             case let .datagram(length):
                 try forEachMessage(in: UnsafeRawBufferPointer(rebasing: receiveBuffer[..<length]), handle)
             }

@@ -30,10 +30,32 @@ public enum ReadBackProblem: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Reads tables back from the kernel over netlink (no `nft` involved).
+///
+/// Set declarations, chains and rules are dumped; so are the elements of every set whose
+/// keys do not follow from the rest of the table. The elements of maps whose keys do
+/// (``DerivedKeys``: nftproxy's backends maps, which hold nearly all elements) are looked
+/// up by key instead, because dumping a large set costs quadratic time in the kernel
+/// (docs/kernel.md). Both give the same elements with the same counters, except for keys
+/// of a derived map that no packet can reach, which only a dump finds
+/// (``ElementReading/dumpEverySet``).
 public struct KernelReader {
-    let socket: NetlinkSocket
+    /// How the elements of sets are read.
+    public enum ElementReading: Sendable, Hashable {
+        /// Maps with derivable keys are looked up by key (linear), the other sets dumped;
+        /// every set is dumped when anything in the table is not understood.
+        case lookUpDerivedKeys
+        /// Every set's elements are dumped: also finds elements no packet can reach.
+        case dumpEverySet
+    }
 
-    public init(socket: NetlinkSocket) { self.socket = socket }
+    let socket: NetlinkSocket
+    /// How elements are read; ``ElementReading/lookUpDerivedKeys`` unless told otherwise.
+    public let elementReading: ElementReading
+
+    public init(socket: NetlinkSocket, elements: ElementReading = .lookUpDerivedKeys) {
+        self.socket = socket
+        elementReading = elements
+    }
 
     /// Reads one table; nil when the kernel has no such table.
     public func read(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
@@ -41,26 +63,15 @@ public struct KernelReader {
         guard try socket.tables(family: protocolFamily).contains(where: { $0.name == name }) else { return nil }
         var problems: [ReadBackProblem] = []
         var unreadable = Set<String>()
-        var sets: [NamedSet] = []
+        var declarations: [NamedSet] = []
         let decoder = SetDecoder(family: family)
         for wire in try socket.sets(family: protocolFamily, table: name) {
-            let declaration: NamedSet
             do throws(RuleDecoder.Unrecognized) {
-                declaration = try decoder.declaration(of: wire)
+                declarations.append(try decoder.declaration(of: wire))
             } catch {
                 unreadable.insert(wire.name)
                 problems.append(.unreadableSet(set: wire.name, reason: error.reason))
-                continue
             }
-            var set = declaration
-            try socket.forEachElement(family: protocolFamily, table: name, set: wire.name) { element in
-                guard let decoded = decoder.element(element, of: declaration) else {
-                    throw NetlinkError.malformed(
-                        "set \(wire.name) of table \(family.rawValue) \(name) holds elements nftproxy cannot read")
-                }
-                set.elements.append(decoded)
-            }
-            sets.append(set)
         }
 
         var chains = try socket.chains(family: protocolFamily, table: name).map(Self.chain)
@@ -83,8 +94,51 @@ public struct KernelReader {
         for index in chains.indices {
             chains[index].rules = rules[chains[index].name] ?? []
         }
-        return TableReadBack(table: Table(family: family, name: name, sets: sets, chains: chains),
-                             untrustedChains: untrusted, unreadableSets: unreadable, problems: problems)
+
+        var table = Table(family: family, name: name, sets: declarations, chains: chains)
+        // Keys follow from the rules only when every rule and set is understood.
+        let derived = elementReading == .lookUpDerivedKeys && problems.isEmpty ? DerivedKeys(table) : nil
+        let lookedUp = derived?.maps ?? []
+        for index in table.sets.indices where !lookedUp.contains(table.sets[index].name) {
+            try dumpElements(of: &table.sets[index], table: table)
+        }
+        for index in table.sets.indices where lookedUp.contains(table.sets[index].name) {
+            if let keys = derived?.keys(of: table.sets[index].name, in: table) {
+                try lookUpElements(keys, of: &table.sets[index], table: table)
+            } else {
+                try dumpElements(of: &table.sets[index], table: table)
+            }
+        }
+        return TableReadBack(table: table, untrustedChains: untrusted, unreadableSets: unreadable, problems: problems)
+    }
+
+    /// Reads every element of `set` with a dump.
+    private func dumpElements(of set: inout NamedSet, table: Table) throws(NetlinkError) {
+        let decoder = SetDecoder(family: table.family)
+        let declaration = set
+        var elements: [SetElement] = []
+        try socket.forEachElement(family: table.family.protocolFamily, table: table.name, set: set.name) { element in
+            guard let decoded = decoder.element(element, of: declaration) else { throw Self.unreadableElement(declaration, table) }
+            elements.append(decoded)
+        }
+        set.elements = elements
+    }
+
+    /// Reads the elements of `set` that have the given keys; keys the set does not hold are left out.
+    private func lookUpElements(_ keys: [[Value]], of set: inout NamedSet, table: Table) throws(NetlinkError) {
+        let decoder = SetDecoder(family: table.family)
+        let declaration = set
+        var found: [SetElement?] = Array(repeating: nil, count: keys.count)
+        _ = try socket.lookUpElements(family: table.family.protocolFamily, table: table.name, set: set.name,
+                                      keys: keys.map(SetLayout.bytes(of:))) { index, element in
+            guard let decoded = decoder.element(element, of: declaration) else { throw Self.unreadableElement(declaration, table) }
+            found[index] = decoded
+        }
+        set.elements = found.compactMap { $0 }
+    }
+
+    private static func unreadableElement(_ set: NamedSet, _ table: Table) -> NetlinkError {
+        .malformed("set \(set.name) of table \(table.qualifiedName) holds elements nftproxy cannot read")
     }
 
     /// The IR of a dumped chain.

@@ -30,6 +30,10 @@ public final class NetlinkKernel: ProxyKernel {
         try reader.read(family, name)
     }
 
+    public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
+        try KernelReader(socket: client.socket, elements: .dumpEverySet).read(family, name)
+    }
+
     public func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow] {
         try conntrack.flows(family: family)
     }

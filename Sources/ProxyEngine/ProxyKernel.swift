@@ -24,9 +24,20 @@ public protocol ProxyKernel: AnyObject {
     /// with their rules); nil when there is no such table.
     func readTable(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack?
 
+    /// `readTable` that also finds what no packet can reach: every set's elements dumped,
+    /// none looked up by derived key (slow for large sets; docs/kernel.md). A kernel whose
+    /// reads are always complete need not implement it.
+    func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack?
+
     /// The conntrack entries of `family` (TCP, UDP and SCTP ones).
     func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow]
 
     /// Deletes every conntrack entry that matches at least one filter; returns how many went.
     func deleteConntrackFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int
+}
+
+extension ProxyKernel {
+    public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
+        try readTable(family, name)
+    }
 }

@@ -47,6 +47,12 @@ public final class RulesetSync {
     public private(set) var lastAttempt: Transaction?
     /// The generation our last commit or read-back left; nil: nothing synced yet.
     public private(set) var generation: UInt32?
+    /// Whether the next read-back dumps every set (`ProxyKernel.readTableCompletely`):
+    /// after the kernel refused a commit. A read-back normally looks the backends maps'
+    /// elements up by the keys the verdict maps imply and so misses elements no packet can
+    /// reach; if such elements filled a map to its size, the kernel refuses every commit
+    /// that adds to it (ENFILE) until a complete read-back plans their deletion.
+    public private(set) var readsEveryElementNext = false
 
     public init(kernel: any ProxyKernel) { self.kernel = kernel }
 
@@ -91,8 +97,9 @@ public final class RulesetSync {
                 report.retries += 1
                 continue
             } catch {
-                // Refused: the kernel kept its state, but re-reading is the safe choice.
+                // Refused: the kernel kept its state, but re-reading (all of it) is the safe choice.
                 known = nil
+                readsEveryElementNext = true
                 throw error
             }
             known = Dictionary(uniqueKeysWithValues: desired.tables.map { table in
@@ -151,6 +158,7 @@ public final class RulesetSync {
             return .overtaken
         } catch {
             known = nil
+            readsEveryElementNext = true
             throw error
         }
         // Our own picture of the tables is out of date now: a later `sync(to:)` reads back.
@@ -166,11 +174,14 @@ public final class RulesetSync {
             let before = try kernel.generation()
             var tables: [TableKey: TableReadBack?] = [:]
             for table in desired.tables {
-                tables[TableKey(family: table.family, name: table.name)] = try kernel.readTable(table.family, table.name)
+                tables[TableKey(family: table.family, name: table.name)] = readsEveryElementNext
+                    ? try kernel.readTableCompletely(table.family, table.name)
+                    : try kernel.readTable(table.family, table.name)
             }
             if try kernel.generation() == before {
                 known = tables
                 generation = before
+                readsEveryElementNext = false
                 return
             }
         }

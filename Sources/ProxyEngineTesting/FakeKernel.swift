@@ -27,6 +27,9 @@ public final class FakeKernel: ProxyKernel {
     public private(set) var commits: [Transaction] = []
     /// How many tables were read back through the `ProxyKernel` interface.
     public private(set) var tablesRead = 0
+    /// How many of those were complete reads (`readTableCompletely`; an in-memory kernel's
+    /// reads are always complete, but the engine asks for one only after a refusal).
+    public private(set) var tablesReadCompletely = 0
     /// Chains whose rules the read-back reports as not understood (as `KernelReader` does
     /// for a rule nftproxy did not write), in every table that has them.
     public var untrustedChains: Set<String> = []
@@ -64,6 +67,11 @@ public final class FakeKernel: ProxyKernel {
         return TableReadBack(table,
                              untrustedChains: untrustedChains.intersection(table.chains.map(\.name)),
                              unreadableSets: unreadableSets.intersection(table.sets.map(\.name)))
+    }
+
+    public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
+        tablesReadCompletely += 1
+        return try readTable(family, name)
     }
 
     public func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow] {

@@ -86,7 +86,11 @@ final class SyncTests: XCTestCase {
         // The running engine notices the generation moved, reads back and repairs.
         let repaired = try engine.sync(to: desired)
         XCTAssertTrue(repaired.readBack)
-        XCTAssertEqual(repaired.elementsAdded, 2, "\(repaired.summaries)")
+        // The two deleted elements, and the three backends elements of the frontend whose
+        // service-ips element went: without it their keys do not follow from the verdict maps,
+        // so the read-back does not look them up, and the sync adds them again (the kernel
+        // takes an element it holds with the same data as it is).
+        XCTAssertEqual(repaired.elementsAdded, 2 + 3, "\(repaired.summaries)")
         XCTAssertTrue(repaired.summaries.contains { $0.hasPrefix("flush chain ip nftproxy services") }, "\(repaired.summaries)")
         XCTAssertEqual(try target.canonicalRuleset(), expected)
 

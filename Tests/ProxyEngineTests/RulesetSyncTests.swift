@@ -1,3 +1,4 @@
+import Foundation
 import Netlink
 import Nftables
 import ProxyCompiler
@@ -27,6 +28,26 @@ final class RulesetSyncTests: XCTestCase {
         let again = try engine.sync(to: desired)
         XCTAssertFalse(again.readBack)
         XCTAssertEqual(again.operations, 0)
+    }
+
+    /// A read-back normally looks up only the reachable backends elements; after the kernel
+    /// refused a commit (a map full of unreachable elements refuses every add) the next one
+    /// reads every element, and the ones after it are fast again.
+    func testARefusedCommitMakesTheNextReadBackComplete() throws {
+        let kernel = FakeKernel()
+        let engine = RulesetSync(kernel: kernel)
+        try engine.sync(to: compile(services(3)))
+        XCTAssertEqual(kernel.tablesReadCompletely, 0)
+        kernel.failNextCommit(with: .rejected(operation: "add element", errno: ENFILE, kernelMessage: nil))
+        XCTAssertThrowsError(try engine.sync(to: compile(services(4))))
+        XCTAssertTrue(engine.readsEveryElementNext)
+        let repaired = try engine.sync(to: compile(services(4)))
+        XCTAssertTrue(repaired.readBack)
+        XCTAssertEqual(kernel.tablesReadCompletely, 2, "both tables read completely once")
+        XCTAssertFalse(engine.readsEveryElementNext)
+        engine.invalidate()
+        try engine.sync(to: compile(services(5)))
+        XCTAssertEqual(kernel.tablesReadCompletely, 2)
     }
 
     func testEndpointChangeTouchesOnlyThatServicesObjects() throws {

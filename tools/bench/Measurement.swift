@@ -41,7 +41,7 @@ struct Measurement {
             changes: synced.changes, namedChanges: synced.namedChanges, commits: commits,
             changeStats: ChangeStats(synced.changes), namedChangeStats: ChangeStats(synced.namedChanges),
             commitStats: ChangeStats(commits),
-            readBack: restart.readBack, readBackElements: restart.readBackElements,
+            readBack: restart.readBack, readBackElements: restart.readBackElements, readBackDumped: restart.readBackDumped,
             endpointCounters: workload.endpointCounters, scrape: restart.scrape, scrapeEndpoints: restart.scrapeEndpoints,
             restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
             memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
@@ -114,17 +114,25 @@ struct Measurement {
     /// A restart: read-back alone, a fresh RulesetSync applying one more change, and a
     /// last fresh RulesetSync that must find the kernel equal to the desired ruleset.
     private func restart(_ ruleset: inout Ruleset, editor: inout Editor) throws
-        -> (readBack: Timing, readBackElements: Int, scrape: Timing, scrapeEndpoints: Int, sync: SyncSample,
-            verify: SyncSample) {
-        let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
+        -> (readBack: Timing, readBackElements: Int, readBackDumped: Timing, scrape: Timing, scrapeEndpoints: Int,
+            sync: SyncSample, verify: SyncSample) {
         let tables = ruleset.tables
-        let (readBackElements, readBack) = try Timing.measure {
-            try tables.reduce(0) { count, table in
-                count + (try reader.read(table.family, table.name)?.table.sets.reduce(0) { $0 + $1.elements.count } ?? 0)
+        func read(_ elements: KernelReader.ElementReading) throws -> (Int, Timing) {
+            let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket, elements: elements)
+            return try Timing.measure {
+                try tables.reduce(0) { count, table in
+                    count + (try reader.read(table.family, table.name)?.table.sets.reduce(0) { $0 + $1.elements.count } ?? 0)
+                }
             }
+        }
+        let (readBackElements, readBack) = try read(.lookUpDerivedKeys)
+        let (dumpedElements, readBackDumped) = try read(.dumpEverySet)
+        guard dumpedElements == readBackElements else {
+            throw BenchError("the read-back found \(readBackElements) elements, a dump of every set \(dumpedElements)")
         }
         // A scrape of every endpoint's counters, as `/metrics` and `nftproxy stats` make it:
         // read both tables back, then every endpoint's counts with its names, per service port.
+        let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
         let (scrapeEndpoints, scrape) = try Timing.measure {
             var read: [Table] = []
             for table in tables { if let back = try reader.read(table.family, table.name) { read.append(back.table) } }
@@ -136,7 +144,7 @@ struct Measurement {
         guard verify.operations == 0 else {
             throw BenchError("the kernel does not hold the desired ruleset: a fresh sync committed \(verify.operations) operations")
         }
-        return (readBack, readBackElements, scrape, scrapeEndpoints, sync, verify)
+        return (readBack, readBackElements, readBackDumped, scrape, scrapeEndpoints, sync, verify)
     }
 
     /// Times `body` on a RulesetSync with a new connection, which is dropped afterwards.

@@ -44,6 +44,9 @@ struct RunResult: Codable {
     /// Reading every endpoint's counters back with their names, as a scrape does, and how many endpoints it found.
     var scrape: Timing?
     var scrapeEndpoints: Int?
+    /// The same read-back dumping every set (`KernelReader(elements: .dumpEverySet)`, as
+    /// every read-back did before the backends maps were looked up by key); nil in older results.
+    var readBackDumped: Timing?
     /// A fresh `RulesetSync` (as after a restart) applying one more single-endpoint change.
     var restartSync: SyncSample
     /// A last fresh `RulesetSync` of the final ruleset: must commit nothing (kernel == desired).

@@ -1,0 +1,122 @@
+/// Maps whose keys follow from the rest of a table, so that a read-back can look their
+/// elements up by key instead of dumping them (a dump of a large set is quadratic in the
+/// kernel; docs/kernel.md).
+///
+/// A map `M` qualifies when every rule that mentions it is `dnat … to P . numgen random mod
+/// N map @M` in a regular chain `C` that nothing jumps to but verdict-map elements, and
+/// every verdict map holding such an element is looked up with exactly `P`. A packet then
+/// reaches `C` only with `P` equal to the key `K` of the verdict-map element that sent it,
+/// so the only keys of `M` it can look up are `K . 0` … `K . N-1`: those are the keys this
+/// type derives. nftproxy's backends maps are of this kind (`service-backends-N`, reached
+/// through `service-ips`, `short-circuit-ips`, `source-ranges-ips` …), and the compiler
+/// puts exactly those keys in them, in the same transaction as the verdict-map elements.
+///
+/// A key of `M` outside that set can never be looked up by a packet, so a read-back that
+/// misses it misses nothing that changes traffic. Maps that rules fill (`update @M`), with
+/// timeouts or intervals, or mentioned in any other way are not derived.
+public struct DerivedKeys: Sendable {
+    /// How packets reach one dnat rule of a derived map.
+    struct Entry: Hashable, Sendable {
+        /// The chain whose rule looks the map up.
+        let chain: String
+        /// The selectors before the numgen: the verdict-map key that sends packets to `chain`.
+        let prefix: [Selector]
+        /// The numgen modulus: the slots are 0 ..< modulus.
+        let modulus: UInt32
+    }
+
+    /// The derived maps, each with the chains (and moduli) through which packets reach it.
+    let entries: [String: [Entry]]
+
+    /// The selectors each verdict map is looked up with, by every rule that does.
+    let verdictMapLookups: [String: [[Selector]]]
+
+    /// The names of the maps whose keys this type derives.
+    public var maps: Set<String> { Set(entries.keys) }
+
+    /// Finds the derivable maps of `table` from its declarations and rules (elements of the
+    /// candidate maps are not needed, and not read).
+    public init(_ table: Table) {
+        var mentions: [String: Int] = [:]
+        var dnatRules: [String: [Entry]] = [:]
+        var jumpedTo = Set<String>()
+        var vmapLookups: [String: [[Selector]]] = [:]
+        for chain in table.chains {
+            for rule in chain.rules {
+                for statement in rule.statements {
+                    switch statement {
+                    case let .dnatMap(selectors, map, _):
+                        mentions[map, default: 0] += 1
+                        if case let .randomNumber(modulus)? = selectors.last, modulus > 0, chain.base == nil {
+                            dnatRules[map, default: []].append(
+                                Entry(chain: chain.name, prefix: Array(selectors.dropLast()), modulus: modulus))
+                        }
+                    case let .lookup(_, set), let .updateSet(_, set, _):
+                        mentions[set, default: 0] += 1
+                    case let .verdictMap(selectors, map):
+                        mentions[map, default: 0] += 1
+                        vmapLookups[map, default: []].append(selectors)
+                    case let .verdict(verdict):
+                        if let target = verdict.chain { jumpedTo.insert(target) }
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+        let sets = Dictionary(table.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var entries: [String: [Entry]] = [:]
+        for (map, rules) in dnatRules {
+            guard let declaration = sets[map], rules.count == mentions[map], declaration.flags.isEmpty,
+                  declaration.timeout == nil, case .fields? = declaration.data,
+                  rules.allSatisfy({ rule in
+                      // The map's key is the prefix's values and the slot number; nothing but
+                      // verdict-map elements enters the chain, and it cannot change the prefix.
+                      declaration.key.dataTypes == rule.prefix.map(\.dataType) + [.integer32]
+                          && !jumpedTo.contains(rule.chain) && rule.prefix.allSatisfy(Self.isUnchangedBeforeNat)
+                  }) else { continue }
+            entries[map] = rules
+        }
+        self.entries = entries
+        verdictMapLookups = vmapLookups
+    }
+
+    /// Selectors whose value a rule of the chain cannot change before its dnat (the chain
+    /// may set the mark; nothing else it does alters these).
+    private static func isUnchangedBeforeNat(_ selector: Selector) -> Bool {
+        switch selector {
+        case .address, .transportDestinationPort, .l4proto: return true
+        default: return false
+        }
+    }
+
+    /// The keys of `map` that `table`'s verdict maps (with their elements) make reachable,
+    /// without duplicates, in the order of the verdict maps' elements and their slots.
+    ///
+    /// - Returns: nil when `map` is not derived, or when a verdict-map element sends packets
+    ///   to one of its chains from a verdict map looked up with other selectors than the
+    ///   chain's rule (or declared with other types, or with ranges): then the keys do not follow.
+    public func keys(of map: String, in table: Table) -> [[Value]]? {
+        guard let mapEntries = entries[map] else { return nil }
+        var byChain: [String: [Entry]] = [:]
+        for entry in mapEntries { byChain[entry.chain, default: []].append(entry) }
+        var seen = Set<[Value]>()
+        var keys: [[Value]] = []
+        for vmap in table.sets where vmap.data == .verdict {
+            let lookups = verdictMapLookups[vmap.name, default: []]
+            for element in vmap.elements {
+                guard case let .verdict(verdict)? = element.data, let target = verdict.chain,
+                      let chainEntries = byChain[target] else { continue }
+                for entry in chainEntries {
+                    guard element.keyEnd == nil, vmap.key.dataTypes == entry.prefix.map(\.dataType),
+                          lookups.allSatisfy({ $0 == entry.prefix }) else { return nil }
+                    for slot in 0..<entry.modulus {
+                        let key = element.key + [.integer(slot)]
+                        if seen.insert(key).inserted { keys.append(key) }
+                    }
+                }
+            }
+        }
+        return keys
+    }
+}
