@@ -157,13 +157,19 @@ extension NetlinkSocket {
                 return
             }
             var replied = 0
+            let view = NetlinkMessageView(bytes: message)
+            func check(_ element: NftSetElement) throws {
+                guard element.key == keys[index] else {
+                    throw NetlinkError.malformed("\(operation): a reply names another key than the one asked")
+                }
+                replied += 1
+                try found(index, element)
+            }
             do {
-                try NftSet.forEachElement(parsing: NetlinkMessageView(bytes: message)) { element in
-                    guard element.key == keys[index] else {
-                        throw NetlinkError.malformed("\(operation): a reply names another key than the one asked")
-                    }
-                    replied += 1
-                    try found(index, element)
+                if let element = NftSetElement.lookupReply(view) {
+                    try check(element)
+                } else {
+                    try NftSet.forEachElement(parsing: view, check)
                 }
             } catch let error as NetlinkError {
                 failure = error
