@@ -46,8 +46,10 @@ extension NftSetElement {
                         }
                     }
                 }
-            case Int(NFTA_SET_ELEM_FLAGS.rawValue), Int(NFTA_SET_ELEM_USERDATA.rawValue):
+            case Int(NFTA_SET_ELEM_FLAGS.rawValue):
                 break
+            case Int(NFTA_SET_ELEM_USERDATA.rawValue):
+                element.userData = attribute.bytes
             case Int(NFTA_SET_ELEM_TIMEOUT.rawValue):
                 element.timeout = attribute.bigEndian64
             case Int(NFTA_SET_ELEM_EXPIRATION.rawValue):

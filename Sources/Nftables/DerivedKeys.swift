@@ -31,8 +31,14 @@ public struct DerivedKeys: Sendable {
     /// The selectors each verdict map is looked up with, by every rule that does.
     let verdictMapLookups: [String: [[Selector]]]
 
+    /// Sets of connection pairs (see ``pairKeys(of:in:)``), by name.
+    let pairSets: Set<String>
+
     /// The names of the maps whose keys this type derives.
     public var maps: Set<String> { Set(entries.keys) }
+
+    /// The names of the sets whose keys follow from the derived maps' elements (read those first).
+    public var connectionPairSets: Set<String> { pairSets }
 
     /// Finds the derivable maps of `table` from its declarations and rules (elements of the
     /// candidate maps are not needed, and not read).
@@ -41,6 +47,7 @@ public struct DerivedKeys: Sendable {
         var dnatRules: [String: [Entry]] = [:]
         var jumpedTo = Set<String>()
         var vmapLookups: [String: [[Selector]]] = [:]
+        var setLookups: [String: [[Selector]]] = [:]
         for chain in table.chains {
             for rule in chain.rules {
                 for statement in rule.statements {
@@ -51,7 +58,10 @@ public struct DerivedKeys: Sendable {
                             dnatRules[map, default: []].append(
                                 Entry(chain: chain.name, prefix: Array(selectors.dropLast()), modulus: modulus))
                         }
-                    case let .lookup(_, set), let .updateSet(_, set, _):
+                    case let .lookup(selectors, set):
+                        mentions[set, default: 0] += 1
+                        setLookups[set, default: []].append(selectors)
+                    case let .updateSet(_, set, _):
                         mentions[set, default: 0] += 1
                     case let .verdictMap(selectors, map):
                         mentions[map, default: 0] += 1
@@ -79,6 +89,54 @@ public struct DerivedKeys: Sendable {
         }
         self.entries = entries
         verdictMapLookups = vmapLookups
+        pairSets = Set(table.sets.compactMap { set in
+            guard set.data == nil, set.flags.isEmpty, set.timeout == nil, let lookups = setLookups[set.name],
+                  lookups.count == mentions[set.name], lookups.allSatisfy(Self.isConnectionPair) else { return nil }
+            return set.name
+        })
+    }
+
+    /// Whether `selectors` are a connection's destination before DNAT followed by the endpoint
+    /// it was translated to: `[ct original <family> daddr .] meta l4proto . ct original proto-dst
+    /// . ct reply <family> saddr . ct reply proto-src`.
+    private static func isConnectionPair(_ selectors: [Selector]) -> Bool {
+        let endpoint = selectors.suffix(2)
+        let frontend = selectors.dropLast(2)
+        guard endpoint.count == 2, case .ctAddress(.source, .reply, _) = endpoint.first,
+              endpoint.last == .ctPort(.source, .reply) else { return false }
+        switch Array(frontend) {
+        case [.l4proto, .ctPort(.destination, .original)]: return true
+        case let three where three.count == 3:
+            guard case .ctAddress(.destination, .original, _) = three[0] else { return false }
+            return Array(three.dropFirst()) == [.l4proto, .ctPort(.destination, .original)]
+        default: return false
+        }
+    }
+
+    /// The keys of the connection-pair set `set`: for every element of a derived map of
+    /// `table` (already read) whose prefix and data have the set's types, the prefix (the
+    /// frontend) followed by the data (the endpoint it DNATs to).
+    ///
+    /// A connection-pair set is only looked up with conntrack's pair of a DNATed connection
+    /// (frontend before NAT, endpoint after), and the derived maps hold every pair this
+    /// table's rules translate to, so a key outside these matches only connections another
+    /// program translated: missing it changes no traffic, only what a counter could count.
+    /// - Returns: nil when `set` is not a connection-pair set.
+    public func pairKeys(of set: String, in table: Table) -> [[Value]]? {
+        guard pairSets.contains(set), let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
+        let wanted = declaration.key.dataTypes
+        var seen = Set<[Value]>()
+        var keys: [[Value]] = []
+        for map in table.sets where entries[map.name] != nil {
+            guard case let .fields(data)? = map.data,
+                  Array(map.key.dataTypes.dropLast()) + data.dataTypes == wanted else { continue }
+            for element in map.elements {
+                guard case let .values(endpoint)? = element.data else { continue }
+                let key = Array(element.key.dropLast()) + endpoint
+                if seen.insert(key).inserted { keys.append(key) }
+            }
+        }
+        return keys
     }
 
     /// Selectors whose value a rule of the chain cannot change before its dnat (the chain

@@ -99,11 +99,21 @@ public struct KernelReader {
         // Keys follow from the rules only when every rule and set is understood.
         let derived = elementReading == .lookUpDerivedKeys && problems.isEmpty ? DerivedKeys(table) : nil
         let lookedUp = derived?.maps ?? []
-        for index in table.sets.indices where !lookedUp.contains(table.sets[index].name) {
+        let pairSets = derived?.connectionPairSets ?? []
+        for index in table.sets.indices
+        where !lookedUp.contains(table.sets[index].name) && !pairSets.contains(table.sets[index].name) {
             try dumpElements(of: &table.sets[index], table: table)
         }
         for index in table.sets.indices where lookedUp.contains(table.sets[index].name) {
             if let keys = derived?.keys(of: table.sets[index].name, in: table) {
+                try lookUpElements(keys, of: &table.sets[index], table: table)
+            } else {
+                try dumpElements(of: &table.sets[index], table: table)
+            }
+        }
+        // Their keys follow from the derived maps' elements, read just above.
+        for index in table.sets.indices where pairSets.contains(table.sets[index].name) {
+            if let keys = derived?.pairKeys(of: table.sets[index].name, in: table) {
                 try lookUpElements(keys, of: &table.sets[index], table: table)
             } else {
                 try dumpElements(of: &table.sets[index], table: table)

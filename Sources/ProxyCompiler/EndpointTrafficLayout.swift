@@ -72,8 +72,12 @@ public enum EndpointTrafficLayout {
     static func set(for frontend: Frontend) -> String { frontend.kind == .nodePort ? nodePortSet : serviceSet }
 
     /// The endpoints a frontend can send a flow to: the cluster-wide list and the node's own
-    /// (traffic policies Local), each (address, port) once, in order.
+    /// (traffic policies Local), each (address, port) once, in order. A ClusterIP with
+    /// internalTrafficPolicy Local only reaches the node's own (none: it drops). These are
+    /// exactly the endpoints of the frontend's elements in the backends maps, from which a
+    /// read-back derives this set's keys (`DerivedKeys.pairKeys`).
     static func endpoints(of frontend: Frontend) -> [Endpoint] {
+        if frontend.kind == .clusterIP, let local = frontend.local { return local }
         guard let local = frontend.local, !local.isEmpty else { return frontend.endpoints }
         var seen = Set(frontend.endpoints.map { EndpointTarget(address: $0.address, port: $0.port) })
         return frontend.endpoints + local.filter { seen.insert(EndpointTarget(address: $0.address, port: $0.port)).inserted }

@@ -41,8 +41,9 @@ struct Measurement {
             changes: synced.changes, namedChanges: synced.namedChanges, commits: commits,
             changeStats: ChangeStats(synced.changes), namedChangeStats: ChangeStats(synced.namedChanges),
             commitStats: ChangeStats(commits),
-            readBack: restart.readBack, readBackElements: restart.readBackElements, readBackDumped: restart.readBackDumped,
+            readBack: restart.readBack, readBackElements: restart.readBackElements,
             endpointCounters: workload.endpointCounters, scrape: restart.scrape, scrapeEndpoints: restart.scrapeEndpoints,
+            readBackDumped: restart.readBackDumped,
             restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
             memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
                                      afterChanges: afterChanges, end: end))
