@@ -81,7 +81,12 @@ enum EndpointSliceDecoder {
         try endpointsField.requireCount(endpointEntries.count, atMost: KubernetesLimits.endpointsPerSlice,
                                         of: "endpoints", in: "an EndpointSlice")
         var members: [EndpointSlice.Member] = []
+        members.reserveCapacity(endpointEntries.count)
         for entry in endpointEntries {
+            if let member = plainEndpoint(entry.value, family: family) {
+                members.append(member)
+                continue
+            }
             let addressesField = try entry.field("addresses")
             let addressEntries = try addressesField.stringElements()
             try addressesField.requireCount(addressEntries.count, atMost: KubernetesLimits.addressesPerEndpoint,

@@ -39,12 +39,34 @@ struct JSONReader {
     }
 
     @inline(__always) private mutating func skipWhitespace() {
+        // Indentation (kubectl indents by four spaces per level) eight spaces at a time.
+        while index + 8 <= bytes.count, word(at: index) == Self.spaces { index += 8 }
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
             default: return
             }
         }
+    }
+
+    /// The eight bytes at `offset` (which must be at most `bytes.count - 8`) as one word.
+    @inline(__always) private func word(at offset: Int) -> UInt64 {
+        UnsafeRawPointer(bytes.baseAddress.unsafelyUnwrapped + offset).loadUnaligned(as: UInt64.self)
+    }
+
+    private static let spaces: UInt64 = 0x2020_2020_2020_2020
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether the eight bytes of `word` are all plain string content: printable ASCII other
+    /// than `"` and `\`. (Bit tricks: a byte below 0x20 makes `word - 0x20…` borrow into its
+    /// high bit; a byte equal to `c` is a zero byte of `word ^ c…`.)
+    @inline(__always) private static func isPlainText(_ word: UInt64) -> Bool {
+        func hasZeroByte(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highBits }
+        let below0x20 = (word &- ones &* 0x20) & ~word & highBits
+        let quote = hasZeroByte(word ^ (ones &* 0x22))
+        let backslash = hasZeroByte(word ^ (ones &* 0x5C))
+        return (below0x20 | quote | backslash | (word & highBits)) == 0
     }
 
     private func describeCurrent() -> String {
@@ -110,6 +132,9 @@ struct JSONReader {
             depth -= 1
             return .map(members)
         }
+        // Room for the few members of most objects at once, instead of growing the table
+        // (and hashing every key again) at the 2nd, 4th and 7th member.
+        members.reserveCapacity(6)
         while true {
             guard current == UInt8(ascii: "\"") else { throw unexpected("a string key") }
             let keyOffset = index
@@ -341,6 +366,9 @@ struct JSONReader {
         index += 1
         let start = index
         while index < bytes.count {
+            // Plain text eight bytes at a time; the byte loop below checks everything else.
+            while index + 8 <= bytes.count, Self.isPlainText(word(at: index)) { index += 8 }
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
@@ -371,8 +399,10 @@ struct JSONReader {
             case 0..<0x20:
                 throw controlCharacter(byte)
             case 0x20..<0x80:
-                if build { decoded.append(byte) }
+                let runStart = index
                 index += 1
+                while index + 8 <= bytes.count, Self.isPlainText(word(at: index)) { index += 8 }
+                if build { decoded.append(contentsOf: bytes[runStart..<index]) }
             default:
                 let length = try utf8Length()
                 if build { decoded.append(contentsOf: bytes[index..<index + length]) }

@@ -80,7 +80,7 @@ extension Field {
     func label(_ key: String) throws(InputError) -> Field {
         let labels = try field("labels")
         let value: Value? = if case .map(let members)? = labels.value { members[key] } else { nil }
-        return Field(value: value, path: "\(labels.path)[\(quoted(key))]", owner: owner)
+        return Field(value: value, quotedKey: key, in: labels)
     }
 
     /// Refuses a string that lacks `syntax`: `"Web" is not a valid Service name (...)`.

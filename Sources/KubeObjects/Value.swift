@@ -55,14 +55,23 @@ func quoted(_ text: String) -> String {
 }
 
 /// The object a field belongs to, for error messages: source, position, kind and name as far
-/// as known.
-struct ObjectRef: Sendable {
-    var source: String
-    var kind: String
-    var namespace: String?
-    var name: String?
+/// as known. A class: every ``Field`` of the object refers to it, and copying one reference is
+/// cheaper than copying five strings.
+final class ObjectRef: Sendable {
+    let source: String
+    let kind: String
+    let namespace: String?
+    let name: String?
     /// Position in the input: `document 2`, or `document 1, items[3]` in a List.
-    var location: String
+    let location: String
+
+    init(source: String, kind: String, namespace: String? = nil, name: String? = nil, location: String) {
+        self.source = source
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.location = location
+    }
 
     /// `Service default/web`, `Service web` or `Service`.
     var description: String {
@@ -79,14 +88,48 @@ struct ObjectRef: Sendable {
 struct Field {
     /// nil when the field is absent.
     let value: Value?
-    /// Path from the object root, e.g. `spec.ports[1].port`; empty for the root.
-    let path: String
+    /// The path of the parent field, and the step from it to this field: the path is only
+    /// spelled out when asked for (nearly always for an error message), not for every field read.
+    private let parentPath: String
+    private let step: PathStep
     let owner: ObjectRef
 
+    /// How a field hangs off its parent.
+    private enum PathStep {
+        /// The parent path is the whole path.
+        case none
+        /// `parent.key` (`key` at the root).
+        case key(String)
+        /// `parent[3]`.
+        case index(Int)
+        /// `parent["key"]`, for keys that may contain dots (labels, annotations).
+        case quotedKey(String)
+    }
+
+    /// Path from the object root, e.g. `spec.ports[1].port`; empty for the root.
+    var path: String {
+        switch step {
+        case .none: return parentPath
+        case .key(let key): return parentPath.isEmpty ? key : parentPath + "." + key
+        case .index(let index): return parentPath + "[" + String(index) + "]"
+        case .quotedKey(let key): return parentPath + "[" + quoted(key) + "]"
+        }
+    }
+
     init(value: Value?, path: String, owner: ObjectRef) {
+        self.init(value: value, parentPath: path, step: .none, owner: owner)
+    }
+
+    private init(value: Value?, parentPath: String, step: PathStep, owner: ObjectRef) {
         self.value = value
-        self.path = path
+        self.parentPath = parentPath
+        self.step = step
         self.owner = owner
+    }
+
+    /// The field `parent["key"]`, with `value`.
+    init(value: Value?, quotedKey key: String, in parent: Field) {
+        self.init(value: value, parentPath: parent.path, step: .quotedKey(key), owner: parent.owner)
     }
 
     /// The object root.
@@ -114,12 +157,11 @@ struct Field {
 
     /// The member `key` of this object; absent if this field is absent or null.
     func field(_ key: String) throws(InputError) -> Field {
-        let childPath = path.isEmpty ? key : path + "." + key
         switch value {
         case nil, .null?:
-            return Field(value: nil, path: childPath, owner: owner)
+            return Field(value: nil, parentPath: path, step: .key(key), owner: owner)
         case .map(let members)?:
-            return Field(value: members[key], path: childPath, owner: owner)
+            return Field(value: members[key], parentPath: path, step: .key(key), owner: owner)
         default:
             throw typeError(expected: "an object")
         }
@@ -131,7 +173,8 @@ struct Field {
         case nil, .null?:
             return []
         case .list(let items)?:
-            return items.enumerated().map { Field(value: $1, path: path + "[" + String($0) + "]", owner: owner) }
+            let path = path
+            return items.enumerated().map { Field(value: $1, parentPath: path, step: .index($0), owner: owner) }
         default:
             throw typeError(expected: "a list")
         }
@@ -143,8 +186,9 @@ struct Field {
         case nil, .null?:
             return []
         case .map(let members)?:
+            let path = path
             return members.keys.sorted().map { key in
-                (key, Field(value: members[key], path: "\(path)[\(quoted(key))]", owner: owner))
+                (key, Field(value: members[key], parentPath: path, step: .quotedKey(key), owner: owner))
             }
         default:
             throw typeError(expected: "an object")
@@ -201,6 +245,16 @@ struct Field {
 
     /// An object whose values are all strings, such as `metadata.labels`.
     func stringMap() throws(InputError) -> [String: String] {
+        // The usual case, an object of strings, without a field per member.
+        if case .map(let members)? = value {
+            var out: [String: String] = [:]
+            out.reserveCapacity(members.count)
+            for (key, member) in members {
+                guard case .string(let text) = member else { break }
+                out[key] = text
+            }
+            if out.count == members.count { return out }
+        }
         var out: [String: String] = [:]
         for (key, member) in try members() {
             switch member.value {

@@ -43,12 +43,14 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses the text forms described at ``AddressText``: a dotted quad (no leading zeros)
     /// or RFC 4291 IPv6 text; nil for anything else.
     public init?(_ text: String) {
-        let utf8 = Array(text.utf8)
+        let utf8 = text.utf8
         if utf8.contains(UInt8(ascii: ":")) {
-            guard let (high, low) = AddressText.parseIPv6(utf8) else { return nil }
+            guard let (high, low) = AddressText.parseIPv6(Array(utf8)) else { return nil }
             self.init(high: high, low: low, family: .v6)
         } else {
-            guard let value = AddressText.parseIPv4(utf8) else { return nil }
+            // A dotted quad is read in place, without an array of its bytes.
+            let parsed = utf8.withContiguousStorageIfAvailable { AddressText.parseIPv4($0) }
+            guard let value = parsed ?? AddressText.parseIPv4(utf8) else { return nil }
             self.init(high: UInt64(value) << 32, low: 0, family: .v4)
         }
     }

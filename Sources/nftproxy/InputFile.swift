@@ -20,27 +20,36 @@ enum InputFile {
         guard capacity <= limit + 1 else {
             throw InputError(source: source, problem: "input larger than \(limit) bytes")
         }
-        var bytes = [UInt8](repeating: 0, count: capacity)
-        var count = 0
-        while true {
-            if count == bytes.count {
-                guard bytes.count <= limit else {
-                    throw InputError(source: source, problem: "input larger than \(limit) bytes")
+        var bytes: [UInt8] = []
+        var reachedEnd = false
+        while !reachedEnd {
+            guard bytes.count <= limit else {
+                throw InputError(source: source, problem: "input larger than \(limit) bytes")
+            }
+            // The next chunk is read straight into a new array's uninitialized storage (no
+            // zero-filling first); a regular file comes in one chunk of its size.
+            var failure: Int32?
+            let chunk = [UInt8](unsafeUninitializedCapacity: max(capacity, bytes.count)) { buffer, initialized in
+                while initialized < buffer.count {
+                    let got = Foundation.read(descriptor, buffer.baseAddress.map { $0 + initialized }, buffer.count - initialized)
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if got == 0 {
+                        reachedEnd = true
+                        return
+                    }
+                    initialized += got
                 }
-                bytes.append(contentsOf: repeatElement(0, count: bytes.count))
             }
-            let got = bytes.withUnsafeMutableBytes { buffer in
-                Foundation.read(descriptor, buffer.baseAddress.map { $0 + count }, buffer.count - count)
+            if let failure {
+                throw InputError(source: source, problem: "cannot read the file: \(String(cString: strerror(failure)))")
             }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw InputError(source: source, problem: "cannot read the file: \(String(cString: strerror(errno)))")
-            }
-            if got == 0 { break }
-            count += got
+            if bytes.isEmpty { bytes = chunk } else { bytes += chunk }
         }
-        guard count <= limit else { throw InputError(source: source, problem: "input larger than \(limit) bytes") }
-        bytes.removeSubrange(count...)
+        guard bytes.count <= limit else { throw InputError(source: source, problem: "input larger than \(limit) bytes") }
         return bytes
     }
 }

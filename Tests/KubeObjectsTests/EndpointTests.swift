@@ -272,4 +272,48 @@ final class EndpointTests: XCTestCase {
         ])
         XCTAssertEqual(decoded.service("s")?.ports[0].endpoints, [])
     }
+
+    /// Endpoints of the usual shape are read without field paths, all others field by field
+    /// (`hints: {}` sends an endpoint that way): both give the same endpoints, and an endpoint
+    /// that is wrong in a later field gets the message of the checked path.
+    func testUsualAndCheckedEndpointShapesAgree() throws {
+        let endpoints = """
+            - addresses: [198.19.0.1]
+              nodeName: node-1
+              zone: zone-a
+            - addresses: [198.19.0.2, 198.19.0.9]
+              conditions: {ready: false, serving: null}
+              nodeName: ""
+              zone: null
+            - addresses: [198.19.0.3]
+              conditions: null
+            """
+        let checked = endpoints.replacingOccurrences(of: "- addresses:", with: "- hints: {}\n  addresses:")
+        func states(_ body: String) throws -> [String] {
+            let yaml = stream(
+                serviceYAML("w", spec: "clusterIP: 198.18.0.1\nports: [{port: 80}]"),
+                sliceYAML("w-1", service: "w", body: "addressType: IPv4\nports: [{port: 80}]\nendpoints:\n" + body))
+            let endpoints = try XCTUnwrap(try decode(yaml).service("w")?.ports[0].endpoints)
+            return endpoints.map { "\($0.address) r=\($0.ready) s=\($0.serving) t=\($0.terminating) n=\($0.nodeName ?? "-") z=\($0.zone ?? "-")" }
+        }
+        let expected = [
+            "198.19.0.1 r=true s=true t=false n=node-1 z=zone-a",
+            "198.19.0.2 r=false s=false t=false n=- z=-",
+            "198.19.0.3 r=true s=true t=false n=- z=-",
+        ]
+        XCTAssertEqual(try states(endpoints), expected)
+        XCTAssertEqual(try states(checked), expected)
+
+        for (body, message) in [
+            ("- addresses: [198.19.0.1, \"2001:db8::1\"]",
+             #"endpoints[0].addresses[1]: "2001:db8::1" is not an IPv4 address (addressType is IPv4)"#),
+            ("- addresses: [198.19.0.1]\n  conditions: {ready: \"yes\"}",
+             #"endpoints[0].conditions.ready: expected a boolean, found a string ("yes")"#),
+            ("- addresses: [198.19.0.1]\n  zone: 7", "endpoints[0].zone: expected a string, found an integer (7)"),
+            ("- addresses: []", "endpoints[0].addresses: an endpoint needs at least one address"),
+        ] {
+            let yaml = sliceYAML("w-1", service: "w", body: "addressType: IPv4\nports: [{port: 80}]\nendpoints:\n" + body)
+            assertInputError(yaml, "test.yaml: document 1: EndpointSlice default/w-1: " + message)
+        }
+    }
 }

@@ -42,6 +42,31 @@ final class ParserTests: XCTestCase {
                          source: "test.json")
     }
 
+    /// Strings are scanned eight bytes at a time where they are plain text: a quote, an
+    /// escape, a control character or a non-ASCII byte at any offset is still found where it is.
+    func testJSONStringsAtEveryOffset() throws {
+        for offset in 0..<20 {
+            let plain = String(repeating: "k", count: offset)
+            // `{"kind": "` is 10 characters: the string's content starts in column 11.
+            assertInputError("{\"kind\": \"\(plain)\u{01}\(plain)\"}",
+                             "test.json: invalid JSON: line 1, column \(11 + offset): control character U+0001 in a string (must be escaped)",
+                             source: "test.json")
+            var decoder = KubeObjectDecoder()
+            XCTAssertThrowsError(try decoder.add(bytes: Array("{\"kind\": \"\(plain)".utf8) + [0xC3, 0x28] + Array("\"}".utf8),
+                                                 source: "test.json")) { error in
+                XCTAssertEqual("\(error)", "test.json: invalid JSON: line 1, column \(11 + offset): invalid UTF-8")
+            }
+            // After an escape, in a skipped member.
+            assertInputError("{\"junk\": \"\\n\(plain)\u{1F}\"}",
+                             "test.json: invalid JSON: line 1, column \(13 + offset): control character U+001F in a string (must be escaped)",
+                             source: "test.json")
+            // Escapes, quotes and non-ASCII text at every offset are decoded as written.
+            let kind = plain + "\\\"é\\u00e9" + plain
+            let decoded = try decode([("test.json", "{\"apiVersion\": \"v1\", \"kind\": \"\(kind)\", \"metadata\": {\"name\": \"x\"}}")])
+            XCTAssertEqual(decoded.notices, ["test.json: skipping v1 \(plain)\"éé\(plain) x (not a Service or EndpointSlice)"])
+        }
+    }
+
     func testJSONNumbersOutOfRange() {
         for literal in ["9223372036854775808", "18446744073709551615", "-9223372036854775809", "1" + String(repeating: "0", count: 30)] {
             let shown = literal.count > 40 ? String(literal.prefix(40)) + "…" : literal
