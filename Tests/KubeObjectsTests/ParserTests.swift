@@ -63,7 +63,7 @@ final class ParserTests: XCTestCase {
             // Escapes, quotes and non-ASCII text at every offset are decoded as written.
             let kind = plain + "\\\"é\\u00e9" + plain
             let decoded = try decode([("test.json", "{\"apiVersion\": \"v1\", \"kind\": \"\(kind)\", \"metadata\": {\"name\": \"x\"}}")])
-            XCTAssertEqual(decoded.notices, ["test.json: skipping v1 \(plain)\"éé\(plain) x (not a Service or EndpointSlice)"])
+            XCTAssertEqual(decoded.notices.map(\.message), ["test.json: skipping v1 \(plain)\"éé\(plain) x (not a Service or EndpointSlice)"])
         }
     }
 
