@@ -155,6 +155,8 @@ public actor SyncLoop {
             reports.append(report)
             if reports.count > 100 { reports.removeFirst(reports.count - 100) }
             log(report, services: snapshot.map.services.count)
+            // After a full sync, the index for changes is built now rather than by the first change.
+            if !report.incremental && !source.hasPendingChanges { proxy.prepareForChanges() }
         } catch {
             source.restore(snapshot)
             failures += 1
