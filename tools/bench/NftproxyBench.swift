@@ -9,7 +9,7 @@ struct NftproxyBench: ParsableCommand {
             the kernel runs in a network namespace created for it, never in the machine's own. \
             tools/benchmark.sh runs the whole benchmark and writes docs/benchmarks.md.
             """,
-        subcommands: [Generate.self, Run.self, Load.self, Report.self, Objects.self, EndToEnd.self, EndToEndReport.self]
+        subcommands: [Generate.self, Run.self, Load.self, Report.self, Objects.self, EndToEnd.self, EndToEndReport.self, DaemonBench.self]
     )
 }
 
