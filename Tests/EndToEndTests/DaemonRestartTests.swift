@@ -120,6 +120,7 @@ final class DaemonRestartTests: XCTestCase {
 
             // The long connection carried every exchange, all with the one endpoint.
             XCTAssertEqual(session.exitStatus, 0, "the connection broke: \(session.lines.suffix(5))")
+            _ = poll(.seconds(5)) { session.lines.count >= 400 }  // its output may still be on the way
             XCTAssertEqual(session.lines.count, 400)
             XCTAssertEqual(Set(session.lines.compactMap { $0.split(separator: " ").first.map(String.init) }), [s.pod(1).name])
 
