@@ -138,8 +138,12 @@ struct DaemonRunner {
         let healthy = try process.waitUntilHealthy(timeout: timeout)
         var start = DaemonResult.Start(seconds: healthy - process.started, cpuSeconds: process.cpuSeconds())
         start.memory = process.memory().map { DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB) }
-        let metricsText = try process.metrics()
-        start.kernelOperations = PrometheusText.value(of: "nftproxy_kernel_operations_total", in: metricsText).map { Int($0) }
+        printErr("daemon: \(label) healthy after \(Format.duration(start.seconds))")
+        // A scrape reads the endpoint counters from the kernel: slow at 50,000 services (the
+        // set dumps are quadratic), so it gets a minute and its absence is not fatal.
+        if let metricsText = try? process.metrics(timeoutSeconds: 60) {
+            start.kernelOperations = PrometheusText.value(of: "nftproxy_kernel_operations_total", in: metricsText).map { Int($0) }
+        }
         // The daemon's own account, from its log: when each list was complete, when the first
         // sync was committed and how long it took.
         let origin = process.startedDate

@@ -61,8 +61,9 @@ final class DaemonProcess {
     }
 
     /// The Prometheus text of `/metrics`.
-    func metrics() throws -> String {
-        guard let response = HTTPProbe.get(port: metricsPort, path: "/metrics"), response.status == 200 else {
+    func metrics(timeoutSeconds: Int = 5) throws -> String {
+        guard let response = HTTPProbe.get(port: metricsPort, path: "/metrics", timeoutSeconds: timeoutSeconds),
+              response.status == 200 else {
             throw BenchError("no /metrics from nftproxy run")
         }
         return response.body
