@@ -128,7 +128,7 @@ let package = Package(
         // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
         .executableTarget(
             name: "nftproxy-bench",
-            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox",
+            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox", "KubeAPIStandIn",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/bench"
         ),

@@ -95,6 +95,22 @@ public final class KubeAPIClient: Sendable {
     public func listAll(_ path: String, labelSelector: String? = nil, fieldSelector: String? = nil,
                         pageSize: Int? = 500) async throws(KubeClientError) -> (items: [RawObject], resourceVersion: String) {
         var items: [RawObject] = []
+        let version = try await listAll(path, labelSelector: labelSelector, fieldSelector: fieldSelector,
+                                        pageSize: pageSize) { page, first in
+            if first { items.removeAll() }
+            items.append(contentsOf: page)
+        }
+        return (items, version)
+    }
+
+    /// The whole collection, handed to `eachPage` page by page as the pages arrive (so that a
+    /// consumer can decode each and drop its bytes before the next one), and the list's
+    /// resourceVersion. `first` is true for the first page of the list and again when a
+    /// continue token expired in between (410) and the list starts over: the consumer then
+    /// forgets the pages before.
+    public func listAll(_ path: String, labelSelector: String? = nil, fieldSelector: String? = nil,
+                        pageSize: Int? = 500,
+                        eachPage: ([RawObject], _ first: Bool) async -> Void) async throws(KubeClientError) -> String {
         var query = ListQuery(labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
         var restarts = 0
         while true {
@@ -105,12 +121,11 @@ public final class KubeAPIClient: Sendable {
                 // The snapshot the pages came from was compacted: start over, as client-go's pager does.
                 _ = (request, message)
                 restarts += 1
-                items.removeAll()
                 query.continueToken = nil
                 continue
             }
-            items.append(contentsOf: page.items)
-            guard let next = page.continueToken else { return (items, page.resourceVersion) }
+            await eachPage(page.items, query.continueToken == nil)
+            guard let next = page.continueToken else { return page.resourceVersion }
             query.continueToken = next
         }
     }

@@ -59,13 +59,32 @@ public struct Reflector: Sendable {
 
     /// Runs the list-and-watch loop until the task is cancelled, handing each event to `emit`.
     public func run(emit: @Sendable (ReflectorEvent) async -> Void) async {
+        await run(listPages: nil, emit: emit)
+    }
+
+    /// Runs the list-and-watch loop until the task is cancelled, handing each event to `emit`.
+    ///
+    /// - Parameter listPages: when given, the items of every list are handed to it page by
+    ///   page as they arrive (`first`: the first page of a list, after which the consumer
+    ///   forgets earlier pages), and `.listed` then carries no items: it says that the list
+    ///   is complete. A consumer that decodes each page never holds the bytes of the whole
+    ///   collection at once.
+    public func run(listPages: (@Sendable ([RawObject], _ first: Bool) async -> Void)?,
+                    emit: @Sendable (ReflectorEvent) async -> Void) async {
         var backoff = options.backoff
         var resourceVersion: String?
         while !Task.isCancelled {
             if resourceVersion == nil {
                 do throws(KubeClientError) {
-                    let listed = try await client.listAll(options.path, labelSelector: options.labelSelector,
+                    let listed: (items: [RawObject], resourceVersion: String)
+                    if let listPages {
+                        listed = ([], try await client.listAll(options.path, labelSelector: options.labelSelector,
+                                                               fieldSelector: options.fieldSelector,
+                                                               pageSize: options.pageSize, eachPage: listPages))
+                    } else {
+                        listed = try await client.listAll(options.path, labelSelector: options.labelSelector,
                                                           fieldSelector: options.fieldSelector, pageSize: options.pageSize)
+                    }
                     resourceVersion = listed.resourceVersion
                     backoff.reset()
                     await emit(.listed(items: listed.items, resourceVersion: listed.resourceVersion))
@@ -127,7 +146,8 @@ public struct Reflector: Sendable {
 /// What a reflector reports.
 public enum ReflectorEvent: Sendable, Equatable {
     /// A complete list (all pages): the collection's whole state at `resourceVersion`. Comes
-    /// first, and again after every re-list; the consumer replaces what it had.
+    /// first, and again after every re-list; the consumer replaces what it had. Empty when
+    /// the items went to a page consumer (`run(listPages:emit:)`).
     case listed(items: [RawObject], resourceVersion: String)
     case added(RawObject)
     case modified(RawObject)

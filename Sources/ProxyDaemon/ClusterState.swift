@@ -30,8 +30,9 @@ public final class ClusterState: ServiceSnapshotSource {
         var services: [ServiceName: Service?] = [:]
         var slices: [String: EndpointSliceObject] = [:]
         var slicesOfService: [ServiceName: Set<String>] = [:]
-        /// Served services with their endpoints, as of the last snapshot.
-        var assembled: [ServiceName: Service] = [:]
+        /// Served services with their endpoints, as of the last snapshot, sorted by name:
+        /// updated in place, so a snapshot after a change costs what changed.
+        var served: [Service] = []
         var dirty: Set<ServiceName> = []
         /// Everything must be compared at the next snapshot (first one, after a re-list).
         var everything = true
@@ -132,15 +133,13 @@ public final class ClusterState: ServiceSnapshotSource {
         state.withLock { state in
             guard state.ready else { return nil }
             let changed = state.dirty
-            for name in changed {
-                if case .some(.some(let service)) = state.services[name] {
-                    let slices = (state.slicesOfService[name] ?? []).compactMap { state.slices[$0] }
-                    state.assembled[name] = KubeObjectDecoder.assemble(service, slices: slices)
-                } else {
-                    state.assembled[name] = nil
-                }
+            let updates = changed.map { name -> (name: ServiceName, service: Service?) in
+                guard case .some(.some(let service)) = state.services[name] else { return (name, nil) }
+                let slices = (state.slicesOfService[name] ?? []).compactMap { state.slices[$0] }
+                return (name, KubeObjectDecoder.assemble(service, slices: slices))
             }
-            let snapshot = ServiceSnapshot(map: ServiceMap(services: Array(state.assembled.values)),
+            ServedServices.update(&state.served, with: updates)
+            let snapshot = ServiceSnapshot(map: ServiceMap(sortedServices: state.served),
                                            changed: state.everything ? nil : changed, triggerTimes: state.triggerTimes)
             state.dirty = []
             state.triggerTimes = []

@@ -3,6 +3,7 @@ import KubeClient
 import KubeObjects
 import Logging
 import ServiceModel
+import Synchronization
 
 /// Follows the API server for the daemon: Services and EndpointSlices (with kube-proxy's
 /// label selector) into the `ClusterState`, this node's Node object into the node
@@ -22,6 +23,8 @@ public struct ClusterWatch: Sendable {
     public let pageSize: Int
     /// Called with every new version of this node's facts.
     public let nodeChanged: @Sendable (NodeObjectFacts) async -> Void
+    /// The objects of the lists in progress, decoded page by page until each list is complete.
+    private let listing = ListInProgress()
 
     public init(client: KubeAPIClient, state: ClusterState, loop: SyncLoop, health: ProxyHealth, metrics: ProxyMetrics,
                 logger: Logger, nodeName: String, serviceProxyName: String?, pageSize: Int = 500,
@@ -52,23 +55,26 @@ public struct ClusterWatch: Sendable {
 
     // MARK: Services and EndpointSlices
 
-    private enum Change { case listed([RawObject]), set(RawObject), deleted(RawObject) }
+    /// What a watch delivered: a page of a list (decoded at once, so the bytes of the whole
+    /// collection are never held together), the end of the list, or an event.
+    private enum Change { case page([RawObject], first: Bool), listed, set(RawObject), deleted(RawObject) }
 
     private func follow(resource: String, path: String, selector: String,
-                        apply: @escaping @Sendable (Change) -> ClusterState.ChangeCount) async {
+                        apply: @escaping @Sendable (Change) -> (ClusterState.ChangeCount, listed: Int)) async {
         let reflector = Reflector(client: client, options: Reflector.Options(
             path: path, labelSelector: selector, pageSize: pageSize))
-        await reflector.run { event in
+        await reflector.run(listPages: { items, first in _ = apply(.page(items, first: first)) }) { event in
             var count = ClusterState.ChangeCount()
             switch event {
-            case .listed(let items, let version):
-                logger.info("listed", metadata: ["resource": "\(resource)", "items": "\(items.count)",
+            case .listed(_, let version):
+                let (listedCount, items) = apply(.listed)
+                count = listedCount
+                logger.info("listed", metadata: ["resource": "\(resource)", "items": "\(items)",
                                                  "resourceVersion": "\(version)"])
-                count = apply(.listed(items))
             case .added(let object), .modified(let object):
-                count = apply(.set(object))
+                count = apply(.set(object)).0
             case .deleted(let object):
-                count = apply(.deleted(object))
+                count = apply(.deleted(object)).0
             case .bookmark:
                 return
             case .watchEnded:
@@ -125,35 +131,55 @@ public struct ClusterWatch: Sendable {
         }
     }
 
-    private func applyService(_ change: Change) -> ClusterState.ChangeCount {
+    private func applyService(_ change: Change) -> (ClusterState.ChangeCount, listed: Int) {
         switch change {
-        case .listed(let items):
-            var services: [ServiceName: Service?] = [:]
-            for item in items {
-                if case .service(let name, let service)? = decode(item) { services[name] = .some(service) }
+        case .page(let items, let first):
+            let decoded = items.compactMap { item -> (ServiceName, Service?)? in
+                guard case .service(let name, let service)? = decode(item) else { return nil }
+                return (name, service)
             }
-            return state.replaceServices(services)
+            listing.withLock { listing in
+                if first { listing.services = [:] }
+                for (name, service) in decoded { listing.services[name] = .some(service) }
+            }
+            return (ClusterState.ChangeCount(), 0)
+        case .listed:
+            let services = listing.withLock { listing in
+                defer { listing.services = [:] }
+                return listing.services
+            }
+            return (state.replaceServices(services), services.count)
         case .set(let object):
-            guard case .service(let name, let service)? = decode(object) else { return ClusterState.ChangeCount() }
-            return state.setService(name, service)
+            guard case .service(let name, let service)? = decode(object) else { return (ClusterState.ChangeCount(), 0) }
+            return (state.setService(name, service), 0)
         case .deleted(let object):
-            return state.removeService(ServiceName(namespace: object.namespace, name: object.name))
+            return (state.removeService(ServiceName(namespace: object.namespace, name: object.name)), 0)
         }
     }
 
-    private func applySlice(_ change: Change) -> ClusterState.ChangeCount {
+    private func applySlice(_ change: Change) -> (ClusterState.ChangeCount, listed: Int) {
         switch change {
-        case .listed(let items):
-            var slices: [EndpointSliceObject] = []
-            for item in items {
-                if case .endpointSlice(let slice)? = decode(item) { slices.append(slice) }
+        case .page(let items, let first):
+            let decoded = items.compactMap { item -> EndpointSliceObject? in
+                guard case .endpointSlice(let slice)? = decode(item) else { return nil }
+                return slice
             }
-            return state.replaceEndpointSlices(slices)
+            listing.withLock { listing in
+                if first { listing.slices = [] }
+                listing.slices += decoded
+            }
+            return (ClusterState.ChangeCount(), 0)
+        case .listed:
+            let slices = listing.withLock { listing in
+                defer { listing.slices = [] }
+                return listing.slices
+            }
+            return (state.replaceEndpointSlices(slices), slices.count)
         case .set(let object):
-            guard case .endpointSlice(let slice)? = decode(object) else { return ClusterState.ChangeCount() }
-            return state.setEndpointSlice(slice)
+            guard case .endpointSlice(let slice)? = decode(object) else { return (ClusterState.ChangeCount(), 0) }
+            return (state.setEndpointSlice(slice), 0)
         case .deleted(let object):
-            return state.removeEndpointSlice(namespace: object.namespace, name: object.name)
+            return (state.removeEndpointSlice(namespace: object.namespace, name: object.name), 0)
         }
     }
 
@@ -192,5 +218,19 @@ public struct ClusterWatch: Sendable {
                 logger.error("malformed Node object ignored", metadata: ["node": "\(nodeName)", "error": "\(error)"])
             }
         }
+    }
+}
+
+/// The decoded objects of the Service and EndpointSlice lists in progress.
+private final class ListInProgress: Sendable {
+    struct Objects {
+        var services: [ServiceName: Service?] = [:]
+        var slices: [EndpointSliceObject] = []
+    }
+
+    private let objects = Mutex(Objects())
+
+    func withLock<T: Sendable>(_ body: (inout Objects) -> T) -> T {
+        objects.withLock { body(&$0) }
     }
 }

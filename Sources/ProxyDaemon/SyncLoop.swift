@@ -160,6 +160,8 @@ public actor SyncLoop {
             reports.append(report)
             if reports.count > 100 { reports.removeFirst(reports.count - 100) }
             log(report, services: snapshot.map.services.count)
+            // After a full sync, the index for changes is built now rather than by the first change.
+            if !report.incremental && !source.hasPendingChanges { proxy.prepareForChanges() }
             synced?(snapshot.map, full ? nil : snapshot.changed, proxy.node)
         } catch {
             source.restore(snapshot)

@@ -113,4 +113,13 @@ public struct ServiceMap: Hashable, Sendable {
     /// Services sorted by name.
     public var services: [Service]
     public init(services: [Service]) { self.services = services.sorted { $0.name < $1.name } }
+
+    /// A map of services the caller already keeps sorted by name with no name twice (a
+    /// daemon's cache updated in place): nothing is sorted, so making the map costs nothing
+    /// whatever the number of services.
+    public init(sortedServices: [Service]) {
+        assert(zip(sortedServices, sortedServices.dropFirst()).allSatisfy { $0.name < $1.name },
+               "ServiceMap(sortedServices:) given services out of order")
+        services = sortedServices
+    }
 }

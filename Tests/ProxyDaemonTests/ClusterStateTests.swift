@@ -94,4 +94,47 @@ final class ClusterStateTests: XCTestCase {
         XCTAssertEqual(state.removeEndpointSlice(namespace: "default", name: "web-1"), ClusterState.ChangeCount(),
                        "deleting what is gone is no change")
     }
+
+    /// The cache of served services is updated in place (a binary search per change, a merge
+    /// for many): through lists, re-lists and single adds, changes and deletes, every
+    /// snapshot holds exactly the services a fresh sort of the objects gives.
+    func testSnapshotsEqualASortOfTheObjectsThroughManyAndFewChanges() throws {
+        func service(_ index: Int, port: UInt16 = 80) -> Service {
+            Service(name: ServiceName(namespace: "ns-\(index % 7)", name: "svc-\(index)"),
+                    clusterIPs: [IPAddress("198.18.\(index / 250).\(index % 250 + 1)")!],
+                    ports: [ServicePort(name: "http", transport: .tcp, port: port)])
+        }
+        let state = ClusterState()
+        var expected: [ServiceName: Service] = [:]
+        func check(_ what: String) throws {
+            let snapshot = try XCTUnwrap(state.takeSnapshot(), what)
+            XCTAssertEqual(snapshot.map.services, ServiceMap(services: Array(expected.values)).services, what)
+        }
+        var listed: [ServiceName: Service?] = [:]
+        for index in stride(from: 0, to: 300, by: 2) { listed[service(index).name] = .some(service(index)); expected[service(index).name] = service(index) }
+        _ = state.replaceServices(listed)
+        _ = state.replaceEndpointSlices([])
+        try check("first list (merged)")
+
+        for step in 0..<200 {
+            let index = (step * 37 + 11) % 320
+            let name = service(index).name
+            if expected[name] != nil && step % 3 == 0 {
+                _ = state.removeService(name)
+                expected[name] = nil
+            } else {
+                let changed = service(index, port: UInt16(80 + step))
+                _ = state.setService(name, changed)
+                expected[name] = changed
+            }
+            try check("step \(step): service \(index)")
+        }
+
+        // A re-list with many services gone and many new: merged in one pass.
+        listed = [:]
+        expected = [:]
+        for index in stride(from: 1, to: 400, by: 3) { listed[service(index).name] = .some(service(index)); expected[service(index).name] = service(index) }
+        _ = state.replaceServices(listed)
+        try check("re-list")
+    }
 }

@@ -47,6 +47,28 @@ final class ServiceProxyTests: XCTestCase {
         }
     }
 
+    /// A daemon builds the index for changes right after a full sync (`prepareForChanges`):
+    /// the changes after it are incremental and leave what a full compile would, as without.
+    func testChangesAfterThePreparedIndexLeaveWhatAFullCompileWould() throws {
+        let kernel = FakeKernel()
+        let proxy = ServiceProxy(node: node, kernel: kernel)
+        var random = RandomServices(seed: 33)
+        var map = random.map(size: 16)
+        XCTAssertFalse(try proxy.apply(map).incremental)
+        proxy.prepareForChanges()
+        proxy.prepareForChanges()  // a second call changes nothing
+        for step in 1...50 {
+            let next = random.mutate(map, size: 16)
+            let names = Set(map.services.map(\.name) + next.services.map(\.name))
+            let changed = names.filter { name in
+                map.services.first { $0.name == name } != next.services.first { $0.name == name }
+            }
+            map = next
+            XCTAssertTrue(try proxy.apply(map, changed: changed).incremental, "step \(step)")
+            try assertHoldsFullCompilation(kernel, of: map, "step \(step)")
+        }
+    }
+
     func testOneEndpointChangeCommitsOnlyThatServicesElements() throws {
         let kernel = FakeKernel()
         let proxy = ServiceProxy(node: node, kernel: kernel)

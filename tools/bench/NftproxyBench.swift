@@ -10,7 +10,7 @@ struct NftproxyBench: ParsableCommand {
             tools/benchmark.sh runs the whole benchmark and writes docs/benchmarks.md.
             """,
         subcommands: [Generate.self, Run.self, Load.self, Report.self, Objects.self, EndToEnd.self, EndToEndReport.self,
-                      Traffic.self]
+                      Traffic.self, DaemonBench.self]
     )
 }
 
