@@ -58,7 +58,7 @@ public struct CompiledServices: Sendable {
             }
             for (old, new) in changes {
                 guard let name = (new ?? old)?.name else { continue }
-                let index = Self.position(of: name, in: services)
+                let index = services.position(of: name)
                 switch (old, new) {
                 case (_?, let new?): services[index] = new
                 case (_?, nil): services.remove(at: index)
@@ -84,19 +84,9 @@ public struct CompiledServices: Sendable {
         return change
     }
 
-    /// Where a service of this name is, or would go, in a name-sorted list.
-    static func position(of name: ServiceName, in list: [Service]) -> Int {
-        var low = 0, high = list.count
-        while low < high {
-            let middle = (low + high) / 2
-            if list[middle].name < name { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
     /// The index of the service of this name in a name-sorted list.
     static func find(_ name: ServiceName, in list: [Service]) -> Int? {
-        let index = position(of: name, in: list)
+        let index = list.position(of: name)
         return index < list.count && list[index].name == name ? index : nil
     }
 

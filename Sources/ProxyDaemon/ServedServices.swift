@@ -15,7 +15,7 @@ enum ServedServices {
             return
         }
         for (name, service) in updates {
-            let index = position(of: name, in: list)
+            let index = list.position(of: name)
             let present = index < list.count && list[index].name == name
             switch (present, service) {
             case (true, let service?): list[index] = service
@@ -24,16 +24,6 @@ enum ServedServices {
             case (false, nil): break
             }
         }
-    }
-
-    /// Where a service of this name is, or would go, in a name-sorted list.
-    static func position(of name: ServiceName, in list: [Service]) -> Int {
-        var low = 0, high = list.count
-        while low < high {
-            let middle = (low + high) / 2
-            if list[middle].name < name { low = middle + 1 } else { high = middle }
-        }
-        return low
     }
 
     /// One pass over `list` and the sorted updates.

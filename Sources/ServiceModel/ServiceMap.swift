@@ -123,3 +123,15 @@ public struct ServiceMap: Hashable, Sendable {
         services = sortedServices
     }
 }
+
+extension Array where Element == Service {
+    /// Where a service named `name` is, or would go, in this list sorted by name (binary search).
+    public func position(of name: ServiceName) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle].name < name { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
