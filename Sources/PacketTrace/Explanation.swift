@@ -176,7 +176,7 @@ public struct PacketExplainer: Sendable {
         let (address, transport, port) = (parsed.address, parsed.transport, parsed.port)
         var frontend = MatchedFrontend(kind: address == nil ? .nodePort : .serviceAddress, address: address,
                                        port: port, transport: transport)
-        if let address, case .goto(let chain)? = chainHint {
+        if address != nil, case .goto(let chain)? = chainHint {
             let external = chain.hasPrefix(Chains.externalBalancer(0).dropLast()) || chain == Chains.externalLocalPolicy
                 || chain == Chains.sourceRangesCheck
             frontend.kind = external ? .externalIP : .clusterIP

@@ -110,7 +110,7 @@ final class DaemonRestartTests: XCTestCase {
             Thread.sleep(forTimeInterval: 1.5)
             stream.stop()
             while !updater.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-            FileManager.default.createFile(atPath: stopFile, contents: nil)
+            XCTAssertTrue(FileManager.default.createFile(atPath: stopFile, contents: nil), "cannot write \(stopFile)")
             XCTAssertTrue(connects.wait(timeout: .seconds(15)), "the connect loop did not stop")
             XCTAssertTrue(session.wait(timeout: .seconds(20)), "the session did not finish")
 

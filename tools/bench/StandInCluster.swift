@@ -98,6 +98,7 @@ extension KubectlValue {
 }
 
 /// Runs `body` on a task and blocks this thread until it is done.
+@discardableResult
 func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let done = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var result: Result<T, any Error> = .failure(BenchError("task did not finish"))
