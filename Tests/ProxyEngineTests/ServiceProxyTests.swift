@@ -37,10 +37,7 @@ final class ServiceProxyTests: XCTestCase {
         try proxy.apply(map)
         for step in 1...100 {
             let next = random.mutate(map, size: 16)
-            let names = Set(map.services.map(\.name) + next.services.map(\.name))
-            let changed = names.filter { name in
-                map.services.first { $0.name == name } != next.services.first { $0.name == name }
-            }
+            let changed = changedNames(from: map, to: next)
             map = next
             XCTAssertTrue(try proxy.apply(map, changed: changed).incremental, "step \(step)")
             try assertHoldsFullCompilation(kernel, of: map, "step \(step)")
@@ -59,10 +56,7 @@ final class ServiceProxyTests: XCTestCase {
         proxy.prepareForChanges()  // a second call changes nothing
         for step in 1...50 {
             let next = random.mutate(map, size: 16)
-            let names = Set(map.services.map(\.name) + next.services.map(\.name))
-            let changed = names.filter { name in
-                map.services.first { $0.name == name } != next.services.first { $0.name == name }
-            }
+            let changed = changedNames(from: map, to: next)
             map = next
             XCTAssertTrue(try proxy.apply(map, changed: changed).incremental, "step \(step)")
             try assertHoldsFullCompilation(kernel, of: map, "step \(step)")
@@ -236,4 +230,10 @@ final class RecordingObserver: ServiceProxyObserver {
 
     func serviceProxy(_ proxy: ServiceProxy, didApply report: ApplyReport) { reports.append(report) }
     func serviceProxy(_ proxy: ServiceProxy, didFail error: ApplyError, after duration: Duration) { failures += 1 }
+}
+
+/// The names of the services that differ between two maps (added, removed or changed).
+private func changedNames(from old: ServiceMap, to new: ServiceMap) -> Set<ServiceName> {
+    let names = Set(old.services.map(\.name) + new.services.map(\.name))
+    return names.filter { name in old.services.first { $0.name == name } != new.services.first { $0.name == name } }
 }
