@@ -51,6 +51,9 @@ public enum NftMessage {
     public static let newElements = UInt16(NFT_MSG_NEWSETELEM.rawValue)
     public static let getElements = UInt16(NFT_MSG_GETSETELEM.rawValue)
     public static let deleteElements = UInt16(NFT_MSG_DELSETELEM.rawValue)
+    /// `NFT_MSG_DESTROYSETELEM` (Linux 6.3 and later; the C headers here predate it): deletes
+    /// elements, and takes an element that is not there as done instead of refusing the batch.
+    public static let destroyElements: UInt16 = 30
     public static let getGeneration = UInt16(NFT_MSG_GETGEN.rawValue)
 }
 

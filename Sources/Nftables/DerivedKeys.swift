@@ -34,11 +34,19 @@ public struct DerivedKeys: Sendable {
     /// Sets of connection pairs (see ``pairKeys(of:in:)``), by name.
     let pairSets: Set<String>
 
+    /// Dynamic sets that rules fill with connection pairs (see ``retirements(from:to:removed:)``), by name.
+    let countedSets: Set<String>
+
     /// The names of the maps whose keys this type derives.
     public var maps: Set<String> { Set(entries.keys) }
 
     /// The names of the sets whose keys follow from the derived maps' elements (read those first).
     public var connectionPairSets: Set<String> { pairSets }
+
+    /// The dynamic sets whose elements the packet path creates for connection pairs
+    /// (`update @set { pair }`, and lookups of pairs): their elements are retired when
+    /// the derived maps stop holding their pair.
+    public var countedPairSets: Set<String> { countedSets }
 
     /// Finds the derivable maps of `table` from its declarations and rules (elements of the
     /// candidate maps are not needed, and not read).
@@ -48,6 +56,7 @@ public struct DerivedKeys: Sendable {
         var jumpedTo = Set<String>()
         var vmapLookups: [String: [[Selector]]] = [:]
         var setLookups: [String: [[Selector]]] = [:]
+        var setUpdates: [String: [[Selector]]] = [:]
         for chain in table.chains {
             for rule in chain.rules {
                 for statement in rule.statements {
@@ -61,8 +70,9 @@ public struct DerivedKeys: Sendable {
                     case let .lookup(selectors, set):
                         mentions[set, default: 0] += 1
                         setLookups[set, default: []].append(selectors)
-                    case let .updateSet(_, set, _):
+                    case let .updateSet(selectors, set, _):
                         mentions[set, default: 0] += 1
+                        setUpdates[set, default: []].append(selectors)
                     case let .verdictMap(selectors, map):
                         mentions[map, default: 0] += 1
                         vmapLookups[map, default: []].append(selectors)
@@ -92,6 +102,13 @@ public struct DerivedKeys: Sendable {
         pairSets = Set(table.sets.compactMap { set in
             guard set.data == nil, set.flags.isEmpty, set.timeout == nil, let lookups = setLookups[set.name],
                   lookups.count == mentions[set.name], lookups.allSatisfy(Self.isConnectionPair) else { return nil }
+            return set.name
+        })
+        countedSets = Set(table.sets.compactMap { set in
+            guard set.data == nil, set.flags == [.dynamic], set.timeout == nil,
+                  let updates = setUpdates[set.name], !updates.isEmpty else { return nil }
+            let uses = updates + setLookups[set.name, default: []]
+            guard uses.count == mentions[set.name], uses.allSatisfy(Self.isConnectionPair) else { return nil }
             return set.name
         })
     }
@@ -137,6 +154,64 @@ public struct DerivedKeys: Sendable {
             }
         }
         return keys
+    }
+
+    /// The elements of `current`'s counted pair sets to retire when it becomes `desired`:
+    /// a pair (frontend . endpoint) that an element of a derived map of `current` held,
+    /// `removed` from it by the change, and that no derived map of `desired` holds any more
+    /// (the endpoint left that frontend); and every element `current` shows in such a set
+    /// (what a read-back found) whose pair `desired` does not hold.
+    ///
+    /// A packet creates such an element only for a pair a derived map sent it to, so once
+    /// the pair is gone from the maps the element counts nothing new: retiring it makes a
+    /// removed endpoint's counts go with it, and a later endpoint of the same address start
+    /// from zero.
+    /// - Parameter removed: the elements the change removes from each map of `current`, by name.
+    /// - Returns: the keys to retire, by set name (sets of `desired` only).
+    public static func retirements(from current: Table, to desired: Table,
+                                   removed: [String: [SetElement]]) -> [String: [SetElement]] {
+        let wanted = DerivedKeys(desired)
+        guard !wanted.countedSets.isEmpty else { return [:] }
+        let before = DerivedKeys(current)
+        // Candidate pairs, grouped by the types of their values.
+        var candidates: [[DataType]: [[Value]]] = [:]
+        var frontends = Set<[Value]>()
+        for map in current.sets where before.entries[map.name] != nil {
+            guard let elements = removed[map.name], case let .fields(data)? = map.data else { continue }
+            let types = Array(map.key.dataTypes.dropLast()) + data.dataTypes
+            for element in elements {
+                guard case let .values(endpoint)? = element.data else { continue }
+                let frontend = Array(element.key.dropLast())
+                candidates[types, default: []].append(frontend + endpoint)
+                frontends.insert(frontend)
+            }
+        }
+        let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var known: [String: [SetElement]] = [:]
+        for set in desired.sets where wanted.countedSets.contains(set.name) {
+            guard let elements = currentSets[set.name]?.elements, !elements.isEmpty else { continue }
+            known[set.name] = elements
+            for element in elements { frontends.insert(Array(element.key.dropLast(2))) }
+        }
+        guard !candidates.isEmpty || !known.isEmpty else { return [:] }
+        // The pairs `desired` still holds for those frontends.
+        var kept = Set<[Value]>()
+        for map in desired.sets where wanted.entries[map.name] != nil {
+            for element in map.elements {
+                guard case let .values(endpoint)? = element.data else { continue }
+                let frontend = Array(element.key.dropLast())
+                if frontends.contains(frontend) { kept.insert(frontend + endpoint) }
+            }
+        }
+        var retired: [String: [SetElement]] = [:]
+        for set in desired.sets where wanted.countedSets.contains(set.name) {
+            // In the order found, each once.
+            var seen = Set<[Value]>()
+            let pairs = (candidates[set.key.dataTypes] ?? []) + (known[set.name] ?? []).map(\.key)
+            let keys = pairs.filter { !kept.contains($0) && seen.insert($0).inserted }
+            if !keys.isEmpty { retired[set.name] = keys.map { SetElement(key: $0) } }
+        }
+        return retired
     }
 
     /// Selectors whose value a rule of the chain cannot change before its dnat (the chain

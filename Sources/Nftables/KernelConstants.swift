@@ -25,6 +25,9 @@ public enum CtStatusFlag {
     public static let sourceNAT = ConntrackStatusBit.sourceNAT
     /// `dnat`: the destination was translated.
     public static let destinationNAT = ConntrackStatusBit.destinationNAT
+    /// `confirmed`: the entry is in the conntrack table; clear only while its first packet
+    /// is on its way through the hooks.
+    public static let confirmed = ConntrackStatusBit.confirmed
 
     /// nft's name of each bit nftproxy tests.
     static let names: [(UInt32, String)] = [(sourceNAT, "snat"), (destinationNAT, "dnat")]

@@ -29,6 +29,7 @@ struct MessageEncoder {
         case .deleteSet(let family, _, _): return (NftMessage.deleteSet, 0, family.protocolFamily)
         case .addElements(let family, _, _, _): return (NftMessage.newElements, create, family.protocolFamily)
         case .deleteElements(let family, _, _, _): return (NftMessage.deleteElements, 0, family.protocolFamily)
+        case .destroyElements(let family, _, _, _): return (NftMessage.destroyElements, 0, family.protocolFamily)
         case .addRule(let family, _, _, _): return (NftMessage.newRule, create | NetlinkFlags.append, family.protocolFamily)
         }
     }
@@ -60,7 +61,8 @@ struct MessageEncoder {
         case .deleteSet(let family, let table, let set):
             try message.putSet(NftSet(family: family.protocolFamily, table: table, name: set))
         case .addElements(let family, let table, let set, let elements),
-             .deleteElements(let family, let table, let set, let elements):
+             .deleteElements(let family, let table, let set, let elements),
+             .destroyElements(let family, let table, let set, let elements):
             var wire = NftSet(family: family.protocolFamily, table: table, name: set.name)
             if case .addElements = operation { wire.id = setIDs[family]?[set.name] }
             wire.elements = elements.map { Self.wireElement($0) }

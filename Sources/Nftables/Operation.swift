@@ -15,6 +15,10 @@ public enum Operation: Hashable, Sendable {
     /// value describes the set's layout; its own element list is not used.
     case addElements(TableFamily, table: String, set: NamedSet, ArraySlice<SetElement>)
     case deleteElements(TableFamily, table: String, set: NamedSet, ArraySlice<SetElement>)
+    /// Deletes elements that may or may not be there (`NFT_MSG_DESTROYSETELEM`): elements of
+    /// a dynamic set that the packet path adds, which nftproxy retires without knowing
+    /// whether a packet ever created them.
+    case destroyElements(TableFamily, table: String, set: NamedSet, ArraySlice<SetElement>)
     case addRule(TableFamily, table: String, chain: String, Rule)
 
     /// What the operation does, in nft words: "add rule ip nftproxy services".
@@ -33,6 +37,9 @@ public enum Operation: Hashable, Sendable {
                 + (elements.first.map { ", first { \(ScriptRenderer().render($0)) }" } ?? "") + ")"
         case .deleteElements(let family, let table, let set, let elements):
             return "delete element \(family.rawValue) \(table) \(set.name) (\(elements.count) elements"
+                + (elements.first.map { ", first { \(ScriptRenderer().render($0)) }" } ?? "") + ")"
+        case .destroyElements(let family, let table, let set, let elements):
+            return "destroy element \(family.rawValue) \(table) \(set.name) (\(elements.count) elements"
                 + (elements.first.map { ", first { \(ScriptRenderer().render($0)) }" } ?? "") + ")"
         case .addRule(let family, let table, let chain, let rule):
             return "add rule \(family.rawValue) \(table) \(chain) \(ScriptRenderer().render(rule))"
@@ -111,6 +118,15 @@ public struct Transaction: Hashable, Sendable {
         let shape = set.withoutElements
         for chunk in Self.messageChunks(elements, of: set) {
             append(.deleteElements(family, table: table, set: shape, chunk))
+        }
+    }
+
+    /// Destroys elements (deleted if there, no error if not), split into as many messages as they need.
+    public mutating func destroyElements(_ elements: [SetElement], from set: NamedSet, family: TableFamily,
+                                         table: String) {
+        let shape = set.withoutElements
+        for chunk in Self.messageChunks(elements, of: set) {
+            append(.destroyElements(family, table: table, set: shape, chunk))
         }
     }
 

@@ -37,6 +37,7 @@ public enum TableDiff {
             transaction.append(.addChain(family, table: table, Chain(name: chain.name, base: chain.base)))
         }
         // 2. New sets with their elements; element changes of existing sets.
+        var removed: [String: [SetElement]] = [:]
         for set in desired.sets {
             guard let existing = currentSets[set.name] else {
                 transaction.append(.addSet(family, table: table, set.withoutElements))
@@ -48,6 +49,14 @@ public enum TableDiff {
             let change = ElementChange(from: existing.elements, to: set.elements)
             transaction.deleteElements(change.removed, from: set, family: family, table: table)
             transaction.addElements(change.added, to: set, family: family, table: table)
+            if !change.removed.isEmpty { removed[set.name] = change.removed }
+        }
+        for set in current.sets where !desiredSetNames.contains(set.name) { removed[set.name] = set.elements }
+        // Elements the packet path made for pairs that are gone (``DerivedKeys/retirements``).
+        let retired = DerivedKeys.retirements(from: current, to: desired, removed: removed)
+        for set in desired.sets {
+            guard let elements = retired[set.name] else { continue }
+            transaction.destroyElements(elements, from: set, family: family, table: table)
         }
         // 3. Rules of new chains and of chains whose rules changed.
         for chain in desired.chains {
@@ -110,16 +119,23 @@ extension TableDiff {
 
     /// What the kernel holds once `transaction(from: current, to: desired)` is committed:
     /// `desired`, except that sets kept from `current` keep the size they were created with,
-    /// and dynamic sets keep the elements the packet path added.
+    /// and dynamic sets keep the elements the packet path added (less those retired).
     public static func result(from current: Table?, to desired: Table) -> Table {
         guard let current else { return desired }
         let currentSets = byName(current.sets, \.name)
         guard !needsReplacement(currentSets, byName(current.chains, \.name), desired) else { return desired }
         var table = desired
+        var retired: [String: [SetElement]]?
         for index in table.sets.indices {
             guard let existing = currentSets[table.sets[index].name] else { continue }
             table.sets[index].size = existing.size
-            if existing.flags.contains(.dynamic) { table.sets[index].elements = existing.elements }
+            guard existing.flags.contains(.dynamic) else { continue }
+            table.sets[index].elements = existing.elements
+            guard !existing.elements.isEmpty else { continue }
+            if retired == nil { retired = DerivedKeys.retirements(from: current, to: desired, removed: [:]) }
+            if let gone = retired?[existing.name].map({ Set($0.map(\.key)) }) {
+                table.sets[index].elements.removeAll { gone.contains($0.key) }
+            }
         }
         return table
     }

@@ -129,8 +129,7 @@ private struct FamilyState: Sendable {
     var sourceRangeGroups: [SourceRangeGroup: [CIDR: Int]] = [:]
     /// Elements of `source-ranges`: the outermost ranges of every group.
     var sourceRangeElementCount = 0
-    /// Dispatch elements per set, and backend elements per map (and endpoint traffic
-    /// elements per set), of the served frontends.
+    /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
 
@@ -186,11 +185,6 @@ private struct FamilyState: Sendable {
         if let affinity = plan.affinityEndpoints {
             backendCounts[affinity.set, default: 0] += delta * affinity.endpoints.count
             if backendCounts[affinity.set] == 0 { backendCounts[affinity.set] = nil }
-        }
-        if compiler.node.endpointCounters {
-            let set = EndpointTrafficLayout.set(for: frontend)
-            backendCounts[set, default: 0] += delta * EndpointTrafficLayout.endpoints(of: frontend).count
-            if backendCounts[set] == 0 { backendCounts[set] = nil }
         }
         if let (group, ranges) = compiler.sourceRangeClaims(for: frontend) {
             var counts = sourceRangeGroups[group] ?? [:]

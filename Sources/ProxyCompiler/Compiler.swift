@@ -80,15 +80,24 @@ struct FamilyCompiler {
         let address = frontend.kind == .nodePort ? nil : frontend.address
         let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
         let plan = plan(for: frontend)
+        // With endpoint counters, the frontend's element in the main dispatch map names its service.
+        let serviceComment = node.endpointCounters ? EndpointTrafficLayout.serviceComment(for: frontend) : nil
         var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
-            (set, verdict.map { SetElement(key: key, data: .verdict($0)) } ?? SetElement(key: key))
+            guard let verdict else { return (set, SetElement(key: key)) }
+            let named = set == .serviceIPs || set == .serviceNodePorts
+            return (set, SetElement(key: key, data: .verdict(verdict)).commented(named ? serviceComment : nil))
         }, shapes: plan.shapes)
         for (bucket, endpoints) in plan.buckets {
             var backends: [SetElement] = []
             backends.reserveCapacity(endpoints.count)
             for (index, endpoint) in endpoints.enumerated() {
-                backends.append(SetElement(key: key + [.integer(UInt32(index))],
-                                           data: .values([.address(endpoint.address), .port(endpoint.port)])))
+                var element = SetElement(key: key + [.integer(UInt32(index))],
+                                         data: .values([.address(endpoint.address), .port(endpoint.port)]))
+                // With endpoint counters, the node `stats` and the metrics label counts with.
+                if node.endpointCounters {
+                    element.comment = EndpointTrafficLayout.endpointComment(for: frontend, endpoint, node: node)
+                }
+                backends.append(element)
             }
             entries.buckets.append((bucket, backends))
         }
@@ -96,9 +105,6 @@ struct FamilyCompiler {
             entries.extras.append((affinity.set, affinity.endpoints.map {
                 SetElement(key: key + $0, data: .verdict(.goto(affinity.refresh)))
             }))
-        }
-        if node.endpointCounters {
-            entries.traffic = (EndpointTrafficLayout.set(for: frontend), EndpointTrafficLayout.elements(for: frontend, node: node))
         }
         return entries
     }
@@ -113,12 +119,14 @@ struct FamilyCompiler {
             return NamedSet(name: name, key: key, data: data, size: RulesetLayout.setSize(forElements: count),
                             elements: elements)
         }
+        let serviceIPs = sized(Sets.serviceIPs, key: .types([addressType, .inetProto, .inetService]), data: .verdict,
+                               elements(.serviceIPs))
+        let serviceNodePorts = sized(Sets.serviceNodePorts, key: .types([.inetProto, .inetService]), data: .verdict,
+                                     elements(.serviceNodePorts))
         var sets: [NamedSet] = [
             sized(Sets.clusterIPs, key: .types([addressType]), contents.clusterIPs.map { SetElement(key: [.address($0)]) }),
-            sized(Sets.serviceIPs, key: .types([addressType, .inetProto, .inetService]), data: .verdict,
-                  elements(.serviceIPs)),
-            sized(Sets.serviceNodePorts, key: .types([.inetProto, .inetService]), data: .verdict,
-                  elements(.serviceNodePorts)),
+            serviceIPs,
+            serviceNodePorts,
             sized(Sets.noEndpointServices, key: .types([addressType, .inetProto, .inetService]),
                   elements(.noEndpointServices)),
             sized(Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]), elements(.noEndpointNodePorts)),
@@ -172,10 +180,7 @@ struct FamilyCompiler {
 
         var counting: [Chain] = []
         if node.endpointCounters {
-            sets = sets.map(EndpointCounters.counting)
-            sets += EndpointTrafficLayout.sets(family) { name, key in
-                sized(name, key: key, contents.traffic[name] ?? [])
-            }
+            sets += EndpointTrafficLayout.sets(family, serviceIPs: serviceIPs, serviceNodePorts: serviceNodePorts)
             counting.append(EndpointTrafficLayout.countChain(family))
         }
         return Table(family: family, name: RulesetLayout.tableName, sets: sets,

@@ -2,43 +2,19 @@ import Foundation
 import Nftables
 import ServiceModel
 
-/// Per-endpoint connection counters, kept by the kernel in the backends maps.
-///
-/// The backends maps (`service-backends-N`, `nodeport-backends-N`) are declared with
-/// `counter`, so every element (one frontend's numgen slot, which names one endpoint)
-/// counts the packets its lookup matched. The DNAT rule that looks them up runs in a nat
-/// chain, which sees only the first packet of a connection: the element's packet count is
-/// the number of connections balanced to that endpoint. No rule and no set is added, the
-/// counters come and go with the elements (incremental applies keep the others' counts),
-/// and a restart that adopts the tables keeps them. A service that moves to another bucket
-/// (its endpoint count changed) gets fresh elements, so its counts start again from zero.
-public enum EndpointCounters {
-    /// `set` with per-element counters when it is a backends map; otherwise unchanged.
-    public static func counting(_ set: NamedSet) -> NamedSet {
-        guard isBackendsMap(set.name) else { return set }
-        var counted = set
-        counted.counter = true
-        return counted
-    }
-
-    /// Whether `name` is the name of a backends map.
-    static func isBackendsMap(_ name: String) -> Bool {
-        name.hasPrefix(RulesetLayout.SetName.serviceBackendsPrefix)
-            || name.hasPrefix(RulesetLayout.SetName.nodePortBackendsPrefix)
-    }
-}
-
 /// One endpoint of a frontend and what the kernel counted for it.
 public struct EndpointCount: Hashable, Sendable {
     public var address: String
     public var port: UInt16
-    /// New connections DNATed to this endpoint (its slots' counters added up).
+    /// New connections DNATed to this endpoint through the frontend (its
+    /// `endpoint-connections` counter); zero where the kernel has none.
     public var connections: UInt64
     /// Packets and bytes of its flows through the frontend, both directions
     /// (`endpoint-traffic` counters); zero where the kernel has none.
     public var packets: UInt64
     public var bytes: UInt64
-    /// The service, port and node its `endpoint-traffic` element names; nil without one.
+    /// The service, port and node the comments of its frontend's dispatch element and
+    /// backends elements name; nil without them.
     public var names: EndpointNames?
 
     public init(address: String, port: UInt16, connections: UInt64, packets: UInt64 = 0, bytes: UInt64 = 0,
@@ -77,29 +53,48 @@ public struct FrontendTraffic: Hashable, Sendable {
     /// The service (and port name) its endpoints' names give; nil when none has names.
     public var names: EndpointNames? { endpoints.lazy.compactMap(\.names).first }
 
-    /// Every frontend with endpoints in `ruleset`, in key order: each endpoint's connections
-    /// (the counters of its backends map slots, ``SetElement/observed``) and its packets,
-    /// bytes and names (its `endpoint-traffic` element); zero where the kernel reported none.
+    /// Every frontend with endpoints in `ruleset`, in key order, each endpoint (in slot
+    /// order, then the node's own list of a traffic policy Local) with its connections,
+    /// packets and bytes (the counters of its pair's elements in the counting sets, zero
+    /// where the kernel has none) and its names (the comments of the frontend's dispatch
+    /// element and of its backends elements).
+    /// Counting elements of pairs the backends maps no longer hold are left out.
     public static func read(_ ruleset: Ruleset) -> [FrontendTraffic] {
-        var counts: [ProgrammedFrontend.Key: [Int: UInt64]] = [:]
-        var traffic: [ProgrammedFrontend.Key: [ProgrammedFrontend.Target: SetElement]] = [:]
+        typealias Target = ProgrammedFrontend.Target
+        var serviceComments: [ProgrammedFrontend.Key: String] = [:]
+        var endpointComments: [ProgrammedFrontend.Key: [Target: String]] = [:]
+        var connections: [ProgrammedFrontend.Key: [Target: UInt64]] = [:]
+        var traffic: [ProgrammedFrontend.Key: [Target: ObservedElement]] = [:]
+        let connectionSets: Set = [EndpointTrafficLayout.serviceConnectionSet, EndpointTrafficLayout.nodePortConnectionSet]
+        let trafficSets: Set = [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet]
         for table in ruleset.tables where table.name == RulesetLayout.tableName {
             let family: IPFamily = table.family == .ip ? .v4 : .v6
             for set in table.sets {
-                if EndpointCounters.isBackendsMap(set.name) {
+                if connectionSets.contains(set.name) || trafficSets.contains(set.name) {
                     for element in set.elements {
-                        guard case .integer(let slot)? = element.key.last,
-                              let key = ProgrammedFrontend.Key(elementKey: Array(element.key.dropLast()), family: family)
+                        guard let (key, target) = pair(element.key, family: family), let observed = element.observed
                         else { continue }
-                        counts[key, default: [:]][Int(slot)] = element.observed?.packets ?? 0
+                        if connectionSets.contains(set.name) {
+                            connections[key, default: [:]][target] = observed.packets
+                        } else {
+                            traffic[key, default: [:]][target] = observed
+                        }
                     }
-                } else if set.name == EndpointTrafficLayout.serviceSet || set.name == EndpointTrafficLayout.nodePortSet {
+                } else if set.name == RulesetLayout.SetName.serviceIPs || set.name == RulesetLayout.SetName.serviceNodePorts {
+                    // The frontend's service and port.
                     for element in set.elements {
-                        guard element.key.count >= 4, case .address(let address) = element.key[element.key.count - 2],
-                              case .port(let port) = element.key[element.key.count - 1],
-                              let key = ProgrammedFrontend.Key(elementKey: Array(element.key.dropLast(2)), family: family)
+                        guard let comment = element.comment,
+                              let key = ProgrammedFrontend.Key(elementKey: element.key, family: family) else { continue }
+                        serviceComments[key] = comment
+                    }
+                } else if case .fields? = set.data {
+                    // The backends maps: `frontend . slot : endpoint`, commented with its node.
+                    for element in set.elements {
+                        guard let comment = element.comment, case .integer? = element.key.last,
+                              case let .values(values)? = element.data,
+                              let (key, target) = pair(Array(element.key.dropLast()) + values, family: family)
                         else { continue }
-                        traffic[key, default: [:]][ProgrammedFrontend.Target(address: address, port: port)] = element
+                        if endpointComments[key]?[target] == nil { endpointComments[key, default: [:]][target] = comment }
                     }
                 }
             }
@@ -108,24 +103,28 @@ public struct FrontendTraffic: Hashable, Sendable {
         return frontends.keys.sorted().compactMap { key -> FrontendTraffic? in
             guard let frontend = frontends[key], !frontend.targets.isEmpty || !(frontend.localTargets ?? []).isEmpty
             else { return nil }
-            var order: [ProgrammedFrontend.Target] = []
-            var sums: [ProgrammedFrontend.Target: UInt64] = [:]
-            for (slot, target) in frontend.targets.enumerated() {
-                if sums[target] == nil { order.append(target) }
-                sums[target, default: 0] += counts[key]?[slot] ?? 0
-            }
-            // Endpoints only the node's own list of a traffic policy Local has.
-            let elements = traffic[key] ?? [:]
-            for target in (frontend.localTargets ?? []) + elements.keys.sorted() where sums[target] == nil {
-                order.append(target)
-                sums[target] = 0
-            }
+            var seen = Set<Target>()
+            let order = (frontend.targets + (frontend.localTargets ?? [])).filter { seen.insert($0).inserted }
             return FrontendTraffic(key: key, kind: frontend.kind, endpoints: order.map { target in
-                let element = elements[target]
-                return EndpointCount(address: "\(target.address)", port: target.port, connections: sums[target] ?? 0,
-                                     packets: element?.observed?.packets ?? 0, bytes: element?.observed?.bytes ?? 0,
-                                     names: element?.comment.flatMap(EndpointNames.init(comment:)))
+                let observed = traffic[key]?[target]
+                return EndpointCount(address: "\(target.address)", port: target.port,
+                                     connections: connections[key]?[target] ?? 0,
+                                     packets: observed?.packets ?? 0, bytes: observed?.bytes ?? 0,
+                                     names: serviceComments[key].flatMap { service in
+                                         endpointComments[key]?[target].flatMap {
+                                             EndpointNames(serviceComment: service, endpointComment: $0)
+                                         }
+                                     })
             })
         }
+    }
+
+    /// The frontend and the endpoint of a pair `[address .] protocol . port . endpoint . port`.
+    private static func pair(_ values: [Value], family: IPFamily) -> (ProgrammedFrontend.Key, ProgrammedFrontend.Target)? {
+        guard values.count >= 4, case .address(let address) = values[values.count - 2],
+              case .port(let port) = values[values.count - 1],
+              let key = ProgrammedFrontend.Key(elementKey: Array(values.dropLast(2)), family: family)
+        else { return nil }
+        return (key, ProgrammedFrontend.Target(address: address, port: port))
     }
 }

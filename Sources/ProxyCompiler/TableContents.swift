@@ -106,8 +106,6 @@ struct FrontendEntries {
     var shapes: [PolicyChain] = []
     /// Its elements in other maps (session affinity's validation map), by map name.
     var extras: [(map: String, elements: [SetElement])] = []
-    /// Its elements in an endpoint traffic set (empty without endpoint counters).
-    var traffic: (set: String, elements: [SetElement]) = (EndpointTrafficLayout.serviceSet, [])
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set
@@ -126,8 +124,6 @@ struct TableContents {
     var dispatch: [DispatchSet: [SetElement]] = [:]
     /// Elements of the backends maps, by map name.
     var backends: [String: [SetElement]] = [:]
-    /// Elements of the endpoint traffic sets, by set name.
-    var traffic: [String: [SetElement]] = [:]
     /// How many elements each set holds in the whole table, by set name, when the contents
     /// are only part of it (the sizes the sets are declared with depend on it); nil: these
     /// contents are the whole table.
@@ -137,6 +133,5 @@ struct TableContents {
         for (set, element) in entries.dispatch { dispatch[set, default: []].append(element) }
         for (bucket, elements) in entries.buckets { backends[bucket.mapName, default: []] += elements }
         for (map, elements) in entries.extras { backends[map, default: []] += elements }
-        if !entries.traffic.elements.isEmpty { traffic[entries.traffic.set, default: []] += entries.traffic.elements }
     }
 }

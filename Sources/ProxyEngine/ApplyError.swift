@@ -31,7 +31,8 @@ public struct ApplyError: Error, CustomStringConvertible {
         let elements: ArraySlice<SetElement>
         let family: TableFamily
         switch operation {
-        case .addElements(let table, _, _, let slice), .deleteElements(let table, _, _, let slice):
+        case .addElements(let table, _, _, let slice), .deleteElements(let table, _, _, let slice),
+             .destroyElements(let table, _, _, let slice):
             elements = slice
             family = table
         default:

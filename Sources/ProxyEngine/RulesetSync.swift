@@ -7,6 +7,9 @@ public struct SyncReport: Sendable, Equatable {
     public var transaction = Transaction()
     public var elementsAdded: Int = 0
     public var elementsRemoved: Int = 0
+    /// Elements of dynamic sets retired because what they counted is gone (the kernel
+    /// deleted those the packet path had created; the others were not there).
+    public var elementsRetired: Int = 0
     /// Whether our tables were read back from the kernel first.
     public var readBack: Bool = false
     /// What the last read-back found that nftproxy did not write (a foreign rule, a set
@@ -210,6 +213,7 @@ extension SyncReport {
             switch operation {
             case .addElements(_, _, _, let elements): elementsAdded += elements.count
             case .deleteElements(_, _, _, let elements): elementsRemoved += elements.count
+            case .destroyElements(_, _, _, let elements): elementsRetired += elements.count
             default: break
             }
         }

@@ -65,6 +65,10 @@ struct FakeTable: Sendable, Equatable {
                 guard sets[index].remove(key: element.key) else { return ENOENT }
             }
             return nil
+        case .destroyElements(_, _, let set, let elements):
+            guard let index = setIndex(set.name) else { return ENOENT }
+            for element in elements { _ = sets[index].remove(key: element.key) }
+            return nil
         case .addRule(_, _, let chain, let rule):
             guard let index = chainIndex(chain) else { return ENOENT }
             guard rule.setNames.allSatisfy({ setIndex($0) != nil }) else { return ENOENT }

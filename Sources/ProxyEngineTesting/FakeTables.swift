@@ -75,6 +75,7 @@ extension Operation {
         case .addTable(let family, _), .deleteTable(let family, _), .addChain(let family, _, _),
              .flushChain(let family, _, _), .deleteChain(let family, _, _), .addSet(let family, _, _),
              .deleteSet(let family, _, _), .addElements(let family, _, _, _), .deleteElements(let family, _, _, _),
+             .destroyElements(let family, _, _, _),
              .addRule(let family, _, _, _):
             return family
         }
@@ -85,6 +86,7 @@ extension Operation {
         case .addTable(_, let table), .deleteTable(_, let table), .addChain(_, let table, _),
              .flushChain(_, let table, _), .deleteChain(_, let table, _), .addSet(_, let table, _),
              .deleteSet(_, let table, _), .addElements(_, let table, _, _), .deleteElements(_, let table, _, _),
+             .destroyElements(_, let table, _, _),
              .addRule(_, let table, _, _):
             return table
         }

@@ -130,13 +130,19 @@ extension Nftables.Operation {
     /// The elements an element operation adds or deletes; nil for other operations.
     var elements: ArraySlice<SetElement>? {
         switch self {
-        case .addElements(_, _, _, let elements), .deleteElements(_, _, _, let elements): return elements
+        case .addElements(_, _, _, let elements), .deleteElements(_, _, _, let elements),
+             .destroyElements(_, _, _, let elements): return elements
         default: return nil
         }
     }
 
     var isElementAddition: Bool { if case .addElements = self { return true } else { return false } }
-    var isElementDeletion: Bool { if case .deleteElements = self { return true } else { return false } }
+    var isElementDeletion: Bool {
+        switch self {
+        case .deleteElements, .destroyElements: return true
+        default: return false
+        }
+    }
 }
 
 /// The JSON shape of a plan.

@@ -4,18 +4,19 @@ import Nftables
 import ProxyCompiler
 
 /// `nftproxy stats`: how this node's kernel spread traffic over each service port's
-/// endpoints, read from the per-element counters of the backends maps (connections) and of
-/// `endpoint-traffic` (packets, bytes and the names), with no input and no API.
+/// endpoints, read from the per-element counters of `endpoint-connections` and
+/// `endpoint-traffic` and the names the backends maps' comments give, with no input and no API.
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show each endpoint's connections, packets and bytes, as counted by this node's kernel, per service port.",
         discussion: """
             Services, ports and endpoint nodes are named by the comments nftproxy keeps on the \
-            elements of its endpoint-traffic sets. Connections are those the kernel DNATed to each \
-            endpoint since its backends element was added (a service whose endpoint count changes \
-            starts again from zero); packets and bytes count both directions of those flows and \
-            survive such changes. Each port's counts are summed over its frontends (ClusterIP, \
-            externalIPs, LB IPs, NodePort). Needs tables applied with --endpoint-counters (the default).
+            elements of its backends maps. Connections are those the kernel DNATed to each \
+            endpoint since it became an endpoint of the frontend; packets and bytes count both \
+            directions of those flows. Counts survive other changes of the service and restarts \
+            of nftproxy, and go when the endpoint does. Each port's counts are summed over its \
+            frontends (ClusterIP, externalIPs, LB IPs, NodePort). Needs tables applied with \
+            --endpoint-counters (the default).
             """)
 
     @OptionGroup var namespace: NamespaceOptions

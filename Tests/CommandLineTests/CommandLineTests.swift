@@ -20,7 +20,7 @@ final class CommandLineTests: XCTestCase {
         let yaml = try String(contentsOfFile: example, encoding: .utf8)
         let result = try nftproxy(["dump", "-f", "-"], input: yaml)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("198.18.0.10 . tcp . 80 : goto service-lb-3"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("198.18.0.10 . tcp . 80 comment \"default/echo-server http\" : goto service-lb-3"), result.stdout)
         XCTAssertTrue(result.stderr.contains("<stdin>: skipping apps/v1 Deployment default/echo-server"), result.stderr)
     }
 
@@ -37,7 +37,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotEqual(labelled, yaml, "the example's Service metadata changed shape: the label was not added")
         let ours = try nftproxy(["dump", "-f", "-", "--service-proxy-name", "nftproxy"], input: labelled)
         XCTAssertEqual(ours.status, 0, ours.stderr)
-        XCTAssertTrue(ours.stdout.contains("198.18.0.10 . tcp . 80 : goto service-lb-3"), ours.stdout)
+        XCTAssertTrue(ours.stdout.contains("198.18.0.10 . tcp . 80 comment \"default/echo-server http\" : goto service-lb-3"), ours.stdout)
         for command in ["apply", "plan"] {
             let help = try nftproxy([command, "--help"])
             XCTAssertTrue(help.stdout.contains("--service-proxy-name"), "\(command) --help: \(help.stdout)")
@@ -59,8 +59,9 @@ final class CommandLineTests: XCTestCase {
     func testEndpointCountersAreOnUnlessTurnedOff() throws {
         let on = try nftproxy(["dump", "-f", example])
         XCTAssertEqual(on.status, 0, on.stderr)
-        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2 + 2 * 2,
-                       "the two backends maps of the example count, and both traffic sets of each table: \(on.stdout)")
+        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2 * 4,
+                       "the four counting sets of each table: \(on.stdout)")
+        XCTAssertTrue(on.stdout.contains("comment \"default/echo-server"), "dispatch elements name their service: \(on.stdout)")
         XCTAssertTrue(on.stdout.contains("ct status dnat jump count-endpoint-traffic"), on.stdout)
         let off = try nftproxy(["dump", "-f", example, "--endpoint-counters=false"])
         XCTAssertEqual(off.status, 0, off.stderr)

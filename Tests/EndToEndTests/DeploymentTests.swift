@@ -108,6 +108,6 @@ final class DeploymentTests: XCTestCase {
         let onHost = try CommandRunner().runChecked([nftproxy, "dump", "-f", path("examples/echo-server.yaml"),
                                                      "--cluster-cidr", "198.19.0.0/16"])
         XCTAssertEqual(dumped.stdout, onHost.stdout)
-        XCTAssertTrue(dumped.stdout.contains("198.18.0.10 . tcp . 80 : goto service-lb-3"), dumped.stdout)
+        XCTAssertTrue(dumped.stdout.contains("198.18.0.10 . tcp . 80 comment \"default/echo-server http\" : goto service-lb-3"), dumped.stdout)
     }
 }

@@ -152,19 +152,24 @@ final class EndpointCounterTests: XCTestCase {
             XCTAssertEqual(row.split(separator: " ").dropFirst(3).prefix(3).map(String.init),
                            ["\(pod1.connections)", "\(pod1.packets)", "\(pod1.bytes)"], table)
 
-            // pod-3 leaves echo-server: its counters are gone. The service moves to another
-            // bucket, so its connection counts start again; packets and bytes stay.
+            // pod-3 leaves echo-server: its counters are gone from the kernel. The service moves
+            // to another bucket; the others keep their connections, packets and bytes.
             try s.apply(Self.objects(s, echo: [s.pod(1), s.pod(2)], other: [s.pod(1), s.pod(3), s.pod(4)]))
             let after = try counted(s)
             XCTAssertEqual(Set(after.keys), [s.pod(1).ipv4, s.pod(2).ipv4], "after pod-3 was removed")
             for pod in [s.pod(1), s.pod(2)] {
-                XCTAssertEqual(after[pod.ipv4]?.connections, 0)
+                XCTAssertEqual(after[pod.ipv4]?.connections, before[pod.ipv4]?.connections, "connections kept across the bucket move")
                 XCTAssertEqual(after[pod.ipv4]?.packets, before[pod.ipv4]?.packets, "packets kept across the bucket move")
                 XCTAssertEqual(after[pod.ipv4]?.bytes, before[pod.ipv4]?.bytes, "bytes kept across the bucket move")
             }
-            let listed = try s.node1.runChecked(["nft", "list", "set", "ip", "nftproxy", "nodeport-endpoint-traffic"]).stdout
-            XCTAssertFalse(listed.contains("tcp . 32000 . \(s.pod(3).ipv4) . 8080"), "pod-3's element is gone: \(listed)")
-            XCTAssertTrue(listed.contains("tcp . 32020 . \(s.pod(3).ipv4) . 8080"), "other's pod-3 stays: \(listed)")
+            for set in ["nodeport-endpoint-traffic", "nodeport-endpoint-connections"] {
+                let listed = try s.node1.runChecked(["nft", "list", "set", "ip", "nftproxy", set]).stdout
+                XCTAssertFalse(listed.contains("tcp . 32000 . \(s.pod(3).ipv4) . 8080"), "pod-3's element is gone: \(listed)")
+                XCTAssertTrue(listed.contains("tcp . 32000 . \(s.pod(1).ipv4) . 8080"), "pod-1's stays: \(listed)")
+            }
+            // pod-3 comes back: it starts from zero.
+            try s.apply(Self.objects(s, echo: echoPods, other: [s.pod(1), s.pod(3), s.pod(4)]))
+            XCTAssertEqual(try counted(s)[s.pod(3).ipv4]?.connections, 0, "a returning endpoint starts from zero")
         }
     }
 

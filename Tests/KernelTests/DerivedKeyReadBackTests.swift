@@ -43,10 +43,7 @@ final class DerivedKeyReadBackTests: XCTestCase {
     /// Reads `family`'s table both ways through fresh sockets; checks they agree set by set
     /// (elements, data and counters) and that the fast read dumped no backends map.
     @discardableResult
-    /// `missing`: per set, how many elements the fast read cannot see (the endpoint-traffic
-    /// pairs of backends elements another program deleted: their keys follow from those).
-    private func compareReads(_ target: TestNamespace, _ family: TableFamily, missing: [String: Int] = [:],
-                              file: StaticString = #filePath, line: UInt = #line) throws -> (fast: Table, dumped: Table)? {
+    private func compareReads(_ target: TestNamespace, _ family: TableFamily, file: StaticString = #filePath, line: UInt = #line) throws -> (fast: Table, dumped: Table)? {
         let dumpSocket = try NetlinkSocket(namespace: try NetworkNamespace(named: target.name))
         let fastSocket = try NetlinkSocket(namespace: try NetworkNamespace(named: target.name))
         guard let dumped = try KernelReader(socket: dumpSocket, elements: .dumpEverySet).read(family, RulesetLayout.tableName),
@@ -59,7 +56,7 @@ final class DerivedKeyReadBackTests: XCTestCase {
         XCTAssertEqual(fast.table.sets.map(\.name), dumped.table.sets.map(\.name), file: file, line: line)
         for (fastSet, dumpedSet) in zip(fast.table.sets, dumped.table.sets) {
             XCTAssertEqual(fastSet.withoutElements, dumpedSet.withoutElements, file: file, line: line)
-            XCTAssertEqual(fastSet.elements.count + missing[fastSet.name, default: 0], dumpedSet.elements.count,
+            XCTAssertEqual(fastSet.elements.count, dumpedSet.elements.count,
                            "\(fastSet.name)", file: file, line: line)
             let expected = elements(dumpedSet)
             for (key, (element, observed)) in elements(fastSet) {
@@ -70,9 +67,11 @@ final class DerivedKeyReadBackTests: XCTestCase {
         let backends = fast.table.sets.map(\.name).filter(isBackendsMap)
         XCTAssertEqual(fastSocket.elementDumps.filter(isBackendsMap), [], "the fast read dumped a backends map",
                        file: file, line: line)
-        let pairSets: Set = [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet]
-        XCTAssertEqual(fastSocket.elementDumps.filter(pairSets.contains), [], "the fast read dumped an endpoint-traffic set",
-                       file: file, line: line)
+        // The counting sets hold what the packet path made: dumped, as every dynamic set.
+        let counting: Set = [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet,
+                             EndpointTrafficLayout.serviceConnectionSet, EndpointTrafficLayout.nodePortConnectionSet]
+        XCTAssertEqual(Set(fastSocket.elementDumps.filter(counting.contains)),
+                       counting.intersection(fast.table.sets.map(\.name)), file: file, line: line)
         XCTAssertEqual(Set(dumpSocket.elementDumps), Set(dumped.table.sets.map(\.name)), file: file, line: line)
         if fast.table.sets.contains(where: { isBackendsMap($0.name) && !$0.elements.isEmpty }) {
             XCTAssertGreaterThan(fastSocket.elementLookupRequests, 0, "\(backends)", file: file, line: line)
@@ -80,36 +79,31 @@ final class DerivedKeyReadBackTests: XCTestCase {
         return (fast.table, dumped.table)
     }
 
-    func testLookedUpElementsEqualTheDumpOnRandomRulesetsWithCounters() throws {
+    func testLookedUpElementsEqualTheDumpOnRandomRulesetsWithCountersAndNames() throws {
         let target = try namespace("derived-random")
         let client = try NftablesClient(networkNamespace: target.name)
         var random = RandomServices(seed: 20261201)
         var previous: Ruleset?
         for round in 0..<6 {
             let desired = Compiler(node: node).compile(random.map(size: 30)).ruleset
-            XCTAssertTrue(desired.tables.contains { $0.sets.contains { isBackendsMap($0.name) && $0.counter } })
+            XCTAssertTrue(desired.tables.contains { $0.sets.contains { isBackendsMap($0.name) && $0.elements.contains { $0.comment != nil } } })
             var transaction = Transaction()
             for table in desired.tables {
                 transaction.append(contentsOf: TableDiff.transaction(from: previous?.table(table.family, table.name), to: table))
             }
             try client.commit(transaction)
             previous = desired
-            // Some counted traffic: one element with counter values of its own (nft writes them).
+            // Some counted traffic: a pair's element with counter values of its own (nft writes them).
             if round == 0, let table = desired.table(.ip, RulesetLayout.tableName),
                let map = table.sets.first(where: { $0.name.hasPrefix(RulesetLayout.SetName.serviceBackendsPrefix)
                    && !$0.elements.isEmpty }),
-               let element = map.elements.first {
-                let script = ScriptRenderer().render(Ruleset(tables: [Table(family: .ip, name: table.name, sets: [
-                    NamedSet(name: map.name, key: map.key, data: map.data, size: map.size, counter: true, elements: [element]),
-                ])]))
-                let written = script.components(separatedBy: "elements = { ")[1].components(separatedBy: " : ")
-                let key = written[0]
-                let value = written[1].components(separatedBy: " }")[0]
-                try target.run(["nft", "delete", "element", "ip", table.name, map.name, "{ \(key) }"]).check()
-                try target.run(["nft", "add", "element", "ip", table.name, map.name,
-                                "{ \(key) counter packets 7 bytes 420 : \(value) }"]).check()
+               let element = map.elements.first, case let .values(endpoint)? = element.data {
+                let pair = Array(element.key.dropLast()) + endpoint
+                let key = pair.map { ScriptRenderer().render($0) }.joined(separator: " . ")
+                try target.run(["nft", "add", "element", "ip", table.name, EndpointTrafficLayout.serviceSet,
+                                "{ \(key) counter packets 7 bytes 420 }"]).check()
                 let read = try XCTUnwrap(try compareReads(target, .ip))
-                let counted = read.fast.sets.first { $0.name == map.name }?.elements.first { $0.key == element.key }
+                let counted = read.fast.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements.first { $0.key == pair }
                 XCTAssertEqual(counted?.observed?.packets, 7)
                 XCTAssertEqual(counted?.observed?.bytes, 420)
             }
@@ -134,19 +128,15 @@ final class DerivedKeyReadBackTests: XCTestCase {
                         "{ \(removed.joined(separator: ", ")) }"]).check()
         try target.run(["nft", "delete", "element", "ip", "nftproxy", "nodeport-backends-3", "{ tcp . 31799 . 2 }"]).check()
 
-        // The endpoint-traffic pairs of the deleted backends elements are not read either (their
-        // keys follow from those elements); the kernel still holds them.
-        let read = try XCTUnwrap(try compareReads(target, .ip, missing: [EndpointTrafficLayout.serviceSet: removed.count,
-                                                                          EndpointTrafficLayout.nodePortSet: 1]))
+        let read = try XCTUnwrap(try compareReads(target, .ip))
         let backends = try XCTUnwrap(read.fast.sets.first { $0.name == "service-backends-3" })
         XCTAssertEqual(backends.elements.count, 1_800 * 3 - removed.count)
         let nodePorts = try XCTUnwrap(read.fast.sets.first { $0.name == "nodeport-backends-3" })
         XCTAssertEqual(nodePorts.elements.count, 1_800 * 3 - 1)
 
-        // A fresh sync puts exactly those back, with their endpoint-traffic pairs (identical to
-        // the kernel's, which keeps its own and their counts).
+        // A fresh sync puts exactly those back.
         let repair = try RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name)).sync(to: desired)
-        XCTAssertEqual(repair.elementsAdded, 2 * (removed.count + 1), "\(repair.summaries)")
+        XCTAssertEqual(repair.elementsAdded, removed.count + 1, "\(repair.summaries)")
         XCTAssertEqual(repair.elementsRemoved, 0, "\(repair.summaries)")
         let again = try RulesetSync(kernel: try NetlinkKernel(networkNamespace: target.name)).sync(to: desired)
         XCTAssertEqual(again.operations, 0, "\(again.summaries)")

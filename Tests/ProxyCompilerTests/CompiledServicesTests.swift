@@ -94,12 +94,13 @@ final class CompiledServicesTests: XCTestCase {
         let after = try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName))
         let counts = Dictionary(uniqueKeysWithValues: after.sets.map { ($0.name, $0.elements.count) })
         // Its ClusterIP and NodePort frontends (1 dispatch + 3 backends each) and its endpoints
-        // (all on node-1), with their counter elements; every other set and map is declared
-        // but holds nothing.
+        // (all on node-1); every other set and map is declared but holds nothing (the
+        // counting sets are the packet path's).
         XCTAssertEqual(counts, ["cluster-ips": 1, "service-ips": 1, "service-nodeports": 1, "no-endpoint-services": 0,
                                 "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "service-backends-2": 0,
-                                "service-backends-3": 3, "nodeport-backends-3": 3,
-                                "endpoint-traffic": 3, "nodeport-endpoint-traffic": 3])
+                                "service-backends-3": 3, "nodeport-backends-3": 3, "counted-frontends": 1, "counted-nodeports": 1,
+                                "endpoint-connections": 0,
+                                "nodeport-endpoint-connections": 0, "endpoint-traffic": 0, "nodeport-endpoint-traffic": 0])
         let before = try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName))
         let diff = TableDiff.transaction(from: before, to: after)
         // Only the replaced endpoint's counter elements change (one per frontend).

@@ -69,7 +69,7 @@ final class CompilerTests: XCTestCase {
             for rule in table.chains.flatMap(\.rules) {
                 for statement in rule.statements {
                     switch statement {
-                    case .lookup(_, let name), .verdictMap(_, let name), .dnatMap(_, let name, _),
+                    case .lookup(_, let name), .verdictMap(_, let name), .dnatMap(_, let name, _), .updateSet(_, let name, _),
                          .updateMap(_, _, let name, _), .deleteFromMap(_, _, let name): counts[name, default: 0] += 1
                     default: continue
                     }

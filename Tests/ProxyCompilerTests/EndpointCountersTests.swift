@@ -3,7 +3,8 @@ import Nftables
 import ServiceModel
 @testable import ProxyCompiler
 
-/// Endpoint counters: which maps count, and reading the counts back per frontend and endpoint.
+/// Endpoint counters: the counting sets and chain, the names on the backends elements,
+/// reading the counts back per frontend and endpoint, and retiring the elements of gone pairs.
 final class EndpointCountersTests: XCTestCase {
     private func compile(counters: Bool, _ services: [Service] = [Fixtures.echoServer, Fixtures.web, Fixtures.empty]) -> Ruleset {
         var node = Fixtures.node
@@ -11,82 +12,184 @@ final class EndpointCountersTests: XCTestCase {
         return Compiler(node: node).compile(ServiceMap(services: services)).ruleset
     }
 
-    /// Counters add two sets, one chain and one rule per filter hook, whatever the services:
-    /// the same with one service as with three.
+    private static let countingSets = [EndpointTrafficLayout.serviceConnectionSet, EndpointTrafficLayout.nodePortConnectionSet,
+                                       EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet]
+    private static let frontendSets = [EndpointTrafficLayout.serviceFrontendSet, EndpointTrafficLayout.nodePortFrontendSet]
+
+    /// Counters add four empty dynamic sets, two sets of the frontends counted for (the keys
+    /// of the dispatch maps), one chain and fifteen rules, whatever the services: the same
+    /// with one service as with three. Nothing else counts.
     func testCountersAddAConstantNumberOfRulesAndSets() {
         for services in [[Fixtures.echoServer], [Fixtures.echoServer, Fixtures.web, Fixtures.empty]] {
             let on = compile(counters: true, services), off = compile(counters: false, services)
             for (withCounters, without) in zip(on.tables, off.tables) {
                 XCTAssertFalse(without.sets.contains { $0.counter })
-                XCTAssertFalse(without.sets.contains { $0.name.contains("traffic") })
-                XCTAssertEqual(withCounters.sets.map(\.name),
-                               without.sets.map(\.name) + [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet])
-                XCTAssertEqual(withCounters.sets.filter(\.counter).map(\.name),
-                               withCounters.sets.map(\.name).filter { $0.contains("-backends-") || $0.contains("traffic") })
+                XCTAssertFalse(without.sets.contains { Self.countingSets.contains($0.name) })
+                XCTAssertEqual(withCounters.sets.map(\.name), without.sets.map(\.name) + Self.frontendSets + Self.countingSets)
+                for (name, map) in zip(Self.frontendSets, [RulesetLayout.SetName.serviceIPs, RulesetLayout.SetName.serviceNodePorts]) {
+                    let frontends = withCounters.sets.first { $0.name == name }
+                    let dispatch = withCounters.sets.first { $0.name == map }
+                    XCTAssertEqual(frontends?.elements.map(\.key), dispatch?.elements.map(\.key), name)
+                    XCTAssertEqual(frontends?.size, dispatch?.size, name)
+                }
+                let counting = withCounters.sets.filter(\.counter)
+                XCTAssertEqual(counting.map(\.name), Self.countingSets)
+                for set in counting {
+                    XCTAssertEqual(set.flags, [.dynamic], set.name)
+                    XCTAssertEqual(set.size, EndpointTrafficLayout.capacity, "a size that does not depend on the services")
+                    XCTAssertTrue(set.elements.isEmpty, "the packet path creates the elements")
+                }
                 XCTAssertEqual(withCounters.chains.map(\.name).filter { !without.chains.map(\.name).contains($0) },
                                [EndpointTrafficLayout.countChain])
                 let extraRules = withCounters.chains.reduce(0) { $0 + $1.rules.count } - without.chains.reduce(0) { $0 + $1.rules.count }
-                XCTAssertEqual(extraRules, 3 + 6, "a jump per filter hook, a lookup per set and protocol")
+                XCTAssertEqual(extraRules, 3 + 3 * 4, "a jump per filter hook; per protocol, two first-packet updates and two lookups")
+                XCTAssertEqual(withCounters.sets.filter { !(Self.countingSets + Self.frontendSets).contains($0.name) }.map(\.withoutElements),
+                               without.sets.map(\.withoutElements), "the other sets are declared alike")
             }
         }
     }
 
-    /// One element per (frontend, endpoint), named by the service's namespace, name, port and
-    /// the endpoint's node; the names read back from the comment.
-    func testTrafficElementsNameTheirServiceAndEndpoint() throws {
+    /// Every backends element names its endpoint's node in its comment, and the frontend's
+    /// `service-ips` / `service-nodeports` element its service and port; without counters,
+    /// no element has a comment.
+    func testDispatchAndBackendsElementsNameTheirServiceAndEndpoint() throws {
         let ruleset = compile(counters: true, [Fixtures.echoServer])
         let table = try XCTUnwrap(ruleset.tables.first { $0.family == .ip })
-        let services = try XCTUnwrap(table.sets.first { $0.name == EndpointTrafficLayout.serviceSet })
-        let nodePorts = try XCTUnwrap(table.sets.first { $0.name == EndpointTrafficLayout.nodePortSet })
-        XCTAssertEqual(services.elements.count, 3)
-        XCTAssertEqual(nodePorts.elements.count, 3)
-        for element in services.elements + nodePorts.elements {
-            let names = try XCTUnwrap(element.comment.flatMap(EndpointNames.init(comment:)), "\(element)")
-            XCTAssertEqual(names.service, Fixtures.echoServer.name)
-            XCTAssertEqual(names.portName, Fixtures.echoServer.ports[0].name.isEmpty ? "" : Fixtures.echoServer.ports[0].name)
-        }
+        let backends = table.sets.filter { $0.name.contains("-backends-") }.flatMap(\.elements)
+        XCTAssertEqual(backends.map(\.comment), Array(repeating: "node-1 local", count: 6), "3 ClusterIP and 3 NodePort slots")
+        let dispatch = table.sets.filter { [RulesetLayout.SetName.serviceIPs, RulesetLayout.SetName.serviceNodePorts].contains($0.name) }
+        XCTAssertEqual(dispatch.flatMap(\.elements).map(\.comment), ["default/echo-server http", "default/echo-server http"])
+        let read = FrontendTraffic.read(ruleset).flatMap(\.endpoints)
+        XCTAssertEqual(read.count, 6)
+        XCTAssertTrue(read.allSatisfy { $0.names == EndpointNames(service: Fixtures.echoServer.name, portName: "http",
+                                                                   node: "node-1", local: true) })
+        XCTAssertTrue(compile(counters: false, [Fixtures.echoServer]).tables.flatMap(\.sets).flatMap(\.elements)
+            .allSatisfy { $0.comment == nil })
         let names = EndpointNames(service: ServiceName(namespace: "a", name: "b"), portName: "", node: nil, local: false)
-        XCTAssertEqual(names.comment, "a/b - - remote")
-        XCTAssertEqual(EndpointNames(comment: names.comment), names)
+        XCTAssertEqual(names.serviceComment, "a/b -")
+        XCTAssertEqual(names.endpointComment, "- remote")
+        XCTAssertEqual(EndpointNames(serviceComment: names.serviceComment, endpointComment: names.endpointComment), names)
         let long = EndpointNames(service: ServiceName(namespace: String(repeating: "n", count: 63), name: String(repeating: "s", count: 63)),
                                  portName: "http", node: String(repeating: "x", count: 253), local: true)
-        XCTAssertLessThanOrEqual(long.comment.utf8.count, SetElement.maximumCommentBytes, "cut to nft's limit")
-        XCTAssertEqual(EndpointNames(comment: long.comment)?.service, long.service)
-        XCTAssertNil(EndpointNames(comment: "someone else's comment"))
+        XCTAssertLessThanOrEqual(long.endpointComment.utf8.count, SetElement.maximumCommentBytes, "cut to nft's limit")
+        XCTAssertLessThanOrEqual(long.serviceComment.utf8.count, SetElement.maximumCommentBytes)
+        XCTAssertEqual(EndpointNames(serviceComment: long.serviceComment, endpointComment: long.endpointComment)?.service, long.service)
+        XCTAssertNil(EndpointNames(serviceComment: "someone else's comment", endpointComment: "node-1 local"))
+        XCTAssertNil(EndpointNames(serviceComment: "a/b -", endpointComment: "node-1 elsewhere"))
     }
 
-    func testIncrementalCompilesCarryTheCounterFlag() {
+    func testIncrementalCompilesDeclareTheCountingSetsAsTheFullCompile() throws {
         var node = Fixtures.node
         node.endpointCounters = true
         var compiled = CompiledServices(node: node, map: ServiceMap(services: []))
         let change = compiled.apply(ServiceMap(services: [Fixtures.echoServer]))
-        let maps = change.after.tables.flatMap(\.sets).filter { $0.name.contains("-backends-") || $0.name.contains("traffic") }
-        XCTAssertFalse(maps.isEmpty)
-        XCTAssertTrue(maps.allSatisfy(\.counter), "incremental tables declare the maps as the full compile does")
+        let full = compile(counters: true, [Fixtures.echoServer])
+        for table in change.after.tables {
+            let whole = try XCTUnwrap(full.table(table.family, table.name))
+            for name in Self.countingSets + Self.frontendSets {
+                XCTAssertEqual(table.sets.first { $0.name == name }, whole.sets.first { $0.name == name }, name)
+            }
+            XCTAssertEqual(table.sets.filter { $0.name.contains("-backends-") || $0.name.hasSuffix("-ips") || $0.name.hasSuffix("-nodeports") }
+                               .flatMap(\.elements),
+                           whole.sets.filter { $0.name.contains("-backends-") || $0.name.hasSuffix("-ips") || $0.name.hasSuffix("-nodeports") }
+                               .flatMap(\.elements), "with their names")
+        }
     }
 
-    /// Counts as the kernel reports them (`observed`), summed per endpoint across slots.
-    func testReadsConnectionsPerEndpointFromObservedCounters() throws {
+    /// Connections from `endpoint-connections`, packets and bytes from `endpoint-traffic` (as
+    /// the kernel reports them, `observed`), each on the endpoint of its pair; an element for
+    /// a pair the backends maps do not hold is left out.
+    func testReadsCountsPerEndpointFromTheCountingSets() throws {
         var ruleset = compile(counters: true, [Fixtures.echoServer])
-        var packets: UInt64 = 0
-        for tableIndex in ruleset.tables.indices {
-            for setIndex in ruleset.tables[tableIndex].sets.indices
-            where ruleset.tables[tableIndex].sets[setIndex].name.contains("-backends-") {
-                for elementIndex in ruleset.tables[tableIndex].sets[setIndex].elements.indices {
-                    packets += 1
-                    ruleset.tables[tableIndex].sets[setIndex].elements[elementIndex].observed =
-                        ObservedElement(packets: packets, bytes: packets * 60)
-                }
+        let index = try XCTUnwrap(ruleset.tables.firstIndex { $0.family == .ip })
+        let endpoints = ["198.19.1.11", "198.19.1.12", "198.19.1.13"].map { Value.address(Fixtures.ip($0)) }
+        let stale = Value.address(Fixtures.ip("198.19.1.99"))
+        let clusterIP: [Value] = [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)]
+        let nodePort: [Value] = [.proto(6), .port(32000)]
+        for setIndex in ruleset.tables[index].sets.indices {
+            let name = ruleset.tables[index].sets[setIndex].name
+            guard Self.countingSets.contains(name) else { continue }
+            let frontend = name.hasPrefix("nodeport-") ? nodePort : clusterIP
+            let base: UInt64 = (name.hasPrefix("nodeport-") ? 100 : 0) + (name.hasSuffix("connections") ? 0 : 1000)
+            ruleset.tables[index].sets[setIndex].elements = (endpoints + [stale]).enumerated().map { slot, endpoint in
+                var element = SetElement(key: frontend + [endpoint, .port(8080)])
+                element.observed = ObservedElement(packets: base + UInt64(slot), bytes: (base + UInt64(slot)) * 60)
+                return element
             }
         }
         let traffic = FrontendTraffic.read(ruleset)
         XCTAssertEqual(traffic.map(\.key.description), ["198.18.0.10:80/tcp", "NodePort 32000/tcp (IPv4)"])
         for frontend in traffic {
-            XCTAssertEqual(frontend.endpoints.map(\.address), ["198.19.1.11", "198.19.1.12", "198.19.1.13"])
-            XCTAssertEqual(Set(frontend.endpoints.map(\.connections)).count, 3, "each slot its own count")
+            let base: UInt64 = frontend.kind == .nodePort ? 100 : 0
+            XCTAssertEqual(frontend.endpoints.map(\.address), ["198.19.1.11", "198.19.1.12", "198.19.1.13"], "not the stale pair")
+            XCTAssertEqual(frontend.endpoints.map(\.connections), [base, base + 1, base + 2])
+            XCTAssertEqual(frontend.endpoints.map(\.packets), [base + 1000, base + 1001, base + 1002])
+            XCTAssertEqual(frontend.endpoints.map(\.bytes), [base + 1000, base + 1001, base + 1002].map { $0 * 60 })
+            XCTAssertTrue(frontend.endpoints.allSatisfy { $0.names?.service == Fixtures.echoServer.name })
         }
-        let all = traffic.flatMap(\.endpoints).map(\.connections).sorted()
-        XCTAssertEqual(all, Array(1...packets), "every element's count lands on exactly one endpoint")
+    }
+
+    /// When an endpoint leaves, its pairs' counting elements are retired (destroyed: the
+    /// packet path may or may not have made them), in the full diff and in the incremental
+    /// one; an endpoint that only changes slot keeps them; no other element is touched.
+    func testAnEndpointThatLeavesHasItsCountingElementsRetired() throws {
+        var moved = Fixtures.echoServer
+        moved.ports[0].endpoints[0].address = Fixtures.ip("198.19.1.99")
+        let before = compile(counters: true, [Fixtures.echoServer])
+        let after = compile(counters: true, [moved])
+        var node = Fixtures.node
+        node.endpointCounters = true
+        var compiled = CompiledServices(node: node, map: ServiceMap(services: [Fixtures.echoServer]))
+        let change = compiled.apply(ServiceMap(services: [moved]))
+        for (current, desired) in [(before, after), (change.before, change.after)] {
+            let transaction = TableDiff.transaction(from: current, to: desired)
+            var retired: [String: [[Value]]] = [:]
+            for operation in transaction.operations {
+                if case let .destroyElements(family, _, set, elements) = operation, family == .ip {
+                    retired[set.name, default: []] += elements.map(\.key)
+                }
+            }
+            let gone = Value.address(Fixtures.ip("198.19.1.11"))
+            XCTAssertEqual(retired, [
+                EndpointTrafficLayout.serviceConnectionSet: [[.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80), gone, .port(8080)]],
+                EndpointTrafficLayout.serviceSet: [[.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80), gone, .port(8080)]],
+                EndpointTrafficLayout.nodePortConnectionSet: [[.proto(6), .port(32000), gone, .port(8080)]],
+                EndpointTrafficLayout.nodePortSet: [[.proto(6), .port(32000), gone, .port(8080)]],
+            ])
+        }
+        var reordered = Fixtures.echoServer
+        reordered.ports[0].endpoints.removeFirst()
+        reordered.ports[0].endpoints.append(Fixtures.echoServer.ports[0].endpoints[0])
+        reordered.ports[0].endpoints.insert(Endpoint(address: Fixtures.ip("198.19.1.10"), port: 8080, nodeName: "node-1"), at: 0)
+        let grown = TableDiff.transaction(from: before, to: compile(counters: true, [reordered]))
+        XCTAssertFalse(grown.operations.contains { if case .destroyElements = $0 { return true } else { return false } },
+                       "a fourth endpoint moves the others to new slots, but every pair stays")
+        XCTAssertTrue(TableDiff.transaction(from: before, to: before).isEmpty)
+    }
+
+    /// After a read-back (the kernel's counting elements known), elements of pairs the new
+    /// ruleset does not hold are retired, and the sync's view of the kernel drops them.
+    func testElementsReadBackForGonePairsAreRetired() throws {
+        var current = compile(counters: true, [Fixtures.echoServer, Fixtures.web])
+        let desired = compile(counters: true, [Fixtures.web])
+        let index = try XCTUnwrap(current.tables.firstIndex { $0.family == .ip })
+        let setIndex = try XCTUnwrap(current.tables[index].sets.firstIndex { $0.name == EndpointTrafficLayout.serviceSet })
+        let echo = SetElement(key: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80),
+                                    .address(Fixtures.ip("198.19.1.12")), .port(8080)])
+        let webBackend = try XCTUnwrap(desired.tables[index].sets.first { $0.name.contains("-backends-") }?.elements.first)
+        guard case let .values(endpoint)? = webBackend.data else { return XCTFail("\(webBackend)") }
+        let web = SetElement(key: Array(webBackend.key.dropLast()) + endpoint)
+        current.tables[index].sets[setIndex].elements = [echo, web]
+        let transaction = TableDiff.transaction(from: current.tables[index], to: desired.tables[index])
+        let destroyed = transaction.operations.flatMap { operation -> [SetElement] in
+            guard case let .destroyElements(_, _, set, elements) = operation, set.name == EndpointTrafficLayout.serviceSet
+            else { return [] }
+            return Array(elements)
+        }
+        XCTAssertTrue(destroyed.contains(echo))
+        XCTAssertFalse(destroyed.contains(web), "web's pair stays")
+        let result = TableDiff.result(from: current.tables[index], to: desired.tables[index])
+        XCTAssertEqual(result.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements, [web])
     }
 
     func testSlotsOfOneEndpointAddUpAndTheDeviationIsInStandardDeviations() {

@@ -61,17 +61,19 @@ final class RulesetSyncTests: XCTestCase {
         XCTAssertEqual(report.summaries, [
             "add element ip nftproxy hairpin-endpoints (1 elements, first { 198.19.9.99 . 198.19.9.99 })",
             "delete element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.53 . 8080 })",
-            "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.54 . 8080 })",
+            "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 comment \"- remote\" : 198.19.1.54 . 8080 })",
             "delete element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.53 . 8080 })",
-            "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.54 . 8080 })",
-            // Endpoint counters: only the replaced endpoint's elements; the others keep their counts.
-            "delete element ip nftproxy endpoint-traffic (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 comment \"ns/svc-042 http - remote\" })",
-            "add element ip nftproxy endpoint-traffic (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.9.99 . 8080 comment \"ns/svc-042 http - remote\" })",
-            "delete element ip nftproxy nodeport-endpoint-traffic (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 comment \"ns/svc-042 http - remote\" })",
-            "add element ip nftproxy nodeport-endpoint-traffic (1 elements, first { tcp . 30042 . 198.19.9.99 . 8080 comment \"ns/svc-042 http - remote\" })",
+            "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 comment \"- remote\" : 198.19.1.54 . 8080 })",
+            // Endpoint counters: only the replaced endpoint's pair is retired, whether or not a
+            // packet made its elements; the others keep their counts.
+            "destroy element ip nftproxy endpoint-connections (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy nodeport-endpoint-connections (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy endpoint-traffic (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy nodeport-endpoint-traffic (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
         ])
-        XCTAssertEqual(report.elementsRemoved, 8)
-        XCTAssertEqual(report.elementsAdded, 9)
+        XCTAssertEqual(report.elementsRemoved, 6)
+        XCTAssertEqual(report.elementsAdded, 7)
+        XCTAssertEqual(report.elementsRetired, 4)
         XCTAssertNotNil(report.previous)
     }
 
