@@ -138,9 +138,10 @@ public struct DerivedKeys: Sendable {
     /// (frontend before NAT, endpoint after), and the derived maps hold every pair this
     /// table's rules translate to, so a key outside these matches only connections another
     /// program translated: missing it changes no traffic, only what a counter could count.
-    /// - Returns: nil when `set` is not a connection-pair set.
+    /// For a counted pair set (``countedPairSets``) these are the keys its elements can have.
+    /// - Returns: nil when `set` is neither.
     public func pairKeys(of set: String, in table: Table) -> [[Value]]? {
-        guard pairSets.contains(set), let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
+        guard pairSets.contains(set) || countedSets.contains(set), let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
         let wanted = declaration.key.dataTypes
         var seen = Set<[Value]>()
         var keys: [[Value]] = []

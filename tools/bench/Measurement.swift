@@ -112,12 +112,29 @@ struct Measurement {
         return commits
     }
 
+    /// With endpoint counters: an element in every counting set for every pair (frontend,
+    /// endpoint), as the packet path makes them when every endpoint carries traffic, so that
+    /// read-backs and the scrape below face the largest sets they can meet.
+    private func fillCountingSets(_ ruleset: Ruleset) throws {
+        let client = try NftablesClient(networkNamespace: namespace)
+        for table in ruleset.tables {
+            let derived = DerivedKeys(table)
+            var transaction = Transaction()
+            for set in table.sets where derived.countedPairSets.contains(set.name) {
+                let keys = derived.pairKeys(of: set.name, in: table) ?? []
+                transaction.addElements(keys.map { SetElement(key: $0) }, to: set, family: table.family, table: table.name)
+            }
+            try client.commit(transaction)
+        }
+    }
+
     /// A restart: read-back alone, a fresh RulesetSync applying one more change, and a
     /// last fresh RulesetSync that must find the kernel equal to the desired ruleset.
     private func restart(_ ruleset: inout Ruleset, editor: inout Editor) throws
         -> (readBack: Timing, readBackElements: Int, readBackDumped: Timing, scrape: Timing, scrapeEndpoints: Int,
             sync: SyncSample, verify: SyncSample) {
         let tables = ruleset.tables
+        try fillCountingSets(ruleset)
         func read(_ elements: KernelReader.ElementReading) throws -> (Int, Timing) {
             let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket, elements: elements)
             return try Timing.measure {
