@@ -141,7 +141,8 @@ public struct DerivedKeys: Sendable {
     /// For a counted pair set (``countedPairSets``) these are the keys its elements can have.
     /// - Returns: nil when `set` is neither.
     public func pairKeys(of set: String, in table: Table) -> [[Value]]? {
-        guard pairSets.contains(set) || countedSets.contains(set), let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
+        guard pairSets.contains(set) || countedSets.contains(set),
+              let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
         let wanted = declaration.key.dataTypes
         var seen = Set<[Value]>()
         var keys: [[Value]] = []

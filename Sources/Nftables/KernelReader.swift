@@ -51,10 +51,16 @@ public struct KernelReader {
     let socket: NetlinkSocket
     /// How elements are read; ``ElementReading/lookUpDerivedKeys`` unless told otherwise.
     public let elementReading: ElementReading
+    /// Whether the elements of counted pair sets (``DerivedKeys/countedPairSets``: what the
+    /// packet path counted) are read. A sync does not need them (it retires elements by the
+    /// changes of the maps their pairs come from), and dumping them is quadratic in their
+    /// number; `nftproxy stats` and the metrics do. A dump of every set reads them anyway.
+    public let readsCounts: Bool
 
-    public init(socket: NetlinkSocket, elements: ElementReading = .lookUpDerivedKeys) {
+    public init(socket: NetlinkSocket, elements: ElementReading = .lookUpDerivedKeys, readsCounts: Bool = true) {
         self.socket = socket
         elementReading = elements
+        self.readsCounts = readsCounts
     }
 
     /// Reads one table; nil when the kernel has no such table.
@@ -100,8 +106,9 @@ public struct KernelReader {
         let derived = elementReading == .lookUpDerivedKeys && problems.isEmpty ? DerivedKeys(table) : nil
         let lookedUp = derived?.maps ?? []
         let pairSets = derived?.connectionPairSets ?? []
-        for index in table.sets.indices
-        where !lookedUp.contains(table.sets[index].name) && !pairSets.contains(table.sets[index].name) {
+        let skipped = readsCounts ? [] : derived?.countedPairSets ?? []
+        for index in table.sets.indices where !lookedUp.contains(table.sets[index].name)
+            && !pairSets.contains(table.sets[index].name) && !skipped.contains(table.sets[index].name) {
             try dumpElements(of: &table.sets[index], table: table)
         }
         for index in table.sets.indices where lookedUp.contains(table.sets[index].name) {

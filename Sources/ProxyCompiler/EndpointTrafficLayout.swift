@@ -151,7 +151,10 @@ public struct EndpointNames: Hashable, Sendable {
     /// the 253 bytes nft keeps).
     public var endpointComment: String {
         let tail = local ? " local" : " remote"
-        return String((node ?? "-").prefix(SetElement.maximumCommentBytes - tail.utf8.count)) + tail
+        let name = node ?? "-"
+        // Node names are DNS names (ASCII): a character is a byte.
+        guard name.utf8.count + tail.utf8.count > SetElement.maximumCommentBytes else { return name + tail }
+        return String(name.prefix(SetElement.maximumCommentBytes - tail.utf8.count)) + tail
     }
 
     /// Reads comments written by ``serviceComment`` and ``endpointComment``; nil for any other text.

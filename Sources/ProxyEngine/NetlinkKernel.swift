@@ -14,7 +14,8 @@ public final class NetlinkKernel: ProxyKernel {
     /// Opens a netlink socket in the current network namespace, or in the named one.
     public init(networkNamespace: String? = nil) throws(NetlinkError) {
         client = try NftablesClient(networkNamespace: networkNamespace)
-        reader = KernelReader(socket: client.socket)
+        // What the packet path counted is not the sync's business (and costly to dump).
+        reader = KernelReader(socket: client.socket, readsCounts: false)
         conntrack = ConntrackTable(socket: client.socket)
     }
 

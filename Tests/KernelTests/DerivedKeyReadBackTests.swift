@@ -106,6 +106,11 @@ final class DerivedKeyReadBackTests: XCTestCase {
                 let counted = read.fast.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements.first { $0.key == pair }
                 XCTAssertEqual(counted?.observed?.packets, 7)
                 XCTAssertEqual(counted?.observed?.bytes, 420)
+                // The sync's reader leaves what the packet path counted alone.
+                let syncSocket = try NetlinkSocket(namespace: try NetworkNamespace(named: target.name))
+                let forSync = try XCTUnwrap(try KernelReader(socket: syncSocket, readsCounts: false).read(.ip, table.name))
+                XCTAssertEqual(forSync.table.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements, [])
+                XCTAssertFalse(syncSocket.elementDumps.contains(EndpointTrafficLayout.serviceSet))
             }
             for family in TableFamily.allCases { try compareReads(target, family) }
         }
