@@ -5,8 +5,14 @@ enum ElementComment {
 
     /// The userdata of `text` (cut to ``SetElement/maximumCommentBytes`` bytes of UTF-8).
     static func userData(_ text: String) -> [UInt8] {
-        let bytes = Array(text.utf8.prefix(SetElement.maximumCommentBytes)) + [0]
-        return [commentType, UInt8(bytes.count)] + bytes
+        let length = min(text.utf8.count, SetElement.maximumCommentBytes)
+        var userData: [UInt8] = []
+        userData.reserveCapacity(length + 3)
+        userData.append(commentType)
+        userData.append(UInt8(length + 1))
+        userData.append(contentsOf: text.utf8.prefix(length))
+        userData.append(0)
+        return userData
     }
 
     /// The comment in `userData`, or nil when it holds something nftproxy does not write.

@@ -65,16 +65,7 @@ struct MessageEncoder {
              .destroyElements(let family, let table, let set, let elements):
             var wire = NftSet(family: family.protocolFamily, table: table, name: set.name)
             if case .addElements = operation { wire.id = setIDs[family]?[set.name] }
-            // Many elements share a comment (an endpoint's node): encode each text once.
-            var comments: [String: [UInt8]] = [:]
-            wire.elements = elements.map { element in
-                Self.wireElement(element) { text in
-                    if let known = comments[text] { return known }
-                    let userData = ElementComment.userData(text)
-                    comments[text] = userData
-                    return userData
-                }
-            }
+            wire.elements = elements.map { Self.wireElement($0) }
             try message.putElements(wire)
         case .addRule(let family, let table, let chain, let rule):
             let encoder = RuleEncoder(family: family, setIDs: setIDs[family] ?? [:])
@@ -124,11 +115,10 @@ struct MessageEncoder {
     }
 
     /// The wire form of one element.
-    static func wireElement(_ element: SetElement,
-                            userData: (String) -> [UInt8] = ElementComment.userData) -> NftSetElement {
+    static func wireElement(_ element: SetElement) -> NftSetElement {
         var wire = NftSetElement(key: SetLayout.bytes(of: element.key), timeout: element.timeout)
         wire.keyEnd = element.keyEnd.map(SetLayout.bytes(of:))
-        wire.userData = element.comment.map(userData)
+        wire.userData = element.comment.map(ElementComment.userData)
         switch element.data {
         case nil:
             break

@@ -95,7 +95,7 @@ struct FamilyCompiler {
                                          data: .values([.address(endpoint.address), .port(endpoint.port)]))
                 // With endpoint counters, the node `stats` and the metrics label counts with.
                 if node.endpointCounters {
-                    element.comment = EndpointTrafficLayout.endpointComment(for: frontend, endpoint, node: node)
+                    element.comment = EndpointTrafficLayout.endpointComment(for: endpoint, node: node)
                 }
                 backends.append(element)
             }

@@ -110,10 +110,10 @@ public enum EndpointTrafficLayout {
         return Rule(statements + [.verdict(.jump(countChain))])
     }
 
-    /// The comment of a frontend's backends element for `endpoint`: its node.
-    static func endpointComment(for frontend: Frontend, _ endpoint: Endpoint, node: NodeConfig) -> String {
-        EndpointNames(service: frontend.service, portName: frontend.portName, node: endpoint.nodeName,
-                      local: node.nodeName != nil && endpoint.nodeName == node.nodeName).endpointComment
+    /// The comment of a backends element for `endpoint`: its node, and whether that is this node.
+    static func endpointComment(for endpoint: Endpoint, node: NodeConfig) -> String {
+        EndpointNames.endpointComment(node: endpoint.nodeName,
+                                      local: node.nodeName != nil && endpoint.nodeName == node.nodeName)
     }
 
     /// The comment of a frontend's element in `service-ips` or `service-nodeports`: its service and port.
@@ -149,7 +149,9 @@ public struct EndpointNames: Hashable, Sendable {
 
     /// The comment of a backends element: `node local|remote` (a node name is cut to fit
     /// the 253 bytes nft keeps).
-    public var endpointComment: String {
+    public var endpointComment: String { Self.endpointComment(node: node, local: local) }
+
+    static func endpointComment(node: String?, local: Bool) -> String {
         let tail = local ? " local" : " remote"
         let name = node ?? "-"
         // Node names are DNS names (ASCII): a character is a byte.

@@ -4,10 +4,11 @@ import Nftables
 import ProxyCompiler
 
 /// Per-endpoint traffic metrics, read from the kernel at scrape time: one read-back of
-/// nftproxy's tables (a netlink dump per set, not a request per endpoint), whose backends
-/// maps count each endpoint's connections and whose `endpoint-traffic` sets count its
-/// packets and bytes and name its service, port and node (docs/ruleset.md, "Endpoint
-/// counters"). Counts are summed over a port's frontends.
+/// nftproxy's tables (requests naming thousands of keys, and dumps of the smaller sets;
+/// not a request per endpoint), whose `endpoint-connections` and `endpoint-traffic` sets
+/// count each endpoint's connections, packets and bytes, and whose element comments name
+/// its service, port and node (docs/ruleset.md, "Endpoint counters"). Counts are summed
+/// over a port's frontends.
 ///
 /// `nftproxy_endpoint_connections_total`, `nftproxy_endpoint_packets_total` and
 /// `nftproxy_endpoint_bytes_total`, labelled `namespace`, `service`, `port` (its name, or

@@ -16,8 +16,8 @@ public struct NodeConfig: Hashable, Sendable {
     /// This node's zone (`topology.kubernetes.io/zone`): endpoints hinted for it are
     /// preferred (topology-aware routing). nil: hints are ignored.
     public var zone: String? = nil
-    /// Count each endpoint's new connections in the kernel (per-element counters of the
-    /// backends maps; docs/ruleset.md). Off for the largest clusters.
+    /// Count each endpoint's connections, packets and bytes in the kernel (dynamic sets the
+    /// packet path fills; docs/ruleset.md, "Endpoint counters"). Off: no counting rules at all.
     public var endpointCounters: Bool
 
     public init(nodeName: String? = nil, nodeIPs: [IPAddress] = [], clusterCIDRs: [CIDR] = [],

@@ -52,7 +52,7 @@ struct NodeOptions: ParsableArguments {
     var nodeZone: String?
 
     @Option(help: ArgumentHelp(
-        "Count each endpoint's connections in the kernel (read by `nftproxy stats`); false for the largest clusters.",
+        "Count each endpoint's connections, packets and bytes in the kernel (read by `nftproxy stats`); false: no counting (needed below Linux 6.3).",
         valueName: "true|false"))
     var endpointCounters = true
 

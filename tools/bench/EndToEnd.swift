@@ -63,6 +63,9 @@ struct EndToEnd: ParsableCommand {
     @Flag(help: "Keep the generated files.")
     var keepFiles = false
 
+    @Option(help: "Per-endpoint counters in the ruleset, as nftproxy's --endpoint-counters.")
+    var endpointCounters = true
+
     var serviceCounts: [Int] { services.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var formatList: [RealisticCluster.Format] {
@@ -98,7 +101,8 @@ struct EndToEnd: ParsableCommand {
         var runner = EndToEndRunner(
             nftproxy: nftproxyPath, python: pythonPath, directory: directory, endpoints: endpoints, nodes: nodes,
             seed: seed, repeats: repeats, timeout: timeout,
-            memoryLimitKiB: memoryLimit > 0 ? memoryLimit * 1024 : nil, keepFiles: keepFiles || workDir != nil)
+            memoryLimitKiB: memoryLimit > 0 ? memoryLimit * 1024 : nil, keepFiles: keepFiles || workDir != nil,
+            nodeArguments: EndToEndRunner.nodeArguments + ["--endpoint-counters=\(endpointCounters)"])
         let loadBefore = Self.loadAverage()
         let date = ISO8601DateFormatter().string(from: Date())
         func result() -> EndToEndResult {
@@ -106,7 +110,7 @@ struct EndToEnd: ParsableCommand {
                 date: date, cpus: ProcessInfo.processInfo.activeProcessorCount, loadBefore: loadBefore,
                 loadAfter: Self.loadAverage(), nftproxy: nftproxyPath, python: pythonPath, endpoints: endpoints, nodes: nodes,
                 seed: seed, repeats: repeats, timeoutSeconds: timeout, memoryLimitMiB: memoryLimit > 0 ? memoryLimit : nil,
-                nodeArguments: EndToEndRunner.nodeArguments, inputs: runner.inputs, rows: runner.rows)
+                nodeArguments: runner.nodeArguments, inputs: runner.inputs, rows: runner.rows)
         }
         for count in serviceCounts.sorted() {
             for format in formatList {
@@ -163,6 +167,8 @@ struct EndToEndRunner {
     let timeout: Double
     let memoryLimitKiB: Int?
     let keepFiles: Bool
+    /// What every dump and apply is given besides its input: the node, and the counters choice.
+    let nodeArguments: [String]
 
     private(set) var inputs: [EndToEndResult.Input] = []
     private(set) var rows: [EndToEndResult.Row] = []
@@ -170,10 +176,10 @@ struct EndToEndRunner {
     private var givenUp: [String: String] = [:]
 
     init(nftproxy: String, python: String?, directory: String, endpoints: Int, nodes: Int, seed: UInt64,
-         repeats: Int, timeout: Double, memoryLimitKiB: Int?, keepFiles: Bool) {
+         repeats: Int, timeout: Double, memoryLimitKiB: Int?, keepFiles: Bool, nodeArguments: [String]) {
         self.nftproxy = nftproxy; self.python = python; self.directory = directory; self.endpoints = endpoints
         self.nodes = nodes; self.seed = seed; self.repeats = repeats; self.timeout = timeout
-        self.memoryLimitKiB = memoryLimitKiB; self.keepFiles = keepFiles
+        self.memoryLimitKiB = memoryLimitKiB; self.keepFiles = keepFiles; self.nodeArguments = nodeArguments
     }
 
     /// The node the benchmark programs, as in the engine rows.
@@ -223,7 +229,7 @@ struct EndToEndRunner {
                     record(sample, step, repetition, &samples, &stopped)
                 }
                 if step == .dump {
-                    let sample = try run([nftproxy, "dump", "-f", file] + Self.nodeArguments, "dump")
+                    let sample = try run([nftproxy, "dump", "-f", file] + nodeArguments, "dump")
                     record(sample, step, repetition, &samples, &stopped)
                 }
             }
@@ -231,7 +237,7 @@ struct EndToEndRunner {
             // Both applies in one namespace, new for each repetition.
             let namespace = try PrivateNamespace()
             defer { namespace.close() }
-            let scratch = try run([nftproxy, "apply", "-f", file, "--netns", namespace.name] + Self.nodeArguments, "apply")
+            let scratch = try run([nftproxy, "apply", "-f", file, "--netns", namespace.name] + nodeArguments, "apply")
             record(scratch, .apply, repetition, &samples, &stopped)
             if let count = committedOperations("apply") { operations[.apply, default: []].append(count) }
             guard scratch.succeeded else {
@@ -241,7 +247,7 @@ struct EndToEndRunner {
                 continue
             }
             if stopped[.applyMoved] == nil {
-                let change = try run([nftproxy, "apply", "-f", moved, "--netns", namespace.name] + Self.nodeArguments, "apply-moved")
+                let change = try run([nftproxy, "apply", "-f", moved, "--netns", namespace.name] + nodeArguments, "apply-moved")
                 record(change, .applyMoved, repetition, &samples, &stopped)
                 if let count = committedOperations("apply-moved") { operations[.applyMoved, default: []].append(count) }
             }
