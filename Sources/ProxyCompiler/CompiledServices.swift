@@ -142,6 +142,11 @@ private struct FamilyState: Sendable {
         counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
         counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
         counts[RulesetLayout.SetName.sourceRanges] = sourceRangeElementCount
+        if compiler.node.endpointCounters {
+            // Copies of the dispatch maps' keys.
+            counts[EndpointTrafficLayout.serviceFrontendSet] = counts[DispatchSet.serviceIPs.setName]
+            counts[EndpointTrafficLayout.nodePortFrontendSet] = counts[DispatchSet.serviceNodePorts.setName]
+        }
         return counts
     }
 
