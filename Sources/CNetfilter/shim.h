@@ -17,6 +17,8 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 /* enum ip_conntrack_status (IPS_DST_NAT, …): CTA_STATUS bits, for the Conntrack module. */
 #include <linux/netfilter/nf_conntrack_common.h>
+/* enum tcp_conntrack (TCP_CONNTRACK_ESTABLISHED, …): CTA_PROTOINFO_TCP_STATE values. */
+#include <linux/netfilter/nf_conntrack_tcp.h>
 /* RTN_* route types: what `fib daddr type` yields. */
 #include <linux/rtnetlink.h>
 /* ICMP_PORT_UNREACH, ICMPV6_PORT_UNREACH: the codes `reject` answers with. */

@@ -100,6 +100,9 @@ public struct ConntrackFlow: Hashable, Sendable, CustomStringConvertible {
     /// send it along, so that an entry that has since been replaced by a new one with
     /// the same tuple is left alone (the kernel then answers `ENOENT`).
     public var id: UInt32?
+    /// A TCP entry's state (`CTA_PROTOINFO_TCP_STATE`, `enum tcp_conntrack`); nil for
+    /// other protocols, or when the kernel did not say.
+    public var tcpState: UInt8?
 
     public init(
         transport: TransportProtocol,
@@ -107,7 +110,8 @@ public struct ConntrackFlow: Hashable, Sendable, CustomStringConvertible {
         reply: FlowTuple,
         status: ConntrackStatus = [],
         zone: UInt16 = 0,
-        id: UInt32? = nil
+        id: UInt32? = nil,
+        tcpState: UInt8? = nil
     ) {
         self.transport = transport
         self.original = original
@@ -115,6 +119,15 @@ public struct ConntrackFlow: Hashable, Sendable, CustomStringConvertible {
         self.status = status
         self.zone = zone
         self.id = id
+        self.tcpState = tcpState
+    }
+
+    /// Whether the connection is open: a TCP connection being set up or established (not
+    /// closing, nor in TIME_WAIT), and any UDP or SCTP entry (it lives until its timeout).
+    public var isOpen: Bool {
+        guard transport == .tcp, let tcpState else { return true }
+        return [ConntrackWire.TCPState.synSent, ConntrackWire.TCPState.synReceived,
+                ConntrackWire.TCPState.established].contains(tcpState)
     }
 
     /// The address family of the entry.

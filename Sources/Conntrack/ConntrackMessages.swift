@@ -82,6 +82,7 @@ enum ConntrackMessage {
         var status: UInt32 = 0
         var zone: UInt16 = 0
         var id: UInt32?
+        var tcpState: UInt8?
         message.forEachAttribute { attribute in
             switch attribute.type {
             case ConntrackWire.Attribute.originalTuple: original = RawTuple(attribute)
@@ -90,6 +91,13 @@ enum ConntrackMessage {
             case ConntrackWire.Attribute.zone: zone = attribute.bigEndian16 ?? zone
             // Opaque: sent back exactly as received.
             case ConntrackWire.Attribute.id: id = attribute.raw32 ?? id
+            case ConntrackWire.Attribute.protocolInfo:
+                attribute.forEachNested { info in
+                    guard info.type == ConntrackWire.ProtocolInfoAttribute.tcp else { return }
+                    info.forEachNested { field in
+                        if field.type == ConntrackWire.TCPInfoAttribute.state { tcpState = field.u8 ?? tcpState }
+                    }
+                }
             default: break
             }
         }
@@ -103,7 +111,7 @@ enum ConntrackMessage {
         }
         return ConntrackFlow(
             transport: transport, original: originalTuple, reply: replyTuple,
-            status: ConntrackStatus(rawValue: status), zone: zone, id: id)
+            status: ConntrackStatus(rawValue: status), zone: zone, id: id, tcpState: tcpState)
     }
 
     // MARK: Writing

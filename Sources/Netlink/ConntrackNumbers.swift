@@ -21,6 +21,23 @@ public enum ConntrackWire {
         public static let zone = UInt16(CTA_ZONE.rawValue)
     }
 
+    /// Attributes of the protocol-information nest (`enum ctattr_protoinfo`).
+    public enum ProtocolInfoAttribute {
+        public static let tcp = UInt16(CTA_PROTOINFO_TCP.rawValue)
+    }
+
+    /// Attributes of the TCP information nest (`enum ctattr_protoinfo_tcp`).
+    public enum TCPInfoAttribute {
+        public static let state = UInt16(CTA_PROTOINFO_TCP_STATE.rawValue)
+    }
+
+    /// TCP states of a conntrack entry (`enum tcp_conntrack`) up to an established connection.
+    public enum TCPState {
+        public static let synSent = UInt8(TCP_CONNTRACK_SYN_SENT.rawValue)
+        public static let synReceived = UInt8(TCP_CONNTRACK_SYN_RECV.rawValue)
+        public static let established = UInt8(TCP_CONNTRACK_ESTABLISHED.rawValue)
+    }
+
     /// Attributes of a tuple nest (`enum ctattr_tuple`).
     public enum TupleAttribute {
         public static let addresses = UInt16(CTA_TUPLE_IP.rawValue)

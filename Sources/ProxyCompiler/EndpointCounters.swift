@@ -16,11 +16,13 @@ public struct EndpointCount: Hashable, Sendable {
     /// The service, port and node the comments of its frontend's dispatch element and
     /// backends elements name; nil without them.
     public var names: EndpointNames?
+    /// Its connections conntrack holds open now (``OpenConnections``); nil when not asked.
+    public var open: UInt64?
 
     public init(address: String, port: UInt16, connections: UInt64, packets: UInt64 = 0, bytes: UInt64 = 0,
-                names: EndpointNames? = nil) {
+                names: EndpointNames? = nil, open: UInt64? = nil) {
         self.address = address; self.port = port; self.connections = connections
-        self.packets = packets; self.bytes = bytes; self.names = names
+        self.packets = packets; self.bytes = bytes; self.names = names; self.open = open
     }
 
     /// `address:port`, `[address]:port` for IPv6.
@@ -58,8 +60,9 @@ public struct FrontendTraffic: Hashable, Sendable {
     /// packets and bytes (the counters of its pair's elements in the counting sets, zero
     /// where the kernel has none) and its names (the comments of the frontend's dispatch
     /// element and of its backends elements).
-    /// Counting elements of pairs the backends maps no longer hold are left out.
-    public static func read(_ ruleset: Ruleset) -> [FrontendTraffic] {
+    /// Counting elements of pairs the backends maps no longer hold are left out. With
+    /// `open`, each endpoint's open connections too (zero where it has none).
+    public static func read(_ ruleset: Ruleset, open: OpenConnections? = nil) -> [FrontendTraffic] {
         typealias Target = ProgrammedFrontend.Target
         var serviceComments: [ProgrammedFrontend.Key: String] = [:]
         var endpointComments: [ProgrammedFrontend.Key: [Target: String]] = [:]
@@ -114,7 +117,8 @@ public struct FrontendTraffic: Hashable, Sendable {
                                          endpointComments[key]?[target].flatMap {
                                              EndpointNames(serviceComment: service, endpointComment: $0)
                                          }
-                                     })
+                                     },
+                                     open: open.map { $0.counts[key]?[target] ?? 0 })
             })
         }
     }
@@ -126,5 +130,29 @@ public struct FrontendTraffic: Hashable, Sendable {
               let key = ProgrammedFrontend.Key(elementKey: Array(values.dropLast(2)), family: family)
         else { return nil }
         return (key, ProgrammedFrontend.Target(address: address, port: port))
+    }
+}
+
+/// Connections conntrack holds open now, per frontend and endpoint: what an endpoint
+/// serves at this moment, next to the totals the kernel counted.
+public struct OpenConnections: Hashable, Sendable {
+    /// Open connections by frontend and endpoint.
+    public var counts: [ProgrammedFrontend.Key: [ProgrammedFrontend.Target: UInt64]] = [:]
+
+    public init() {}
+
+    /// Counts one open connection DNATed from a frontend (its original destination
+    /// `address`, `transport` and `port`) to `endpoint`: on the frontend of that address,
+    /// or else on the NodePort of that port (a NodePort answers on any node address).
+    /// Connections to neither (another program's translations) are not counted.
+    /// - Parameter frontends: the frontends nftproxy programs.
+    public mutating func count(address: IPAddress, transport: TransportProtocol, port: UInt16,
+                               endpoint: ProgrammedFrontend.Target, frontends: Set<ProgrammedFrontend.Key>) {
+        var key = ProgrammedFrontend.Key(family: address.family, address: address, transport: transport, port: port)
+        if !frontends.contains(key) {
+            key.address = nil
+            guard frontends.contains(key) else { return }
+        }
+        counts[key, default: [:]][endpoint, default: 0] += 1
     }
 }

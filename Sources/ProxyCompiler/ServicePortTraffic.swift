@@ -64,6 +64,7 @@ public struct ServicePortTraffic: Hashable, Sendable {
                 endpoints[at].connections += endpoint.connections
                 endpoints[at].packets += endpoint.packets
                 endpoints[at].bytes += endpoint.bytes
+                if let open = endpoint.open { endpoints[at].open = (endpoints[at].open ?? 0) + open }
                 if endpoints[at].names == nil { endpoints[at].names = endpoint.names }
             } else {
                 endpoints.append(endpoint)

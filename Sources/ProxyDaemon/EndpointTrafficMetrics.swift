@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Nftables
 import ProxyCompiler
+import ProxyEngine
 
 /// Per-endpoint traffic metrics, read from the kernel at scrape time: one read-back of
 /// nftproxy's tables (requests naming thousands of keys, and dumps of the smaller sets;
@@ -10,8 +11,9 @@ import ProxyCompiler
 /// its service, port and node (docs/ruleset.md, "Endpoint counters"). Counts are summed
 /// over a port's frontends.
 ///
-/// `nftproxy_endpoint_connections_total`, `nftproxy_endpoint_packets_total` and
-/// `nftproxy_endpoint_bytes_total`, labelled `namespace`, `service`, `port` (its name, or
+/// `nftproxy_endpoint_connections_total`, `nftproxy_endpoint_packets_total`,
+/// `nftproxy_endpoint_bytes_total` and the gauge `nftproxy_endpoint_open_connections` (one
+/// conntrack dump per family and scrape), labelled `namespace`, `service`, `port` (its name, or
 /// its number when unnamed), `endpoint` (`address:port`), `node` and `local`. At most
 /// `limit` endpoints are exported (0: all); the rest are counted in
 /// `nftproxy_endpoint_metrics_dropped`, and the first scrape that drops any says so in the log.
@@ -19,6 +21,7 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     public static let connectionsName = "nftproxy_endpoint_connections_total"
     public static let packetsName = "nftproxy_endpoint_packets_total"
     public static let bytesName = "nftproxy_endpoint_bytes_total"
+    public static let openName = "nftproxy_endpoint_open_connections"
     public static let droppedName = "nftproxy_endpoint_metrics_dropped"
     /// The default of `--endpoint-metrics-limit`: 30,000 series.
     public static let defaultLimit = 10_000
@@ -39,13 +42,15 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     /// fails leaves them out and says why in a comment.
     public func render() -> String {
         do {
-            let client = try NftablesClient(networkNamespace: networkNamespace)
-            let reader = KernelReader(socket: client.socket)
+            let kernel = try NetlinkKernel(networkNamespace: networkNamespace)
+            let reader = KernelReader(socket: kernel.client.socket)
             var tables: [Table] = []
             for family in TableFamily.allCases {
                 if let readBack = try reader.read(family, RulesetLayout.tableName) { tables.append(readBack.table) }
             }
-            let rendered = Self.text(ServicePortTraffic.group(FrontendTraffic.read(Ruleset(tables: tables))), limit: limit)
+            let ruleset = Ruleset(tables: tables)
+            let open = try kernel.openConnections(to: Set(ProgrammedFrontend.read(ruleset).keys))
+            let rendered = Self.text(ServicePortTraffic.group(FrontendTraffic.read(ruleset, open: open)), limit: limit)
             if rendered.dropped > 0 { warnOnce(dropped: rendered.dropped) }
             return rendered.text
         } catch {
@@ -92,6 +97,11 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         for (name, help, value) in families {
             out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
             for sample in samples { out += "\(name){\(sample.labels)} \(sample.endpoint[keyPath: value])\n" }
+        }
+        let open = samples.filter { $0.endpoint.open != nil }
+        if !open.isEmpty {
+            out += "# HELP \(openName) Connections to each endpoint that conntrack holds open now.\n# TYPE \(openName) gauge\n"
+            for sample in open { out += "\(openName){\(sample.labels)} \(sample.endpoint.open ?? 0)\n" }
         }
         out += "# HELP \(droppedName) Endpoints left out of the endpoint metrics by --endpoint-metrics-limit.\n"
         out += "# TYPE \(droppedName) gauge\n\(droppedName) \(dropped)\n"

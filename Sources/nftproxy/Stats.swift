@@ -2,21 +2,24 @@ import ArgumentParser
 import Foundation
 import Nftables
 import ProxyCompiler
+import ProxyEngine
 
 /// `nftproxy stats`: how this node's kernel spread traffic over each service port's
 /// endpoints, read from the per-element counters of `endpoint-connections` and
-/// `endpoint-traffic` and the names the backends maps' comments give, with no input and no API.
+/// `endpoint-traffic`, the names element comments give and the connections conntrack holds
+/// open, with no input and no API.
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show each endpoint's connections, packets and bytes, as counted by this node's kernel, per service port.",
         discussion: """
             Services, ports and endpoint nodes are named by the comments nftproxy keeps on the \
-            elements of its backends maps. Connections are those the kernel DNATed to each \
+            elements of its dispatch and backends maps. Connections are those the kernel DNATed to each \
             endpoint since it became an endpoint of the frontend; packets and bytes count both \
             directions of those flows. Counts survive other changes of the service and restarts \
             of nftproxy, and go when the endpoint does. Each port's counts are summed over its \
-            frontends (ClusterIP, externalIPs, LB IPs, NodePort). Needs tables applied with \
-            --endpoint-counters (the default).
+            frontends (ClusterIP, externalIPs, LB IPs, NodePort). `open` is how many of its \
+            connections conntrack holds open now (TCP being set up or established; UDP and SCTP \
+            until their timeout). Needs tables applied with --endpoint-counters (the default).
             """)
 
     @OptionGroup var namespace: NamespaceOptions
@@ -43,7 +46,7 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         while true {
-            let traffic = ServicePortTraffic.group(FrontendTraffic.read(try readTables()))
+            let traffic = ServicePortTraffic.group(try readTraffic())
                 .filter { group in service.map { group.service?.description == $0 } ?? true }
             let text = output == "json" ? TrafficReport.json(traffic) : TrafficReport.table(traffic)
             // Written at once (not buffered), so that a --watch reader sees each report when it is made.
@@ -53,11 +56,12 @@ struct Stats: ParsableCommand {
         }
     }
 
-    /// Our tables as the kernel holds them, with their elements' counters.
-    private func readTables() throws -> Ruleset {
+    /// Every frontend's endpoints with their counts: our tables as the kernel holds them,
+    /// with their elements' counters, and the connections conntrack holds open.
+    private func readTraffic() throws -> [FrontendTraffic] {
         do {
-            let client = try NftablesClient(networkNamespace: namespace.networkNamespace)
-            let reader = KernelReader(socket: client.socket)
+            let kernel = try NetlinkKernel(networkNamespace: namespace.networkNamespace)
+            let reader = KernelReader(socket: kernel.client.socket)
             var tables: [Table] = []
             for family in TableFamily.allCases {
                 guard let readBack = try reader.read(family, RulesetLayout.tableName) else { continue }
@@ -68,7 +72,9 @@ struct Stats: ParsableCommand {
                 tables.append(readBack.table)
             }
             if tables.isEmpty { printError("warning: the kernel holds no nftproxy table") }
-            return Ruleset(tables: tables)
+            let ruleset = Ruleset(tables: tables)
+            let open = try kernel.openConnections(to: Set(ProgrammedFrontend.read(ruleset).keys))
+            return FrontendTraffic.read(ruleset, open: open)
         } catch {
             printError("nftproxy: error: reading the kernel's tables: \(error)")
             throw ExitCode(1)
@@ -89,9 +95,10 @@ enum TrafficReport {
             let rows = group.endpoints.map { endpoint -> [String] in
                 return [endpoint.target, endpoint.names.map { $0.node ?? "?" } ?? "?",
                         endpoint.names.map { $0.local ? "yes" : "no" } ?? "?", String(endpoint.connections), String(endpoint.packets),
-                        String(endpoint.bytes), String(format: "%5.1f%%", group.share(of: endpoint) * 100)]
+                        String(endpoint.bytes), endpoint.open.map { String($0) } ?? "?",
+                        String(format: "%5.1f%%", group.share(of: endpoint) * 100)]
             }
-            let header = ["endpoint", "node", "local", "connections", "packets", "bytes", "share"]
+            let header = ["endpoint", "node", "local", "connections", "packets", "bytes", "open", "share"]
             let widths = header.indices.map { column in
                 ([header] + rows).map { $0[column].count }.max() ?? 0
             }
@@ -160,12 +167,15 @@ enum TrafficReport {
         var connections: UInt64
         var packets: UInt64
         var bytes: UInt64
+        /// Connections conntrack holds open now.
+        var open: UInt64?
         var share: Double
 
         init(_ endpoint: EndpointCount, share: Double) {
             address = endpoint.address; port = endpoint.port
             node = endpoint.names?.node; local = endpoint.names?.local
             connections = endpoint.connections; packets = endpoint.packets; bytes = endpoint.bytes
+            open = endpoint.open
             self.share = share
         }
     }

@@ -45,6 +45,8 @@ final class EndpointCounterTests: XCTestCase {
         struct Endpoint: Decodable {
             var address: String, connections: UInt64, packets: UInt64, bytes: UInt64
             var node: String?, local: Bool?
+            /// Connections conntrack holds open now.
+            var open: UInt64?
         }
         var services: [ServicePort]
     }
@@ -66,6 +68,15 @@ final class EndpointCounterTests: XCTestCase {
         return Dictionary(frontend.endpoints.map {
             ($0.address, Counted(connections: $0.connections, packets: $0.packets, bytes: $0.bytes, node: $0.node, local: $0.local))
         }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Per endpoint address of one frontend: the connections conntrack holds open now.
+    private func open(_ s: ServiceSandbox, frontend name: String,
+                      file: StaticString = #filePath, line: UInt = #line) throws -> [String: UInt64?] {
+        let report = try Self.stats(s)
+        let frontend = try XCTUnwrap(report.services.flatMap(\.frontends).first { $0.frontend == name },
+                                     "stats has no \(name): \(report)", file: file, line: line)
+        return Dictionary(frontend.endpoints.map { ($0.address, $0.open) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Asserts each endpoint's connections equal the echo servers' answers, and its packets
@@ -122,6 +133,9 @@ final class EndpointCounterTests: XCTestCase {
             XCTAssertEqual(tally(outcomes).values.reduce(0, +), 30, "every connection answered: \(outcomes)")
             let nodePort = try counted(s)
             assertTCP(nodePort, answered(outcomes, echoPods), headers: 40, "NodePort")
+            // Closed (TIME_WAIT) connections are not open.
+            XCTAssertEqual(try open(s, frontend: "NodePort 32000/tcp (IPv4)"),
+                           Dictionary(uniqueKeysWithValues: echoPods.map { ($0.ipv4, UInt64(0)) }))
 
             // A ClusterIP, from node-1 itself (out through the output hook, replies through
             // input): counted on its own frontend, summed in the service port.
@@ -198,6 +212,8 @@ final class EndpointCounterTests: XCTestCase {
             }
             let udp = try counted(s, frontend: "NodePort 32053/udp (IPv4)")
             XCTAssertEqual(udp.mapValues { Counted(connections: $0.connections, packets: $0.packets, bytes: $0.bytes) }, expected)
+            // Every request is a flow of its own that conntrack keeps until its timeout: all open.
+            XCTAssertEqual(try open(s, frontend: "NodePort 32053/udp (IPv4)"), expected.mapValues { $0.connections })
 
             let tcp6 = try s.request(from: s.client, to: SandboxLayout.node1.lanIPv6, port: 32060, count: 20)
             XCTAssertEqual(tally(tcp6).values.reduce(0, +), 20, "every IPv6 connection answered: \(tcp6)")

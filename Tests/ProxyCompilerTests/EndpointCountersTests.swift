@@ -192,6 +192,26 @@ final class EndpointCountersTests: XCTestCase {
         XCTAssertEqual(result.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements, [web])
     }
 
+    /// Open connections land on the frontend of their original destination, or on the
+    /// NodePort of its port when the address is no frontend (a node address); others are
+    /// not counted. Read with the ruleset, every endpoint gets a number.
+    func testOpenConnectionsAreCountedPerFrontendAndEndpoint() throws {
+        let ruleset = compile(counters: true, [Fixtures.echoServer])
+        let frontends = Set(ProgrammedFrontend.read(ruleset).keys)
+        let endpoint = ProgrammedFrontend.Target(address: Fixtures.ip("198.19.1.12"), port: 8080)
+        var open = OpenConnections()
+        open.count(address: Fixtures.ip("198.18.0.10"), transport: .tcp, port: 80, endpoint: endpoint, frontends: frontends)
+        open.count(address: Fixtures.ip("192.0.2.10"), transport: .tcp, port: 32000, endpoint: endpoint, frontends: frontends)
+        open.count(address: Fixtures.ip("192.0.2.10"), transport: .tcp, port: 32000, endpoint: endpoint, frontends: frontends)
+        open.count(address: Fixtures.ip("192.0.2.10"), transport: .udp, port: 32000, endpoint: endpoint, frontends: frontends)
+        open.count(address: Fixtures.ip("198.18.0.99"), transport: .tcp, port: 80, endpoint: endpoint, frontends: frontends)
+        let traffic = FrontendTraffic.read(ruleset, open: open)
+        XCTAssertEqual(traffic.map { $0.endpoints.map(\.open) }, [[0, 1, 0], [0, 2, 0]], "ClusterIP, then the NodePort")
+        XCTAssertTrue(FrontendTraffic.read(ruleset).flatMap(\.endpoints).allSatisfy { $0.open == nil }, "not asked: unknown")
+        let port = try XCTUnwrap(ServicePortTraffic.group(FrontendTraffic.read(ruleset, open: open)).first)
+        XCTAssertEqual(port.endpoints.map(\.open), [0, 3, 0], "summed over the port's frontends")
+    }
+
     func testSlotsOfOneEndpointAddUpAndTheDeviationIsInStandardDeviations() {
         let key = ProgrammedFrontend.Key(family: .v4, address: nil, transport: .tcp, port: 30000)
         let even = FrontendTraffic(key: key, kind: .nodePort, endpoints: [

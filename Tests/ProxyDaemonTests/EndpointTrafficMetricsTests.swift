@@ -15,18 +15,18 @@ final class EndpointTrafficMetricsTests: XCTestCase {
     }
 
     private func endpoint(_ address: String, _ connections: UInt64, portName: String = "", node: String? = "node-2",
-                          local: Bool = false) -> EndpointCount {
+                          local: Bool = false, open: UInt64? = nil) -> EndpointCount {
         EndpointCount(address: address, port: 8080, connections: connections, packets: connections * 10,
                       bytes: connections * 1000,
-                      names: EndpointNames(service: web, portName: portName, node: node, local: local))
+                      names: EndpointNames(service: web, portName: portName, node: node, local: local), open: open)
     }
 
     func testOneSamplePerEndpointOfAServicePortSummedOverItsFrontends() {
         let groups = ServicePortTraffic.group([
             frontend("2001:db8::10", kind: .clusterIP, port: 80,
-                     [endpoint("2001:db8:1::5", 7, local: true), endpoint("2001:db8:1::6", 0, node: nil)]),
+                     [endpoint("2001:db8:1::5", 7, local: true, open: 2), endpoint("2001:db8:1::6", 0, node: nil, open: 0)]),
             frontend("", kind: .nodePort, port: 30080,
-                     [endpoint("2001:db8:1::5", 2, local: true), endpoint("2001:db8:1::6", 1, node: nil)]),
+                     [endpoint("2001:db8:1::5", 2, local: true, open: 1), endpoint("2001:db8:1::6", 1, node: nil, open: 0)]),
         ])
         XCTAssertEqual(groups.count, 1, "one port, two frontends")
         let (text, dropped) = EndpointTrafficMetrics.text(groups)
@@ -46,6 +46,10 @@ final class EndpointTrafficMetricsTests: XCTestCase {
             # TYPE nftproxy_endpoint_bytes_total counter
             nftproxy_endpoint_bytes_total\(five) 9000
             nftproxy_endpoint_bytes_total\(six) 1000
+            # HELP nftproxy_endpoint_open_connections Connections to each endpoint that conntrack holds open now.
+            # TYPE nftproxy_endpoint_open_connections gauge
+            nftproxy_endpoint_open_connections\(five) 3
+            nftproxy_endpoint_open_connections\(six) 0
             # HELP nftproxy_endpoint_metrics_dropped Endpoints left out of the endpoint metrics by --endpoint-metrics-limit.
             # TYPE nftproxy_endpoint_metrics_dropped gauge
             nftproxy_endpoint_metrics_dropped 0
