@@ -175,7 +175,7 @@ struct DaemonRunner {
     func measureLatency(_ process: DaemonProcess, namespace: String, changes: Int,
                         workload: Workload) throws -> DaemonResult.Latency {
         let probe = try KernelElementProbe(networkNamespace: namespace)
-        let before = try process.metrics()
+        let before = try process.metrics(timeoutSeconds: 60)
         var latencies: [Double] = [], writes: [Double] = []
         let logLinesBefore = process.logLines.count
         for change in 0..<changes {
@@ -203,7 +203,7 @@ struct DaemonRunner {
             }
             usleep(20_000)
         }
-        let after = try process.metrics()
+        let after = try process.metrics(timeoutSeconds: 60)
         let syncs = process.logLines.dropFirst(logLinesBefore).filter { $0["msg"] as? String == "synced" }
         let syncMilliseconds = syncs.compactMap { ($0["durationMs"] as? String).flatMap(Double.init) }
         return DaemonResult.Latency(
