@@ -117,7 +117,7 @@ public struct ClusterWatch: Sendable {
             // List items carry no kind or apiVersion: the collection says what they are.
             let apiVersion = object.kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
             // The label selector already chose the services; the decoder must not skip ours.
-            let decoded = try KubeObjectDecoder.decodeObject(bytes: Array(object.json), source: "API",
+            let decoded = try KubeObjectDecoder.decodeObject(bytes: object.json, source: "API",
                                                              apiVersion: apiVersion, kind: object.kind,
                                                              serviceProxyName: serviceProxyName)
             // Every event of a skipped object repeats its notice: debug, not notice.
