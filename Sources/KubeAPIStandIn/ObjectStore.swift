@@ -57,8 +57,11 @@ final class ObjectStore: Sendable {
         var objects: [String: [String: StoredObject]] = [:]
         /// The keys of `objects` of each resource, sorted (the order of lists and pages).
         var sortedKeys: [String: [String]] = [:]
-        /// Changes after `compactedRevision`, oldest first.
-        var history: [StoredChange] = []
+        /// Changes after `compactedRevision`, oldest first: `changes` from `historyStart` on
+        /// (older ones are dropped in batches, so that keeping the limit costs no copy per change).
+        var changes: [StoredChange] = []
+        var historyStart = 0
+        var history: ArraySlice<StoredChange> { changes[historyStart...] }
         var compactedRevision = 1
         var watchers: [Int: Watcher] = [:]
         var nextWatcher = 0
@@ -78,30 +81,24 @@ final class ObjectStore: Sendable {
 
     /// Creates or replaces an object; watchers get ADDED or MODIFIED.
     @discardableResult
-    func put(_ resource: ServedResource, object: [String: Any]) throws(StandInError) -> StoredObject {
-        let identity = try StoredObject.identity(of: object, resource: resource)
-        let key = StoredObject.key(namespace: identity.namespace, name: identity.name)
-        let result: Result<StoredObject, StandInError> = state.withLockedValue { state in
+    func put(_ incoming: IncomingObject) -> StoredObject {
+        let resource = incoming.resource
+        let key = incoming.key
+        return state.withLockedValue { state in
             let previous = state.objects[resource.plural]?[key]
             let revision = state.revision + 1
-            let stored: StoredObject
-            do throws(StandInError) {
-                stored = try StoredObject(resource: resource, object: object, resourceVersion: revision, previous: previous)
-            } catch {
-                return .failure(error)
-            }
+            let stored = StoredObject(incoming, resourceVersion: revision, previous: previous)
             state.revision = revision
             state.objects[resource.plural, default: [:]][key] = stored
             if previous == nil {
-                var keys = state.sortedKeys[resource.plural] ?? []
-                keys.insert(key, at: Self.firstIndex(after: key, in: keys, inclusive: true))
-                state.sortedKeys[resource.plural] = keys
+                // In place: a copy of the key list per object would make loading quadratic.
+                let index = Self.firstIndex(after: key, in: state.sortedKeys[resource.plural] ?? [], inclusive: true)
+                state.sortedKeys[resource.plural, default: []].insert(key, at: index)
             }
             record(StoredChange(kind: previous == nil ? .added : .modified, resourceVersion: revision,
                                 object: stored, previous: previous), in: &state)
-            return .success(stored)
+            return stored
         }
-        return try result.get()
     }
 
     /// Deletes an object; watchers get DELETED with its last state.
@@ -114,14 +111,13 @@ final class ObjectStore: Sendable {
             let revision = state.revision + 1
             state.revision = revision
             state.objects[resource.plural]?[key] = nil
-            if var keys = state.sortedKeys[resource.plural] {
-                let index = Self.firstIndex(after: key, in: keys, inclusive: true)
-                if index < keys.count, keys[index] == key { keys.remove(at: index) }
-                state.sortedKeys[resource.plural] = keys
+            let index = Self.firstIndex(after: key, in: state.sortedKeys[resource.plural] ?? [], inclusive: true)
+            if state.sortedKeys[resource.plural]?[index...].first == key {
+                state.sortedKeys[resource.plural]?.remove(at: index)
             }
             // The DELETED event carries the last state at the deletion's resourceVersion.
-            let last = (try? StoredObject(resource: resource, object: previous.jsonObject(), resourceVersion: revision,
-                                          previous: previous)) ?? previous
+            let last = (try? IncomingObject(resource: resource, json: previous.json))
+                .map { StoredObject($0, resourceVersion: revision, previous: previous) } ?? previous
             record(StoredChange(kind: .deleted, resourceVersion: revision, object: last, previous: previous), in: &state)
             return .success(())
         }
@@ -129,11 +125,14 @@ final class ObjectStore: Sendable {
     }
 
     private func record(_ change: StoredChange, in state: inout State) {
-        state.history.append(change)
-        if state.history.count > historyLimit {
-            let dropped = state.history.count - historyLimit
-            state.compactedRevision = state.history[dropped - 1].resourceVersion
-            state.history.removeFirst(dropped)
+        state.changes.append(change)
+        if state.changes.count - state.historyStart > historyLimit {
+            state.historyStart = state.changes.count - historyLimit
+            state.compactedRevision = state.changes[state.historyStart - 1].resourceVersion
+            if state.historyStart >= max(historyLimit, 1024) {
+                state.changes.removeFirst(state.historyStart)
+                state.historyStart = 0
+            }
         }
         for watcher in state.watchers.values {
             if let type = Self.eventType(of: change, for: watcher.filter) {
@@ -162,7 +161,8 @@ final class ObjectStore: Sendable {
     func compact() {
         state.withLockedValue { state in
             state.compactedRevision = state.revision
-            state.history.removeAll()
+            state.changes.removeAll()
+            state.historyStart = 0
         }
     }
 
@@ -318,13 +318,6 @@ final class ObjectStore: Sendable {
 
     /// How many watches are open.
     var watcherCount: Int { state.withLockedValue { $0.watchers.count } }
-}
-
-extension StoredObject {
-    /// The object as a JSON dictionary (for building a changed copy).
-    func jsonObject() -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any] ?? [:]
-    }
 }
 
 /// The stand-in's continue token: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"KEY\u0000"}`,

@@ -21,11 +21,11 @@ enum Responses {
         if let remaining = result.remainingItemCount { metadata += ",\"remainingItemCount\":\(remaining)" }
         metadata += "}"
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(result.items.reduce(256) { $0 + $1.itemJSON.count + 1 })
+        buffer.reserveCapacity(result.items.reduce(256) { $0 + $1.itemByteCount + 1 })
         buffer.writeString("{\"kind\":\"\(resource.kind)List\",\"apiVersion\":\"\(resource.apiVersion)\",\"metadata\":\(metadata),\"items\":[")
         for (index, item) in result.items.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            buffer.writeBytes(item.itemJSON)
+            item.writeItem(into: &buffer)
         }
         buffer.writeString("]}\n")
         return buffer

@@ -145,17 +145,28 @@ public final class StandInAPIServer: Sendable {
     /// Creates or replaces an object given as JSON; returns its new resourceVersion.
     @discardableResult
     public func put(_ resource: ServedResource, json: String) throws(StandInError) -> Int {
-        guard let data = json.data(using: .utf8),
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badObject("not a JSON object: \(json.prefix(200))")
+        try put(resource, jsonBytes: Array(json.utf8))
+    }
+
+    /// Creates or replaces an object given as the bytes of a JSON object (UTF-8); returns its
+    /// new resourceVersion. The object is kept as these bytes (with kind, apiVersion and the
+    /// metadata the server sets), not parsed into Foundation objects: the fast way to load many.
+    @discardableResult
+    public func put(_ resource: ServedResource, jsonBytes: [UInt8]) throws(StandInError) -> Int {
+        let incoming: IncomingObject
+        do throws(StandInError) {
+            incoming = try IncomingObject(resource: resource, json: jsonBytes)
+        } catch {
+            guard case .badObject(let problem) = error else { throw error }
+            throw .badObject("\(problem) in \(String(decoding: jsonBytes.prefix(200), as: UTF8.self))")
         }
-        return try shared.store.put(resource, object: object).resourceVersion
+        return shared.store.put(incoming).resourceVersion
     }
 
     /// Creates or replaces an object given as a JSON dictionary; returns its new resourceVersion.
     @discardableResult
     public func put(_ resource: ServedResource, object: [String: Any]) throws(StandInError) -> Int {
-        try shared.store.put(resource, object: object).resourceVersion
+        shared.store.put(try IncomingObject(resource: resource, object: object)).resourceVersion
     }
 
     /// Deletes an object.
@@ -224,16 +235,36 @@ extension StandInAPIServer {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw .badObject("\(file): cannot be read")
         }
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badObject("\(file): not a JSON object")
+        let reader = JSONBytes(bytes: [UInt8](data))
+        let objects: [Range<Int>]
+        do throws(JSONBytesError) {
+            let root = try reader.rootMembers()
+            if let items = root.last(where: { $0.key == "items" }) {
+                guard let elements = try reader.elements(of: items.value) else {
+                    throw JSONBytesError(offset: items.value.lowerBound, problem: "items is not an array")
+                }
+                objects = elements
+            } else {
+                // The root object, without the whitespace around it.
+                let isSpace: (UInt8) -> Bool = { [0x20, 0x0A, 0x0D, 0x09].contains($0) }
+                let start = reader.bytes.firstIndex(where: { !isSpace($0) }) ?? 0
+                let end = (reader.bytes.lastIndex(where: { !isSpace($0) }) ?? -1) + 1
+                objects = [start..<end]
+            }
+        } catch {
+            throw .badObject("\(file): not a JSON object: \(error)")
         }
-        let objects = (root["items"] as? [[String: Any]]) ?? [root]
-        for (index, object) in objects.enumerated() {
-            let kind = object["kind"] as? String ?? ""
+        for (index, range) in objects.enumerated() {
+            let kindRange = (try? reader.members(of: range))?.last(where: { $0.key == "kind" })?.value
+            let kind = kindRange.flatMap { try? reader.string(at: $0) } ?? ""
             guard let resource = ServedResource.all.first(where: { $0.kind == kind }) else {
                 throw .unknownResource("\(file): items[\(index)]: kind \"\(kind)\" is not served")
             }
-            try put(resource, object: object)
+            do throws(StandInError) {
+                shared.store.put(try IncomingObject(resource: resource, json: Array(reader.bytes[range])))
+            } catch {
+                throw .badObject("\(file): items[\(index)]: \(error)")
+            }
         }
         return objects.count
     }

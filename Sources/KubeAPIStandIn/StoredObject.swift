@@ -1,7 +1,9 @@
 import Foundation
+import NIOCore
 
-/// One object as the stand-in keeps it: serialised once for watch events and GETs (with kind
-/// and apiVersion) and once as a list item (without them, as a real API server lists them).
+/// One object as the stand-in keeps it: its JSON bytes, once, as watch events and GETs send
+/// them (`{"kind":...,"apiVersion":...,` then the other members); a list item is the same
+/// bytes without kind and apiVersion, as a real API server lists them.
 struct StoredObject: Sendable {
     let resource: ServedResource
     let namespace: String
@@ -10,68 +12,103 @@ struct StoredObject: Sendable {
     let resourceVersion: Int
     let uid: String
     let creationTimestamp: String
-    /// The object with `kind` and `apiVersion`.
+    /// The object with `kind` and `apiVersion`, compact (no whitespace between tokens).
     let json: [UInt8]
-    /// The object without `kind` and `apiVersion`, as an item of a list.
-    let itemJSON: [UInt8]
+    /// Where the members after `kind` and `apiVersion` start in `json`.
+    private let itemStart: Int
+
+    /// The object without `kind` and `apiVersion`, as an item of a list: `{` and the rest of `json`.
+    var itemJSON: [UInt8] { [UInt8(ascii: "{")] + json[itemStart...] }
+    /// The byte count of `itemJSON`.
+    var itemByteCount: Int { json.count - itemStart + 1 }
+
+    /// Appends `itemJSON` to `buffer` without building it.
+    func writeItem(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "{"))
+        buffer.writeBytes(json[itemStart...])
+    }
 
     /// The store's ordering key, as etcd orders keys: namespace, then name.
     var key: String { StoredObject.key(namespace: namespace, name: name) }
 
-    /// Builds the stored form of `object` at `resourceVersion`: sets kind, apiVersion,
+    /// Builds the stored form of `incoming` at `resourceVersion`: sets kind, apiVersion,
     /// metadata.resourceVersion, and a uid and creationTimestamp when missing (`previous`
-    /// keeps those of an update).
-    init(resource: ServedResource, object: [String: Any], resourceVersion: Int,
-         previous: StoredObject?) throws(StandInError) {
-        var object = object
-        let (namespace, name) = try StoredObject.identity(of: object, resource: resource)
-        var metadata = object["metadata"] as? [String: Any] ?? [:]
-        metadata["resourceVersion"] = String(resourceVersion)
-        let uid = metadata["uid"] as? String ?? previous?.uid ?? UUID().uuidString.lowercased()
-        let creationTimestamp = metadata["creationTimestamp"] as? String ?? previous?.creationTimestamp ?? StoredObject.timestamp()
-        metadata["uid"] = uid
-        metadata["creationTimestamp"] = creationTimestamp
-        object["metadata"] = metadata
-        object["kind"] = resource.kind
-        object["apiVersion"] = resource.apiVersion
-        var labels: [String: String] = [:]
-        for (key, value) in metadata["labels"] as? [String: Any] ?? [:] {
-            guard let value = value as? String else {
-                throw StandInError.badObject("\(resource.kind) \(name): label \(key) is not a string")
+    /// keeps those of an update). The other members are kept as they are, in their order,
+    /// without the whitespace between tokens.
+    init(_ incoming: IncomingObject, resourceVersion: Int, previous: StoredObject?) {
+        let uid = incoming.uid ?? previous?.uid ?? UUID().uuidString.lowercased()
+        let creationTimestamp = incoming.creationTimestamp ?? previous?.creationTimestamp ?? StoredObject.timestamp()
+        let resource = incoming.resource
+        let reader = incoming.reader
+        var out: [UInt8] = []
+        out.reserveCapacity(reader.bytes.count + 128)
+        out.append(contentsOf: "{\"kind\":".utf8)
+        JSONBytes.appendString(resource.kind, to: &out)
+        out.append(contentsOf: ",\"apiVersion\":".utf8)
+        JSONBytes.appendString(resource.apiVersion, to: &out)
+        out.append(UInt8(ascii: ","))
+        itemStart = out.count
+        var first = true
+        for member in incoming.members where member.key != "kind" && member.key != "apiVersion" {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONBytes.appendString(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if member.key == "metadata" {
+                StoredObject.appendMetadata(incoming.metadata, reader: reader, replacing: [
+                    "resourceVersion": String(resourceVersion), "uid": uid, "creationTimestamp": creationTimestamp,
+                ], to: &out)
+            } else {
+                reader.appendCompact(member.value, to: &out)
             }
-            labels[key] = value
         }
+        out.append(UInt8(ascii: "}"))
         self.resource = resource
-        self.namespace = namespace
-        self.name = name
-        self.labels = labels
+        self.namespace = incoming.namespace
+        self.name = incoming.name
+        self.labels = incoming.labels
         self.resourceVersion = resourceVersion
         self.uid = uid
         self.creationTimestamp = creationTimestamp
-        do {
-            json = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
-            object["kind"] = nil
-            object["apiVersion"] = nil
-            itemJSON = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
-        } catch {
-            throw StandInError.badObject("\(resource.kind) \(name) cannot be serialised: \(error)")
-        }
+        self.json = out
     }
 
-    /// The namespace and name of `object`, checked against the resource's scope.
-    static func identity(of object: [String: Any], resource: ServedResource) throws(StandInError) -> (namespace: String, name: String) {
-        guard let metadata = object["metadata"] as? [String: Any],
-              let name = metadata["name"] as? String, !name.isEmpty else {
-            throw StandInError.badObject("\(resource.kind) without metadata.name")
+    /// The metadata object with the members named in `replacing` set to those strings
+    /// (in place when present, at the end otherwise) and the others as they are.
+    private static func appendMetadata(_ metadata: [JSONMember], reader: JSONBytes, replacing: [String: String],
+                                       to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        var written: Set<String> = []
+        for member in metadata {
+            if !written.isEmpty { out.append(UInt8(ascii: ",")) }
+            written.insert(member.key)
+            JSONBytes.appendString(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if let value = replacing[member.key] {
+                JSONBytes.appendString(value, to: &out)
+            } else {
+                reader.appendCompact(member.value, to: &out)
+            }
         }
-        let namespace = metadata["namespace"] as? String ?? ""
+        for key in ["resourceVersion", "uid", "creationTimestamp"] where !written.contains(key) {
+            guard let value = replacing[key] else { continue }
+            if !written.isEmpty { out.append(UInt8(ascii: ",")) }
+            written.insert(key)
+            JSONBytes.appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONBytes.appendString(value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Checks the namespace against the resource's scope.
+    static func checkScope(resource: ServedResource, namespace: String, name: String) throws(StandInError) {
         if resource.namespaced && namespace.isEmpty {
             throw StandInError.badObject("\(resource.kind) \(name) without metadata.namespace")
         }
         if !resource.namespaced && !namespace.isEmpty {
             throw StandInError.badObject("\(resource.kind) \(name) is cluster-scoped but has a namespace")
         }
-        return (namespace, name)
     }
 
     static func key(namespace: String, name: String) -> String {

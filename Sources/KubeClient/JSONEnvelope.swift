@@ -184,7 +184,7 @@ struct ByteScanner {
     }
 
     /// The envelope of the object at the cursor: its range, kind and metadata.
-    mutating func objectEnvelope(field: String) throws(JSONEnvelopeError) -> RawObject {
+    mutating func objectEnvelope(field: @autoclosure () -> String) throws(JSONEnvelopeError) -> RawObject {
         skipWhitespace()
         let start = index
         var kind = ""
@@ -193,13 +193,13 @@ struct ByteScanner {
         var resourceVersion = ""
         try members { key, scanner throws(JSONEnvelopeError) in
             switch key {
-            case "kind": kind = try scanner.string(field: "\(field).kind")
+            case "kind": kind = try scanner.string(field: "\(field()).kind")
             case "metadata":
                 try scanner.members { key, scanner throws(JSONEnvelopeError) in
                     switch key {
-                    case "name": name = try scanner.string(field: "\(field).metadata.name")
-                    case "namespace": namespace = try scanner.string(field: "\(field).metadata.namespace")
-                    case "resourceVersion": resourceVersion = try scanner.string(field: "\(field).metadata.resourceVersion")
+                    case "name": name = try scanner.string(field: "\(field()).metadata.name")
+                    case "namespace": namespace = try scanner.string(field: "\(field()).metadata.namespace")
+                    case "resourceVersion": resourceVersion = try scanner.string(field: "\(field()).metadata.resourceVersion")
                     default: try scanner.skipValue()
                     }
                 }
@@ -255,10 +255,10 @@ struct ByteScanner {
         return true
     }
 
-    /// Reads a string value, decoding escapes.
-    mutating func string(field: String) throws(JSONEnvelopeError) -> String {
+    /// Reads a string value, decoding escapes. `field` (named in errors) is built only for an error.
+    mutating func string(field: @autoclosure () -> String) throws(JSONEnvelopeError) -> String {
         skipWhitespace()
-        guard peek() == UInt8(ascii: "\"") else { throw error("\(field): expected a string") }
+        guard peek() == UInt8(ascii: "\"") else { throw error("\(field()): expected a string") }
         index += 1
         let start = index
         var plain = true
@@ -267,12 +267,29 @@ struct ByteScanner {
             if byte == UInt8(ascii: "\"") {
                 let range = start..<index
                 index += 1
-                return plain ? String(decoding: bytes[range], as: UTF8.self) : try unescape(range, field: field)
+                return plain ? String(decoding: bytes[range], as: UTF8.self) : try unescape(range, field: field())
             }
             if byte == UInt8(ascii: "\\") { plain = false; index += 1 }
             index += 1
         }
-        throw JSONEnvelopeError(offset: start, problem: "\(field): string not closed")
+        throw JSONEnvelopeError(offset: start, problem: "\(field()): string not closed")
+    }
+
+    /// Moves past the string at the cursor (which must start it) without building it: the
+    /// strings inside skipped values are most of a realistic object's bytes.
+    private mutating func skipString() throws(JSONEnvelopeError) {
+        let start = index
+        index += 1
+        while index < end {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") { index += 1 }
+            index += 1
+        }
+        throw JSONEnvelopeError(offset: start, problem: "string: string not closed")
     }
 
     /// Reads an integer value.
@@ -298,7 +315,7 @@ struct ByteScanner {
             while index < end {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    _ = try string(field: "string")
+                    try skipString()
                     continue
                 }
                 if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
@@ -309,7 +326,7 @@ struct ByteScanner {
                 index += 1
             }
             throw JSONEnvelopeError(offset: start, problem: "value not closed")
-        case UInt8(ascii: "\""): _ = try string(field: "string")
+        case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")

@@ -82,9 +82,11 @@ public final class KubeAPIClient: Sendable {
         } catch {
             throw translate(error, request: request)
         }
-        try check(response.status, body: Array(buffer: body), request: request)
+        // The body is copied once, for the envelope reader (whose items are slices of it).
+        let bytes = Array(buffer: body)
+        try check(response.status, body: bytes, request: request)
         do {
-            return try JSONEnvelope.listPage(Array(buffer: body))
+            return try JSONEnvelope.listPage(bytes)
         } catch {
             throw .malformed(request, error.description)
         }
@@ -108,15 +110,29 @@ public final class KubeAPIClient: Sendable {
     /// resourceVersion. `first` is true for the first page of the list and again when a
     /// continue token expired in between (410) and the list starts over: the consumer then
     /// forgets the pages before.
+    ///
+    /// The next page is requested as soon as a page's continue token is known, so that its
+    /// transfer overlaps `eachPage` of the page before (at most one page is fetched ahead).
     public func listAll(_ path: String, labelSelector: String? = nil, fieldSelector: String? = nil,
                         pageSize: Int? = 500,
                         eachPage: ([RawObject], _ first: Bool) async -> Void) async throws(KubeClientError) -> String {
         var query = ListQuery(labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
         var restarts = 0
+        var ahead: Task<Result<ListPage, KubeClientError>, Never>?
+        defer { ahead?.cancel() }
         while true {
             let page: ListPage
             do throws(KubeClientError) {
-                page = try await list(path, query: query)
+                if let fetching = ahead {
+                    ahead = nil
+                    page = try await withTaskCancellationHandler {
+                        await fetching.value
+                    } onCancel: {
+                        fetching.cancel()
+                    }.get()
+                } else {
+                    page = try await list(path, query: query)
+                }
             } catch .expired(let request, let message) where query.continueToken != nil && restarts < 3 {
                 // The snapshot the pages came from was compacted: start over, as client-go's pager does.
                 _ = (request, message)
@@ -124,9 +140,20 @@ public final class KubeAPIClient: Sendable {
                 query.continueToken = nil
                 continue
             }
-            await eachPage(page.items, query.continueToken == nil)
-            guard let next = page.continueToken else { return page.resourceVersion }
-            query.continueToken = next
+            let first = query.continueToken == nil
+            if let next = page.continueToken {
+                query.continueToken = next
+                let nextQuery = query
+                ahead = Task { [self] in
+                    do throws(KubeClientError) {
+                        return .success(try await list(path, query: nextQuery))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            await eachPage(page.items, first)
+            guard page.continueToken != nil else { return page.resourceVersion }
         }
     }
 

@@ -72,21 +72,31 @@ extension KubeObjectDecoder {
     /// Decodes one object that may lack `apiVersion` and `kind`, as the items of an API
     /// server's list responses do: `apiVersion` and `kind` stand in for the missing fields.
     /// `serviceProxyName` selects the Services decoded, as ``serviceProxyName`` does.
-    public static func decodeObject(bytes: [UInt8], source: String, apiVersion: String, kind: String,
+    public static func decodeObject(bytes: UnsafeBufferPointer<UInt8>, source: String, apiVersion: String, kind: String,
                                     serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
-        var outcome: Result<DecodedObjects, InputError> = .success(DecodedObjects(objects: [], notices: []))
-        bytes.withUnsafeBufferPointer { buffer in
-            outcome = Result { () throws(InputError) in
-                let (documents, _) = try DocumentParser.parse(buffer, source: source, itemSink: nil)
-                var collector = Collector(source: source, serviceProxyName: serviceProxyName)
-                for (index, document) in documents.enumerated() {
-                    try collector.collect(document, location: "document \(index + 1)",
-                                          inferred: (apiVersion: apiVersion, kind: kind))
-                }
-                return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
+        let (documents, _) = try DocumentParser.parse(bytes, source: source, itemSink: nil)
+        var collector = Collector(source: source, serviceProxyName: serviceProxyName)
+        for (index, document) in documents.enumerated() {
+            try collector.collect(document, location: "document \(index + 1)",
+                                  inferred: (apiVersion: apiVersion, kind: kind))
+        }
+        return DecodedObjects(objects: collector.found.map(KubeObject.init), notices: collector.notices)
+    }
+
+    /// ``decodeObject(bytes:source:apiVersion:kind:serviceProxyName:)`` of bytes in an array
+    /// or a slice of one (an item of a list page, without copying it).
+    public static func decodeObject<Bytes: RandomAccessCollection<UInt8>>(
+        bytes: Bytes, source: String, apiVersion: String, kind: String,
+        serviceProxyName: String? = nil) throws(InputError) -> DecodedObjects {
+        let outcome: Result<DecodedObjects, InputError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(InputError) in
+                try decodeObject(bytes: buffer, source: source, apiVersion: apiVersion, kind: kind,
+                                 serviceProxyName: serviceProxyName)
             }
         }
-        return try outcome.get()
+        if let outcome { return try outcome.get() }
+        return try decodeObject(bytes: Array(bytes), source: source, apiVersion: apiVersion, kind: kind,
+                                serviceProxyName: serviceProxyName)
     }
 
     /// ``decode(bytes:source:)`` of an array.

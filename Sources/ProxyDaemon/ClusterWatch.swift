@@ -55,15 +55,17 @@ public struct ClusterWatch: Sendable {
 
     // MARK: Services and EndpointSlices
 
-    /// What a watch delivered: a page of a list (decoded at once, so the bytes of the whole
-    /// collection are never held together), the end of the list, or an event.
-    private enum Change { case page([RawObject], first: Bool), listed, set(RawObject), deleted(RawObject) }
+    /// What a watch delivered: a page of a list (decoded as it arrives, so the bytes of the
+    /// whole collection are never held together), the end of the list, or an event.
+    private enum Change { case page([KubeObject], first: Bool), listed, set(RawObject), deleted(RawObject) }
 
     private func follow(resource: String, path: String, selector: String,
                         apply: @escaping @Sendable (Change) -> (ClusterState.ChangeCount, listed: Int)) async {
         let reflector = Reflector(client: client, options: Reflector.Options(
             path: path, labelSelector: selector, pageSize: pageSize))
-        await reflector.run(listPages: { items, first in _ = apply(.page(items, first: first)) }) { event in
+        await reflector.run(listPages: { items, first in
+            _ = apply(.page(await decodePage(items), first: first))
+        }) { event in
             var count = ClusterState.ChangeCount()
             switch event {
             case .listed(_, let version):
@@ -111,13 +113,34 @@ public struct ClusterWatch: Sendable {
         logger.error("API request failed", metadata: metadata)
     }
 
+    /// Decodes the items of a list page, in parts on as many tasks as there are CPUs (each part
+    /// at least `minimumPart` items), in page order; malformed ones are logged and left out.
+    /// While one list is decoded alone (the other is complete), it uses every CPU.
+    private func decodePage(_ items: [RawObject]) async -> [KubeObject] {
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, items.count / Self.minimumPart)
+        guard parts > 1 else { return items.compactMap(decode) }
+        let size = (items.count + parts - 1) / parts
+        return await withTaskGroup(of: (Int, [KubeObject]).self) { group in
+            for start in stride(from: 0, to: items.count, by: size) {
+                let part = items[start..<min(start + size, items.count)]
+                group.addTask { (start, part.compactMap(decode)) }
+            }
+            var decoded: [(start: Int, objects: [KubeObject])] = []
+            for await part in group { decoded.append(part) }
+            return decoded.sorted { $0.start < $1.start }.flatMap(\.objects)
+        }
+    }
+
+    /// The fewest items decoded on a task of their own.
+    private static let minimumPart = 50
+
     /// Decodes one object; nil (logged) when it is malformed.
     private func decode(_ object: RawObject) -> KubeObject? {
         do {
             // List items carry no kind or apiVersion: the collection says what they are.
             let apiVersion = object.kind == "EndpointSlice" ? "discovery.k8s.io/v1" : "v1"
             // The label selector already chose the services; the decoder must not skip ours.
-            let decoded = try KubeObjectDecoder.decodeObject(bytes: Array(object.json), source: "API",
+            let decoded = try KubeObjectDecoder.decodeObject(bytes: object.json, source: "API",
                                                              apiVersion: apiVersion, kind: object.kind,
                                                              serviceProxyName: serviceProxyName)
             // Every event of a skipped object repeats its notice: debug, not notice.
@@ -133,9 +156,9 @@ public struct ClusterWatch: Sendable {
 
     private func applyService(_ change: Change) -> (ClusterState.ChangeCount, listed: Int) {
         switch change {
-        case .page(let items, let first):
-            let decoded = items.compactMap { item -> (ServiceName, Service?)? in
-                guard case .service(let name, let service)? = decode(item) else { return nil }
+        case .page(let objects, let first):
+            let decoded = objects.compactMap { object -> (ServiceName, Service?)? in
+                guard case .service(let name, let service) = object else { return nil }
                 return (name, service)
             }
             listing.withLock { listing in
@@ -159,9 +182,9 @@ public struct ClusterWatch: Sendable {
 
     private func applySlice(_ change: Change) -> (ClusterState.ChangeCount, listed: Int) {
         switch change {
-        case .page(let items, let first):
-            let decoded = items.compactMap { item -> EndpointSliceObject? in
-                guard case .endpointSlice(let slice)? = decode(item) else { return nil }
+        case .page(let objects, let first):
+            let decoded = objects.compactMap { object -> EndpointSliceObject? in
+                guard case .endpointSlice(let slice) = object else { return nil }
                 return slice
             }
             listing.withLock { listing in

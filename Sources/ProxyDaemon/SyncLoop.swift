@@ -161,7 +161,12 @@ public actor SyncLoop {
             if reports.count > 100 { reports.removeFirst(reports.count - 100) }
             log(report, services: snapshot.map.services.count)
             // After a full sync, the index for changes is built now rather than by the first change.
-            if !report.incremental && !source.hasPendingChanges { proxy.prepareForChanges() }
+            if !report.incremental && !source.hasPendingChanges {
+                proxy.prepareForChanges()
+                // What the full sync allocated on the way (decoded pages, the compiled
+                // ruleset, its encoding) goes back to the kernel, not just to malloc.
+                FreeMemory.releaseUnusedPages()
+            }
             synced?(snapshot.map, full ? nil : snapshot.changed, proxy.node)
         } catch {
             source.restore(snapshot)

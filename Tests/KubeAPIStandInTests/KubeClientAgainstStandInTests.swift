@@ -77,6 +77,29 @@ final class KubeClientAgainstStandInTests: XCTestCase {
         XCTAssertEqual(selected.items.map(\.key).sorted(), ["b/svc-1", "b/svc-3", "b/svc-5"])
     }
 
+    func testPagesAreHandedOnInOrderWhileTheNextIsFetchedAndAnExpiredTokenStartsOver() async throws {
+        for index in 0..<7 {
+            try fixture.server.put(.services, object: Objects.service("a", "svc-\(index)"))
+        }
+        let server = fixture.server
+        var pages: [(keys: [String], first: Bool)] = []
+        let version = try await client.listAll("/api/v1/services", pageSize: 2) { items, first in
+            pages.append((items.map(\.key), first))
+            // While the first page is consumed, the list's snapshot is compacted away: a later
+            // page's continue token is refused (410) and the list starts over, once.
+            if pages.count == 1 {
+                try? server.put(.services, object: Objects.service("a", "svc-late"))
+                server.compact()
+            }
+        }
+        XCTAssertEqual(pages.filter(\.first).count, 2, "\(pages)")
+        XCTAssertTrue(pages.first?.first ?? false)
+        let restart = try XCTUnwrap(pages.lastIndex(where: \.first))
+        let after = pages[restart...].flatMap(\.keys)
+        XCTAssertEqual(after, ((0..<7).map { "a/svc-\($0)" } + ["a/svc-late"]).sorted())
+        XCTAssertEqual(version, String(server.resourceVersion))
+    }
+
     func testReflectorListsThenWatchesEventsAndBookmarks() async throws {
         try fixture.server.put(.services, object: Objects.service("default", "web"))
         let events = EventLog()

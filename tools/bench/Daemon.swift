@@ -15,8 +15,8 @@ struct DaemonBench: ParsableCommand {
             nftp-bench-<pid>-<random> created for the repetition and deleted after it: `nftproxy run` \
             from scratch, timed from posix_spawn until /healthz answers 200 (it does once the first \
             full sync is committed), then SIGKILL and a new `nftproxy run` that adopts the kernel's \
-            state, timed the same way. In the first repetition at --latency-services it also measures \
-            the resident set after --settle seconds, then makes --changes single-endpoint changes one \
+            state, timed the same way. In the first repetition of each number it also measures the \
+            resident set after --settle seconds; at --latency-services it then makes --changes single-endpoint changes one \
             after the other and times each from the moment the stand-in stored it until the kernel \
             holds the new endpoint (an NFT_MSG_GETSETELEM of the element polled every 0.1 ms), and \
             reads kubeproxy_network_programming_duration_seconds before and after. JSON on stdout, a \
@@ -50,6 +50,10 @@ struct DaemonBench: ParsableCommand {
     @Option(help: "The nftproxy executable (default: the one built next to nftproxy-bench).")
     var nftproxy: String?
 
+    @Option(help: ArgumentHelp("Passed to each `nftproxy run` as --endpoint-counters (default: not passed, the daemon's default).",
+                               valueName: "true|false"))
+    var endpointCounters: Bool?
+
     @Option(help: "Seed of the generated names, uids and times.")
     var seed: UInt64 = 1
 
@@ -76,6 +80,7 @@ struct DaemonBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var result = DaemonResult(date: ISO8601DateFormatter().string(from: Date()), loadBefore: EndToEnd.loadAverage(),
                                   nftproxy: executable, endpoints: endpoints, nodes: nodes, repeats: repeats)
+        result.endpointCounters = endpointCounters
         for count in serviceCounts.sorted() {
             let workload = Workload(services: count, endpoints: endpoints, nodes: nodes)
             var row = DaemonResult.Row(services: count)
@@ -86,17 +91,19 @@ struct DaemonBench: ParsableCommand {
             row.standInLoadSeconds = Clock.now() - populated
             printErr("daemon: \(count) services in the stand-in (\(Format.duration(row.standInLoadSeconds)))")
             let runner = DaemonRunner(executable: executable, cluster: cluster, directory: directory + "/\(count)",
-                                      timeout: timeout)
+                                      timeout: timeout,
+                                      extraArguments: endpointCounters.map { ["--endpoint-counters", "\($0)"] } ?? [])
             for repetition in 0..<repeats {
                 let namespace = try PrivateNamespace()
                 defer { namespace.close() }
-                let fresh = try runner.start(namespace: namespace.name, label: "scratch-\(repetition)")
+                let fresh = try runner.start(namespace: namespace.name, label: "scratch-\(repetition)",
+                                             settle: repetition == 0 ? settle : nil)
                 row.scratch.append(fresh.start)
                 printErr("daemon: \(count) from scratch \(Format.duration(fresh.start.seconds))")
-                if repetition == 0 && count == latencyServices {
-                    usleep(UInt32(settle * 1e6))
+                if repetition == 0 {
+                    row.settledMemory = fresh.start.settledMemory
                     row.steadyMemory = fresh.process.memory().map { DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB) }
-                    if changes > 0 {
+                    if count == latencyServices && changes > 0 {
                         row.latency = try runner.measureLatency(fresh.process, namespace: namespace.name,
                                                                 changes: changes, workload: workload)
                         row.memoryAfterChanges = fresh.process.memory().map {
@@ -125,20 +132,28 @@ struct DaemonRunner {
     let cluster: StandInCluster
     let directory: String
     let timeout: Double
+    /// More arguments of `nftproxy run` (e.g. `--endpoint-counters false`).
+    var extraArguments: [String] = []
 
     /// Starts `nftproxy run` in `namespace` and waits until it is healthy.
-    func start(namespace: String, label: String) throws -> (process: DaemonProcess, start: DaemonResult.Start) {
+    /// With `settle`, the resident set is read that many seconds after it became healthy,
+    /// before the first /metrics scrape (which reads the endpoint counters from the kernel).
+    func start(namespace: String, label: String, settle: Double? = nil) throws -> (process: DaemonProcess, start: DaemonResult.Start) {
         let healthz = try HTTPProbe.freePort(), metrics = try HTTPProbe.freePort()
         let process = try DaemonProcess(arguments: [
             executable, "run", "--kubeconfig", cluster.kubeconfigPath, "--netns", namespace,
             "--node-name", StandInCluster.nodeName, "--cluster-cidr", "100.64.0.0/10",
             "--min-sync-period", "0", "--log-format", "json",
             "--healthz-bind-address", "127.0.0.1:\(healthz)", "--metrics-bind-address", "127.0.0.1:\(metrics)",
-        ], stderrPath: directory + "/\(label).log", healthzPort: healthz, metricsPort: metrics)
+        ] + extraArguments, stderrPath: directory + "/\(label).log", healthzPort: healthz, metricsPort: metrics)
         let healthy = try process.waitUntilHealthy(timeout: timeout)
         var start = DaemonResult.Start(seconds: healthy - process.started, cpuSeconds: process.cpuSeconds())
         start.memory = process.memory().map { DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB) }
         printErr("daemon: \(label) healthy after \(Format.duration(start.seconds))")
+        if let settle {
+            usleep(UInt32(settle * 1e6))
+            start.settledMemory = process.memory().map { DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB) }
+        }
         // A scrape reads the endpoint counters from the kernel: slow at 50,000 services (the
         // set dumps are quadratic), so it gets a minute and its absence is not fatal.
         if let metricsText = try? process.metrics(timeoutSeconds: 60) {
@@ -152,7 +167,9 @@ struct DaemonRunner {
                 continue
             }
             let offset = time.timeIntervalSince(origin)
-            if message == "listed", let resource = line["resource"] as? String {
+            if message == "starting", start.daemonStarting == nil {
+                start.daemonStarting = offset
+            } else if message == "listed", let resource = line["resource"] as? String {
                 if resource == "services" { start.servicesListed = offset } else { start.slicesListed = offset }
             } else if message == "synced", start.firstSyncCommitted == nil {
                 start.firstSyncCommitted = offset
@@ -175,7 +192,7 @@ struct DaemonRunner {
     func measureLatency(_ process: DaemonProcess, namespace: String, changes: Int,
                         workload: Workload) throws -> DaemonResult.Latency {
         let probe = try KernelElementProbe(networkNamespace: namespace)
-        let before = try process.metrics()
+        let before = try process.metrics(timeoutSeconds: 60)
         var latencies: [Double] = [], writes: [Double] = []
         let logLinesBefore = process.logLines.count
         for change in 0..<changes {
@@ -203,7 +220,7 @@ struct DaemonRunner {
             }
             usleep(20_000)
         }
-        let after = try process.metrics()
+        let after = try process.metrics(timeoutSeconds: 60)
         let syncs = process.logLines.dropFirst(logLinesBefore).filter { $0["msg"] as? String == "synced" }
         let syncMilliseconds = syncs.compactMap { ($0["durationMs"] as? String).flatMap(Double.init) }
         return DaemonResult.Latency(

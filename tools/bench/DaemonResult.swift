@@ -9,6 +9,8 @@ struct DaemonResult: Codable {
     var endpoints: Int
     var nodes: Int
     var repeats: Int
+    /// `--endpoint-counters` as passed to the daemons; nil: not passed (the daemon's default).
+    var endpointCounters: Bool?
     var rows: [Row] = []
 
     struct Memory: Codable {
@@ -25,7 +27,9 @@ struct DaemonResult: Codable {
         var memory: Memory?
         /// nftproxy_kernel_operations_total when healthy: what its first sync committed.
         var kernelOperations: Int?
-        /// Seconds after spawn, from the daemon's log: each list complete, the first sync committed.
+        /// Seconds after spawn, from the daemon's log: its "starting" line (configuration read,
+        /// about to list), each list complete, the first sync committed.
+        var daemonStarting: Double?
         var servicesListed: Double?
         var slicesListed: Double?
         var firstSyncCommitted: Double?
@@ -33,6 +37,9 @@ struct DaemonResult: Codable {
         var firstSyncMilliseconds: Double?
         var firstSyncPath: String?
         var firstSyncReason: String?
+        /// The resident set --settle seconds after it became healthy, before any /metrics scrape
+        /// (first repetition only).
+        var settledMemory: Memory?
     }
 
     struct Latency: Codable {
@@ -54,6 +61,9 @@ struct DaemonResult: Codable {
         var standInLoadSeconds = 0.0
         var scratch: [Start] = []
         var restart: [Start] = []
+        /// --settle seconds after healthy, before any /metrics scrape.
+        var settledMemory: Memory?
+        /// Right after the first /metrics scrape, which followed the settle time.
         var steadyMemory: Memory?
         var memoryAfterChanges: Memory?
         var latency: Latency?
@@ -71,22 +81,26 @@ struct DaemonResult: Codable {
         func phases(_ list: [Start]) -> String {
             func median(_ path: KeyPath<Start, Double?>) -> String { Format.duration(Summary(list.compactMap { $0[keyPath: path] }).median) }
             let sync = Summary(list.compactMap(\.firstSyncMilliseconds)).median / 1000
-            return "\(median(\.servicesListed)) / \(median(\.slicesListed)) / \(Format.duration(sync)) / \(median(\.firstSyncCommitted))"
+            return "\(median(\.daemonStarting)) / \(median(\.servicesListed)) / \(median(\.slicesListed)) / \(Format.duration(sync)) / \(median(\.firstSyncCommitted))"
         }
         var lines = [
-            "| services × endpoints | from scratch to programmed | lists complete (services / slices) / first sync / committed, from scratch | restart (SIGKILL, new daemon adopts) | the same for the restart | operations the restart committed | peak RSS from scratch |",
+            "| services × endpoints | from scratch to programmed | daemon starting / lists complete (services / slices) / first sync / committed, from scratch | restart (SIGKILL, new daemon adopts) | the same for the restart | operations the restart committed | RSS when healthy (peak) from scratch |",
             "|---|---|---|---|---|---|---|",
         ]
         for row in rows {
             let operations = Set(row.restart.compactMap(\.kernelOperations)).sorted().map(String.init).joined(separator: ", ")
-            let peak = row.scratch.compactMap(\.memory?.peakKiB).max().map { "\($0 / 1024) MiB" } ?? "–"
+            let healthy = row.scratch.compactMap(\.memory?.residentKiB)
+            let peak = healthy.isEmpty ? "–" : "\(Int(Summary(healthy.map(Double.init)).median) / 1024) MiB ("
+                + (row.scratch.compactMap(\.memory?.peakKiB).max().map { "\($0 / 1024) MiB" } ?? "–") + ")"
             lines.append("| \(Format.count(row.services)) × \(endpoints) | \(starts(row.scratch)) | \(phases(row.scratch)) | "
                          + "\(starts(row.restart)) | \(phases(row.restart)) | \(operations) | \(peak) |")
         }
         for row in rows {
             if let memory = row.steadyMemory {
                 lines.append("")
-                lines.append("Steady RSS at \(Format.count(row.services)) × \(endpoints): \(memory.residentKiB / 1024) MiB "
+                lines.append("Steady RSS at \(Format.count(row.services)) × \(endpoints): "
+                             + (row.settledMemory.map { "\($0.residentKiB / 1024) MiB after the settle time; " } ?? "")
+                             + "after a /metrics scrape \(memory.residentKiB / 1024) MiB "
                              + "(peak \(memory.peakKiB / 1024) MiB)"
                              + (row.memoryAfterChanges.map { "; after the changes \($0.residentKiB / 1024) MiB" } ?? ""))
             }

@@ -33,13 +33,10 @@ final class StandInCluster {
             "status": ["addresses": [["type": "InternalIP", "address": Self.nodeIP],
                                      ["type": "Hostname", "address": Self.nodeName]]],
         ])
+        // As JSON bytes: the stand-in keeps them as they are (no Foundation objects).
         for index in 0..<cluster.workload.services {
-            guard let service = cluster.service(index).foundationObject as? [String: Any],
-                  let slice = cluster.endpointSlice(index).foundationObject as? [String: Any] else {
-                throw BenchError("generated object \(index) is not an object")
-            }
-            try server.put(.services, object: service)
-            try server.put(.endpointSlices, object: slice)
+            try server.put(.services, json: cluster.service(index).compactJSON)
+            try server.put(.endpointSlices, json: cluster.endpointSlice(index).compactJSON)
         }
     }
 
