@@ -88,7 +88,7 @@ final class KubeClientAgainstStandInTests: XCTestCase {
             // While the first page is consumed, the list's snapshot is compacted away: a later
             // page's continue token is refused (410) and the list starts over, once.
             if pages.count == 1 {
-                try? server.put(.services, object: Objects.service("a", "svc-late"))
+                do { try server.put(.services, object: Objects.service("a", "svc-late")) } catch { XCTFail("\(error)") }
                 server.compact()
             }
         }
