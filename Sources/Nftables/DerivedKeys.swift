@@ -196,11 +196,15 @@ public struct DerivedKeys: Sendable {
             for element in elements { frontends.insert(Array(element.key.dropLast(2))) }
         }
         guard !candidates.isEmpty || !known.isEmpty else { return [:] }
-        // The pairs `desired` still holds for those frontends.
+        // The pairs `desired` still holds for those frontends. A frontend's first value (its
+        // address, or a NodePort's protocol) sorts out nearly every other element without
+        // building its key's prefix.
+        let firstValues = Set(frontends.compactMap(\.first))
         var kept = Set<[Value]>()
         for map in desired.sets where wanted.entries[map.name] != nil {
             for element in map.elements {
-                guard case let .values(endpoint)? = element.data else { continue }
+                guard let first = element.key.first, firstValues.contains(first),
+                      case let .values(endpoint)? = element.data else { continue }
                 let frontend = Array(element.key.dropLast())
                 if frontends.contains(frontend) { kept.insert(frontend + endpoint) }
             }
