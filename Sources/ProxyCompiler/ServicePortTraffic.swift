@@ -4,8 +4,8 @@ import ServiceModel
 /// summed over the port's frontends (ClusterIP, externalIPs, LB IPs, NodePort): what
 /// `nftproxy stats` shows and `/metrics` exports.
 public struct ServicePortTraffic: Hashable, Sendable {
-    /// From the `endpoint-traffic` comments; nil for frontends read without names (tables
-    /// programmed without endpoint counters), which are then one group each.
+    /// From the element comments (docs/ruleset.md, "Endpoint counters"); nil for frontends
+    /// read without names (tables programmed without endpoint counters), one group each.
     public var service: ServiceName?
     /// The port's name ("" for the single unnamed port).
     public var portName: String
