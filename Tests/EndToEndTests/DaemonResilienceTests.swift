@@ -17,17 +17,6 @@ final class DaemonResilienceTests: XCTestCase {
         try requireRoot()
     }
 
-    /// Runs `body` on a task and blocks this (non-cooperative) thread until it is done.
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<T, any Error>?
-        Task {
-            do { result = .success(try await body()) } catch { result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        return try result!.get()
-    }
 
     private func get(_ port: Int, _ path: String) -> String? {
         let done = DispatchSemaphore(value: 0)
@@ -60,17 +49,11 @@ final class DaemonResilienceTests: XCTestCase {
     struct DaemonStopped: Error {}
 
     func testDaemonSurvivesTheAPIServerAndForeignWriters() throws {
-        let pki = NSTemporaryDirectory() + "nftproxy-resilience-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: pki) }
-        let certificates = try TestCertificates.make(in: pki)
-        let server = try StandInAPIServer(configuration: .init(
-            tls: (certificates.serverCertificatePath, certificates.serverKeyPath), tokens: ["token-a"]))
-        _ = try blocking { try await server.start() }
+        let api = try blocking { try await DaemonAPI.start("resilience", token: "token-a", tokenInFile: true) }
+        defer { api.removeDirectory() }
+        let server = api.server, kubeconfig = api.kubeconfig
+        let tokenFile = try XCTUnwrap(api.tokenFile)
         defer { try? blocking { await server.shutdown() } }
-        let tokenFile = pki + "/token", kubeconfig = pki + "/kubeconfig"
-        try Data("token-a".utf8).write(to: URL(fileURLWithPath: tokenFile))
-        try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
-                                 tokenFile: tokenFile)
         let metricsPort = try freeLoopbackPort()
 
         try ServiceSandbox.run { s in

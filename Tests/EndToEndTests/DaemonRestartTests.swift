@@ -18,16 +18,6 @@ final class DaemonRestartTests: XCTestCase {
     private static let nodeIP = SandboxLayout.node1.lanIPv4
     private static let sessionPort: UInt16 = 9000
 
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<T, any Error> = .failure(CancellationError())
-        Task {
-            do { result = .success(try await body()) } catch { result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        return try result.get()
-    }
 
     private func poll(_ limit: Duration = .seconds(20), _ condition: () throws -> Bool) rethrows -> Bool {
         let clock = ContinuousClock(), start = clock.now
@@ -47,15 +37,10 @@ final class DaemonRestartTests: XCTestCase {
     }
 
     func testSIGKILLDuringAStreamOfUpdatesKeepsTrafficFlowingAndTheNewDaemonAdopts() throws {
-        let pki = NSTemporaryDirectory() + "nftproxy-restart-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: pki) }
-        let certificates = try TestCertificates.make(in: pki)
-        let server = try StandInAPIServer(configuration: .init(
-            tls: (certificates.serverCertificatePath, certificates.serverKeyPath), tokens: ["token"]))
-        _ = try blocking { try await server.start() }
+        let api = try blocking { try await DaemonAPI.start("restart", token: "token", tokenInFile: false) }
+        defer { api.removeDirectory() }
+        let server = api.server, kubeconfig = api.kubeconfig, pki = api.directory
         defer { try? blocking { await server.shutdown() } }
-        let kubeconfig = pki + "/kubeconfig"
-        try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath, token: "token")
         let metricsPort = try freeLoopbackPort()
         let stopFile = pki + "/stop"
 

@@ -97,16 +97,9 @@ final class HealthCheckNodePortTests: XCTestCase {
     }
 
     func testHealthCheckNodePortFollowsTheLocalEndpoints() async throws {
-        let pki = NSTemporaryDirectory() + "nftproxy-healthcheck-test-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: pki) }
-        let certificates = try TestCertificates.make(in: pki)
-        let server = try StandInAPIServer(configuration: .init(
-            tls: (certificates.serverCertificatePath, certificates.serverKeyPath), tokens: ["daemon-token"]))
-        _ = try await server.start()
-        let tokenFile = pki + "/token", kubeconfig = pki + "/kubeconfig"
-        try Data("daemon-token".utf8).write(to: URL(fileURLWithPath: tokenFile))
-        try KubeconfigFile.write(to: kubeconfig, server: server.url, caPath: certificates.caCertificatePath,
-                                 tokenFile: tokenFile)
+        let api = try await DaemonAPI.start("healthcheck-test", token: "daemon-token", tokenInFile: true)
+        defer { api.removeDirectory() }
+        let server = api.server, kubeconfig = api.kubeconfig
         var ports: Set<Int> = []
         while ports.count < 4 { ports.insert(try freeLoopbackPort()) }
         let loopbackPorts = Array(ports)
