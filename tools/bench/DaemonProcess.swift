@@ -145,11 +145,14 @@ enum HTTPProbe {
             if count <= 0 { break }
             response += buffer[0..<count]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
+        // The status line and headers end at the first empty line; only the body is decoded whole.
+        let separator = Array("\r\n\r\n".utf8)
+        let headerEnd = response.indices.dropLast(3).first { response[$0..<($0 + 4)].elementsEqual(separator) }
+        let head = String(decoding: response[..<(headerEnd ?? response.count)], as: UTF8.self)
+        guard head.hasPrefix("HTTP/"), let status = Int(head.split(separator: " ").dropFirst().first ?? "") else {
             return nil
         }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        let body = headerEnd.map { String(decoding: response[($0 + 4)...], as: UTF8.self) } ?? ""
         return (status, body)
     }
 
