@@ -114,15 +114,16 @@ public struct DerivedKeys: Sendable {
         countedSets = Set(table.sets.compactMap { set in
             guard set.data == nil, set.flags == [.dynamic], set.timeout == nil,
                   let updates = setUpdates[set.name], !updates.isEmpty else { return nil }
-            let uses = updates + setLookups[set.name, default: []]
-            guard uses.count == mentions[set.name], uses.allSatisfy(Self.isConnectionPair) else { return nil }
+            let lookups = setLookups[set.name, default: []]
+            guard updates.count + lookups.count == mentions[set.name], updates.allSatisfy(Self.isConnectionPair),
+                  lookups.allSatisfy(Self.isConnectionPair) else { return nil }
             return set.name
         })
+        let regularChains = Set(table.chains.lazy.filter { $0.base == nil }.map(\.name))
         var chains: [String: String] = [:]
         for set in countedSets {
             guard let holding = setChains[set], holding.count == 1, let chain = holding.first,
-                  !jumpedTo.contains(chain), table.chains.contains(where: { $0.name == chain && $0.base == nil })
-            else { continue }
+                  !jumpedTo.contains(chain), regularChains.contains(chain) else { continue }
             chains[set] = chain
         }
         countedSetChains = chains
@@ -140,17 +141,15 @@ public struct DerivedKeys: Sendable {
     /// it was translated to: `[ct original <family> daddr .] meta l4proto . ct original proto-dst
     /// . ct reply <family> saddr . ct reply proto-src`.
     private static func isConnectionPair(_ selectors: [Selector]) -> Bool {
-        let endpoint = selectors.suffix(2)
-        let frontend = selectors.dropLast(2)
-        guard endpoint.count == 2, case .ctAddress(.source, .reply, _) = endpoint.first,
-              endpoint.last == .ctPort(.source, .reply) else { return false }
-        switch Array(frontend) {
-        case [.l4proto, .ctPort(.destination, .original)]: return true
-        case let three where three.count == 3:
-            guard case .ctAddress(.destination, .original, _) = three[0] else { return false }
-            return Array(three.dropFirst()) == [.l4proto, .ctPort(.destination, .original)]
-        default: return false
+        // Read in place: this runs for every lookup and update of every set a sync reads.
+        let count = selectors.count
+        guard count == 4 || count == 5, case .ctAddress(.source, .reply, _) = selectors[count - 2],
+              selectors[count - 1] == .ctPort(.source, .reply) else { return false }
+        let proto = count - 4
+        if proto == 1 {
+            guard case .ctAddress(.destination, .original, _) = selectors[0] else { return false }
         }
+        return selectors[proto] == .l4proto && selectors[proto + 1] == .ctPort(.destination, .original)
     }
 
     /// The keys of the connection-pair set `set`: for every element of a derived map of
@@ -211,7 +210,8 @@ public struct DerivedKeys: Sendable {
                                    removed: [String: [SetElement]]) -> [String: [SetElement]] {
         let wanted = DerivedKeys(desired)
         guard !wanted.countedSets.isEmpty else { return [:] }
-        let before = DerivedKeys(current)
+        // An incremental change keeps the chains and declarations: derive them once.
+        let before = sameShape(current, desired) ? wanted : DerivedKeys(current)
         // Candidate pairs, grouped by the types of their values.
         var candidates: [[DataType]: [[Value]]] = [:]
         var frontends = Set<[Value]>()
@@ -276,6 +276,16 @@ public struct DerivedKeys: Sendable {
             if !keys.isEmpty { retired[set.name] = keys.map { SetElement(key: $0) } }
         }
         return retired
+    }
+
+    /// Whether two tables have the same chains and set declarations (elements aside), which
+    /// is all the derivation looks at.
+    private static func sameShape(_ one: Table, _ other: Table) -> Bool {
+        one.chains == other.chains && one.sets.count == other.sets.count
+            && zip(one.sets, other.sets).allSatisfy { first, second in
+                first.name == second.name && first.key == second.key && first.data == second.data
+                    && first.flags == second.flags && first.timeout == second.timeout
+            }
     }
 
     /// Selectors whose value a rule of the chain cannot change before its dnat (the chain
