@@ -69,9 +69,19 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     /// saves copying tens of megabytes.
     public func render(appendingTo body: inout String) {
         do {
+            let clock = ContinuousClock()
+            let start = clock.now
             let kernel = try NetlinkKernel(networkNamespace: networkNamespace)
-            let dropped = Self.append(ServicePortTraffic.group(try read(kernel)), limit: limit, to: &body)
+            let traffic = try read(kernel)
+            let read = clock.now
+            let groups = ServicePortTraffic.group(traffic)
+            let dropped = Self.append(groups, limit: limit, to: &body)
             if dropped > 0 { warnOnce(dropped: dropped) }
+            logger?.debug("endpoint metrics scraped", metadata: [
+                "endpoints": "\(traffic.reduce(0) { $0 + $1.endpoints.count })", "dropped": "\(dropped)",
+                "readSeconds": "\(Self.seconds(start.duration(to: read)))",
+                "renderSeconds": "\(Self.seconds(read.duration(to: clock.now)))",
+            ])
         } catch {
             body += "# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n"
         }
@@ -98,6 +108,10 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         }
         let open = try kernel.openConnections(to: Set(traffic.map(\.key)))
         return traffic.map { $0.adding(open: open) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// The endpoints of the map last programmed; nil before the first sync.

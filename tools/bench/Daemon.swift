@@ -41,6 +41,9 @@ struct DaemonBench: ParsableCommand {
     @Option(help: "Single-endpoint changes of the latency row.")
     var changes = 100
 
+    @Option(help: "Passed to each `nftproxy run` as --log-level (debug: each scrape logs its read and render times).")
+    var logLevel = "info"
+
     @Option(help: "Whole /metrics scrapes timed at --latency-services once every pair is counted (0: none).")
     var scrapes = 5
 
@@ -96,7 +99,7 @@ struct DaemonBench: ParsableCommand {
             let runner = DaemonRunner(executable: executable, cluster: cluster, directory: directory + "/\(count)",
                                       timeout: timeout,
                                       extraArguments: (endpointCounters.map { ["--endpoint-counters", "\($0)"] } ?? [])
-                                          + ["--endpoint-metrics-limit", "0"])
+                                          + ["--endpoint-metrics-limit", "0", "--log-level", logLevel])
             for repetition in 0..<repeats {
                 let namespace = try PrivateNamespace()
                 defer { namespace.close() }
@@ -119,12 +122,17 @@ struct DaemonBench: ParsableCommand {
                     try CountingSets.fill(namespace: namespace.name)
                     for _ in 0..<scrapes {
                         let begun = Clock.now()
-                        let text = try fresh.process.metrics(timeoutSeconds: 120)
-                        row.scrapeSeconds.append(Clock.now() - begun)
+                        var lastByte = begun
+                        let text = try fresh.process.metrics(timeoutSeconds: 120, received: { lastByte = Clock.now() })
+                        row.scrapeSeconds.append(lastByte - begun)
                         row.scrapeEndpoints = text.components(separatedBy: "\nnftproxy_endpoint_connections_total{").count - 1
                     }
                     row.memoryAfterScrapes = fresh.process.memory().map {
                         DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
+                    }
+                    for line in fresh.process.logLines where line["msg"] as? String == "endpoint metrics scraped" {
+                        printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s, "
+                                 + "\(line["endpoints"] ?? "?") endpoints")
                     }
                     printErr("daemon: \(count) /metrics scrape median \(Format.duration(Summary(row.scrapeSeconds).median)), "
                              + "\(row.scrapeEndpoints ?? 0) endpoints")
