@@ -149,6 +149,9 @@ public actor SyncLoop {
         lastSyncStart = start
         do {
             let report = try proxy.apply(snapshot.map, changed: full ? nil : snapshot.changed)
+            // Before /healthz says so: whoever follows the programmed map (health-check node
+            // ports, the endpoint metrics' names) has it by the time the node counts as synced.
+            synced?(snapshot.map, full ? nil : snapshot.changed, proxy.node)
             health.updated()
             if full || report.fullSyncReason != nil { nextFullSync = clock.now + settings.syncPeriod }
             retryAt = nil
@@ -167,7 +170,6 @@ public actor SyncLoop {
                 // ruleset, its encoding) goes back to the kernel, not just to malloc.
                 FreeMemory.releaseUnusedPages()
             }
-            synced?(snapshot.map, full ? nil : snapshot.changed, proxy.node)
         } catch {
             source.restore(snapshot)
             failures += 1
