@@ -116,17 +116,6 @@ public struct FrontendTraffic: Hashable, Sendable {
         ProgrammedEndpoints(map, node: node).traffic(counted: counted, open: open)
     }
 
-    /// The frontend with each endpoint's open connections from `open` (zero where it has none).
-    public func adding(open: OpenConnections) -> FrontendTraffic {
-        var traffic = self
-        for index in traffic.endpoints.indices {
-            guard let address = IPAddress(traffic.endpoints[index].address) else { continue }
-            let target = ProgrammedFrontend.Target(address: address, port: traffic.endpoints[index].port)
-            traffic.endpoints[index].open = open.counts[key]?[target] ?? 0
-        }
-        return traffic
-    }
-
     /// What the counting sets of a ruleset hold, per frontend and endpoint.
     fileprivate struct CountedPairs {
         struct Pair: Hashable {
@@ -220,6 +209,9 @@ public struct ProgrammedEndpoints: Sendable {
         }
         entries.sort { $0.key < $1.key }
     }
+
+    /// The frontends' keys (what open connections are counted for).
+    public var frontendKeys: Set<ProgrammedFrontend.Key> { Set(entries.map(\.key)) }
 
     /// How many endpoints the frontends have in all.
     public var endpointCount: Int { entries.reduce(0) { $0 + $1.endpoints.count } }

@@ -91,7 +91,6 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     func read(_ kernel: NetlinkKernel) throws -> [FrontendTraffic] {
         let reader = KernelReader(socket: kernel.client.socket)
         var tables: [Table] = []
-        let traffic: [FrontendTraffic]
         if let programmed = programmed() {
             for family in TableFamily.allCases {
                 if let table = try reader.readSets(family, RulesetLayout.tableName,
@@ -99,15 +98,15 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
                     tables.append(table)
                 }
             }
-            traffic = programmed.traffic(counted: Ruleset(tables: tables))
-        } else {
-            for family in TableFamily.allCases {
-                if let readBack = try reader.read(family, RulesetLayout.tableName) { tables.append(readBack.table) }
-            }
-            traffic = FrontendTraffic.read(Ruleset(tables: tables))
+            let open = try kernel.openConnections(to: programmed.frontendKeys)
+            return programmed.traffic(counted: Ruleset(tables: tables), open: open)
         }
-        let open = try kernel.openConnections(to: Set(traffic.map(\.key)))
-        return traffic.map { $0.adding(open: open) }
+        for family in TableFamily.allCases {
+            if let readBack = try reader.read(family, RulesetLayout.tableName) { tables.append(readBack.table) }
+        }
+        let ruleset = Ruleset(tables: tables)
+        let open = try kernel.openConnections(to: Set(ProgrammedFrontend.read(ruleset).keys))
+        return FrontendTraffic.read(ruleset, open: open)
     }
 
     private static func seconds(_ duration: Duration) -> Double {

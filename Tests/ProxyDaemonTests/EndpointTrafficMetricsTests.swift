@@ -57,6 +57,17 @@ final class EndpointTrafficMetricsTests: XCTestCase {
             """)
     }
 
+    /// Counters are written in full, up to the largest a 64-bit counter holds.
+    func testLargeCountsAreWrittenInFull() {
+        var large = endpoint("2001:db8:1::5", 1_234_567_890)
+        large.bytes = UInt64.max
+        let (text, _) = EndpointTrafficMetrics.text(ServicePortTraffic.group([frontend("2001:db8::10", kind: .clusterIP,
+                                                                                       port: 80, [large])]))
+        XCTAssertTrue(text.contains("} 1234567890\n"), text)
+        XCTAssertTrue(text.contains("} 12345678900\n"), text)
+        XCTAssertTrue(text.contains("} 18446744073709551615\n"), text)
+    }
+
     func testTheLimitKeepsTheFirstEndpointsAndCountsTheRest() {
         let groups = ServicePortTraffic.group([
             frontend("2001:db8::10", kind: .clusterIP, port: 80,
