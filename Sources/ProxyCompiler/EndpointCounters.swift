@@ -213,9 +213,6 @@ public struct ProgrammedEndpoints: Sendable {
     /// The frontends' keys (what open connections are counted for).
     public var frontendKeys: Set<ProgrammedFrontend.Key> { Set(entries.map(\.key)) }
 
-    /// How many endpoints the frontends have in all.
-    public var endpointCount: Int { entries.reduce(0) { $0 + $1.endpoints.count } }
-
     /// Each frontend with its endpoints' counts from the counting sets of `counted` (zero
     /// where none) and, with `open`, their open connections.
     public func traffic(counted: Ruleset, open: OpenConnections? = nil) -> [FrontendTraffic] {
