@@ -75,12 +75,14 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
             let traffic = try read(kernel)
             let read = clock.now
             let groups = ServicePortTraffic.group(traffic)
+            let grouped = clock.now
             let dropped = Self.append(groups, limit: limit, to: &body)
             if dropped > 0 { warnOnce(dropped: dropped) }
             logger?.debug("endpoint metrics scraped", metadata: [
                 "endpoints": "\(traffic.reduce(0) { $0 + $1.endpoints.count })", "dropped": "\(dropped)",
                 "readSeconds": "\(Self.seconds(start.duration(to: read)))",
                 "renderSeconds": "\(Self.seconds(read.duration(to: clock.now)))",
+                "groupSeconds": "\(Self.seconds(read.duration(to: grouped)))",
             ])
         } catch {
             body += "# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n"
