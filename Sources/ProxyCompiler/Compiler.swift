@@ -80,13 +80,7 @@ struct FamilyCompiler {
         let address = frontend.kind == .nodePort ? nil : frontend.address
         let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
         let plan = plan(for: frontend)
-        // With endpoint counters, the frontend's element in the main dispatch map names its service.
-        let serviceComment = node.endpointCounters ? EndpointTrafficLayout.serviceComment(for: frontend) : nil
-        var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
-            guard let verdict else { return (set, SetElement(key: key)) }
-            let named = set == .serviceIPs || set == .serviceNodePorts
-            return (set, SetElement(key: key, data: .verdict(verdict)).commented(named ? serviceComment : nil))
-        }, shapes: plan.shapes)
+        var entries = FrontendEntries(dispatch: [], shapes: plan.shapes)
         for (bucket, endpoints) in plan.buckets {
             var backends: [SetElement] = []
             backends.reserveCapacity(endpoints.count)
@@ -100,6 +94,17 @@ struct FamilyCompiler {
                 backends.append(element)
             }
             entries.buckets.append((bucket, backends))
+        }
+        // With endpoint counters, the frontend's element in the main dispatch map names its
+        // service; every verdict element of a frontend with backends carries their digest.
+        let serviceComment = node.endpointCounters ? EndpointTrafficLayout.serviceComment(for: frontend) : nil
+        let digest = entries.buckets.isEmpty ? nil : FrontendDigest.of(entries.buckets.map { bucket, backends in
+            (map: bucket.mapName, modulus: UInt32(backends.count), elements: backends)
+        })
+        entries.dispatch = plan.dispatch.map { set, verdict in
+            guard let verdict else { return (set, SetElement(key: key)) }
+            let names = set == .serviceIPs || set == .serviceNodePorts ? serviceComment : nil
+            return (set, SetElement(key: key, data: .verdict(verdict)).commented(digest.map { $0.comment(after: names) } ?? names))
         }
         if let affinity = plan.affinityEndpoints {
             entries.extras.append((affinity.set, affinity.endpoints.map {
