@@ -89,6 +89,7 @@ public final class FakeKernel: ProxyKernel {
             let map = held.sets[index]
             guard let keys = trusted.keysToLookUp(of: map.name, in: held, derived: derived) else { continue }
             keysLookedUp += keys.count
+            readBack.keysLookedUp += keys.count
             let byKey = Dictionary(map.elements.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             readBack.table.sets[index].elements = trusted.elements(of: map.name, lookedUp: keys.compactMap { byKey[$0] })
         }
