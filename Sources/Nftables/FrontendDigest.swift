@@ -1,8 +1,13 @@
 /// A frontend's digest: a stable 64-bit hash of everything a table holds for one frontend in
 /// its derived maps (``DerivedKeys``: the backends maps), kept in the comment of the
-/// frontend's verdict-map elements so that a later read-back can tell, without reading a
-/// single backends element, whether the kernel holds for that frontend what is desired
-/// (docs/kernel.md, "Trusted read-back").
+/// frontend's element in ``setName`` or ``nodePortSetName`` so that a later read-back can
+/// tell, without reading a single backends element, whether the kernel holds for that
+/// frontend what is desired (docs/ruleset.md, "Trusted read-back").
+///
+/// Not in the verdict-map elements' comments: a commit that adds an element with a jump or
+/// goto verdict makes nf_tables validate the table's whole jump graph, every element of
+/// every verdict map included, which made each single-endpoint change about 2.5 ms slower
+/// at 10,000 services; elements of a plain set cost nothing of the kind.
 ///
 /// What is hashed, for a frontend whose verdict-map elements have key `K`: for every derived
 /// map holding elements keyed `K . slot`, in the order of the maps' names, the map's name, its
@@ -89,6 +94,14 @@ public struct FrontendDigest: Hashable, Sendable {
 }
 
 extension FrontendDigest {
+    /// The set holding, for every frontend with an address (`address . protocol . port`)
+    /// and backends, an element commented with its digest; no rule refers to it.
+    public static let setName = "frontend-digests"
+    /// The same for NodePorts (`protocol . port`).
+    public static let nodePortSetName = "nodeport-digests"
+    /// Both.
+    public static let setNames: Set<String> = [setName, nodePortSetName]
+
     /// How a digest appears in a comment: `d=` and 16 lowercase hex digits.
     static let marker = "d="
     static let hexDigits = 16

@@ -1,10 +1,10 @@
 /// What a read-back needs to ask the kernel when it may trust the frontends' digests, and
-/// how it puts the table together from the answers (docs/kernel.md, "Trusted read-back").
+/// how it puts the table together from the answers (docs/ruleset.md, "Trusted read-back").
 ///
 /// It applies when the kernel's table carries a generation stamp equal to the generation
 /// the table was read at (``GenerationStamp``): the table is then exactly as an nftproxy
 /// commit left it, and every frontend's digest (``FrontendDigest``, in the comment of its
-/// verdict-map elements) describes what its derived maps hold for it. A frontend whose
+/// element of a digest set) describes what its derived maps hold for it. A frontend whose
 /// digest in the kernel equals its digest in the desired table holds there what the desired
 /// table holds: its elements are taken from the desired table. Only the keys of the other
 /// frontends (changed, removed, or without a digest) are looked up, as an ordinary
@@ -19,7 +19,7 @@ public struct TrustedReadBack: Sendable {
     let desired: Table
 
     /// nil when the digests may not be trusted: `kernel` (declarations, rules and the sets
-    /// that are dumped, the derived maps' elements not read yet) has no stamp, or one that is
+    /// that are dumped, digest sets included; the derived maps' elements not read yet) has no stamp, or one that is
     /// not `generation`, the generation it was read at.
     public init?(kernel: Table, derived: DerivedKeys, desired: Table, generation: UInt32) {
         guard GenerationStamp.generation(in: kernel) == generation else { return nil }
@@ -32,26 +32,21 @@ public struct TrustedReadBack: Sendable {
         })
         let written = Self.writtenDigests(in: kernel)
         var trusted = Set<[Value]>()
-        for (frontend, digest) in Self.writtenDigests(in: desired) {
-            guard let digest, let held = written[frontend], held == digest else { continue }
+        for (frontend, digest) in Self.writtenDigests(in: desired) where written[frontend] == digest {
             trusted.insert(frontend)
         }
         trustedFrontends = trusted
         self.desired = desired
     }
 
-    /// The digests the verdict maps' element comments carry, by element key; nil for a key
-    /// whose elements carry different digests.
-    static func writtenDigests(in table: Table) -> [[Value]: FrontendDigest?] {
-        var digests: [[Value]: FrontendDigest?] = [:]
-        for set in table.sets where set.data == .verdict {
+    /// The digests the elements of the digest sets (``FrontendDigest/setNames``) carry in
+    /// their comments, by element key (the frontend's verdict-map key).
+    static func writtenDigests(in table: Table) -> [[Value]: FrontendDigest] {
+        var digests: [[Value]: FrontendDigest] = [:]
+        for set in table.sets where FrontendDigest.setNames.contains(set.name) && set.data == nil {
             for element in set.elements {
                 guard let comment = element.comment, let digest = FrontendDigest(comment: comment) else { continue }
-                if let existing = digests[element.key] {
-                    if existing != digest { digests[element.key] = .some(nil) }
-                } else {
-                    digests[element.key] = digest
-                }
+                digests[element.key] = digest
             }
         }
         return digests

@@ -160,9 +160,8 @@ public struct EndpointNames: Hashable, Sendable {
     }
 
     /// Reads comments written by ``serviceComment`` and ``endpointComment``; nil for any other text.
-    /// The dispatch element's comment may end with the frontend's digest (``FrontendDigest``).
     public init?(serviceComment: String, endpointComment: String) {
-        let service = FrontendDigest.names(in: serviceComment).split(separator: " ", omittingEmptySubsequences: false)
+        let service = serviceComment.split(separator: " ", omittingEmptySubsequences: false)
         let endpoint = endpointComment.split(separator: " ", omittingEmptySubsequences: false)
         guard service.count == 2, let slash = service[0].firstIndex(of: "/"), endpoint.count == 2,
               endpoint[1] == "local" || endpoint[1] == "remote" else { return nil }

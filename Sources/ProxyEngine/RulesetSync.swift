@@ -102,6 +102,8 @@ public final class RulesetSync {
     @discardableResult
     public func sync(to desired: Ruleset) throws(NetlinkError) -> SyncReport {
         var report = SyncReport()
+        // Later commits (`commitChange`) stamp these tables, whether or not this sync commits.
+        stampedTables = desired.tables.map { TableKey(family: $0.family, name: $0.name) }
         for _ in 0..<maximumAttempts {
             let current = try kernel.generation()
             if known == nil || current != generation {
@@ -141,7 +143,6 @@ public final class RulesetSync {
                 let current = (known?[key] ?? nil).flatMap { $0.unreadableSets.isEmpty ? $0.table : nil }
                 return (key, TableReadBack(TableDiff.result(from: current, to: GenerationStamp.stamped(table, elements: stamp))))
             })
-            stampedTables = desired.tables.map { TableKey(family: $0.family, name: $0.name) }
             for key in stampedTables { stamps[key] = stamp }
             generation = try kernel.generation()
             report.record(transaction)

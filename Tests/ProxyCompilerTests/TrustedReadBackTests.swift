@@ -16,7 +16,7 @@ final class TrustedReadBackTests: XCTestCase {
         return try XCTUnwrap(Compiler(node: node).compile(map).ruleset.table(family, RulesetLayout.tableName))
     }
 
-    /// Every frontend's digest in its dispatch elements is the digest of what the table's
+    /// Every frontend's digest in the digest sets is the digest of what the table's
     /// backends maps hold for it (the definition, computed from the table), for random maps
     /// with every feature, with and without counters, in both families.
     func testTheCompilerWritesTheDigestOfTheTablesBackends() throws {
@@ -29,7 +29,7 @@ final class TrustedReadBackTests: XCTestCase {
                     let table = try table(map, counters: counters, family: family)
                     let computed = DerivedKeys.digests(of: table)
                     let written = TrustedReadBack.writtenDigests(in: table)
-                    XCTAssertEqual(Set(written.keys), Set(computed.keys), "seed \(seed): frontends with backends carry a digest")
+                    XCTAssertEqual(Set(written.keys), Set(computed.keys), "seed \(seed): frontends with backends have a digest")
                     for (frontend, digest) in written {
                         XCTAssertEqual(digest, computed[frontend], "seed \(seed) \(family) \(frontend)")
                         checked += 1
@@ -41,7 +41,7 @@ final class TrustedReadBackTests: XCTestCase {
     }
 
     /// A incremental compile writes the same digests as a full one (its elements are the
-    /// same; `CompiledServicesTests` checks them all): here, the dispatch elements of a
+    /// same; `CompiledServicesTests` checks them all): here, the digest elements of a
     /// changed service after a change carry the new digest.
     func testAnIncrementalChangeWritesTheNewDigest() throws {
         let before = GeneratedServiceMaps.threeEndpointServices(20)
@@ -50,12 +50,15 @@ final class TrustedReadBackTests: XCTestCase {
         let change = compiled.apply(after)
         let changed = try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName))
         let full = try table(after, counters: node.endpointCounters)
-        let fullDispatch = Set(full.sets.filter { $0.data == .verdict }.flatMap(\.elements))
-        let dispatch = changed.sets.filter { $0.data == .verdict }.flatMap(\.elements)
-        XCTAssertEqual(dispatch.count, 2, "its ClusterIP and its NodePort")
-        for element in dispatch {
-            XCTAssertTrue(fullDispatch.contains(element), "\(element) is not the full compile's")
+        let fullDigests = Set(full.sets.filter { FrontendDigest.setNames.contains($0.name) }.flatMap(\.elements))
+        let digests = changed.sets.filter { FrontendDigest.setNames.contains($0.name) }.flatMap(\.elements)
+        XCTAssertEqual(digests.count, 2, "its ClusterIP and its NodePort")
+        for element in digests {
+            XCTAssertTrue(fullDigests.contains(element), "\(element) is not the full compile's")
         }
+        let old = try table(before, counters: node.endpointCounters)
+        let oldDigests = Set(old.sets.filter { FrontendDigest.setNames.contains($0.name) }.flatMap(\.elements))
+        XCTAssertTrue(oldDigests.isDisjoint(with: digests), "the moved endpoint changes both digests")
     }
 
     /// A, then B: one endpoint of one service moved, one service added, one removed.
@@ -112,14 +115,13 @@ final class TrustedReadBackTests: XCTestCase {
         XCTAssertNil(TrustedReadBack(kernel: unstamped, derived: DerivedKeys(unstamped), desired: desired, generation: 41))
     }
 
-    /// A frontend whose kernel elements carry no digest, or different ones, is looked up; so
-    /// is every frontend of a map the desired table declares otherwise.
+    /// A frontend without a digest element in the kernel is looked up; so is every frontend
+    /// of a map the desired table declares otherwise.
     func testAFrontendWithoutItsDigestIsLookedUp() throws {
         let (a, _, _, _) = maps()
         var held = GenerationStamp.stamped(try table(a), elements: [GenerationStamp.element(7)])
-        let serviceIPs = try XCTUnwrap(held.sets.firstIndex { $0.name == RulesetLayout.SetName.serviceIPs })
-        held.sets[serviceIPs].elements[0].comment = nil
-        let stripped = Array(held.sets[serviceIPs].elements[0].key)
+        let digests = try XCTUnwrap(held.sets.firstIndex { $0.name == FrontendDigest.setName })
+        let stripped = held.sets[digests].elements.removeFirst().key
         let read = dumped(held)
         let derived = DerivedKeys(read)
         let trust = try XCTUnwrap(TrustedReadBack(kernel: read, derived: derived, desired: try table(a), generation: 7))

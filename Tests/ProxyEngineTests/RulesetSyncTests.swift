@@ -58,14 +58,14 @@ final class RulesetSyncTests: XCTestCase {
         // svc-042's three numgen slots behind its ClusterIP and behind its NodePort are rewritten
         // (the endpoints are numbered in sorted order, so one replacement renumbers them), and the
         // new endpoint gets its hairpin entry. Its old endpoint 198.19.1.53 still serves svc-041.
-        // Its dispatch elements are rewritten too: their comment carries the backends' digest.
-        // The commit ends by moving both tables' generation stamps.
+        // Both frontends' digest elements are replaced, and the commit ends by moving both
+        // tables' generation stamps.
         XCTAssertEqual(report.summaries.map(withoutDigests), [
-            "delete element ip nftproxy service-ips (1 elements, first { 198.18.0.43 . tcp . 80 : goto service-lb-3 })",
-            "add element ip nftproxy service-ips (1 elements, first { 198.18.0.43 . tcp . 80 comment \"ns/svc-042 http d=…\" : goto service-lb-3 })",
-            "delete element ip nftproxy service-nodeports (1 elements, first { tcp . 30042 : goto nodeport-lb-3 })",
-            "add element ip nftproxy service-nodeports (1 elements, first { tcp . 30042 comment \"ns/svc-042 http d=…\" : goto nodeport-lb-3 })",
             "add element ip nftproxy hairpin-endpoints (1 elements, first { 198.19.9.99 . 198.19.9.99 })",
+            "delete element ip nftproxy frontend-digests (1 elements, first { 198.18.0.43 . tcp . 80 })",
+            "add element ip nftproxy frontend-digests (1 elements, first { 198.18.0.43 . tcp . 80 comment \"d=…\" })",
+            "delete element ip nftproxy nodeport-digests (1 elements, first { tcp . 30042 })",
+            "add element ip nftproxy nodeport-digests (1 elements, first { tcp . 30042 comment \"d=…\" })",
             "delete element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 : 198.19.1.53 . 8080 })",
             "add element ip nftproxy service-backends-3 (3 elements, first { 198.18.0.43 . tcp . 80 . 0 comment \"- remote\" : 198.19.1.54 . 8080 })",
             "delete element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 : 198.19.1.53 . 8080 })",

@@ -48,6 +48,20 @@ final class TrustedReadBackEngineTests: XCTestCase {
         XCTAssertEqual(report.sync.keysLookedUp, 0)
     }
 
+    /// A restart that finds nothing to commit, then changes committed incrementally (the
+    /// daemon's life after a restart): those commits stamp, and the next restart trusts.
+    func testChangesAfterARestartThatCommittedNothingStampToo() throws {
+        let kernel = FakeKernel()
+        try ServiceProxy(node: node, kernel: kernel).apply(a)
+        let restarted = ServiceProxy(node: node, kernel: kernel)
+        XCTAssertEqual(try restarted.apply(a).sync.operations, 0)
+        XCTAssertEqual(try restarted.apply(b).path, .incremental)
+        let next = try ServiceProxy(node: node, kernel: kernel).apply(b)
+        XCTAssertEqual(next.sync.trustedFrontends, 2 * 40)
+        XCTAssertEqual(next.sync.keysLookedUp, 0)
+        XCTAssertEqual(next.sync.operations, 0)
+    }
+
     /// A foreign change to our table moves the generation past the stamp: everything is read,
     /// and the change is repaired.
     func testAForeignChangeToOurTableIsReadInFullAndRepaired() throws {
