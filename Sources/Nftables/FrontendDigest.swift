@@ -112,27 +112,14 @@ extension FrontendDigest {
         return Self.marker + String(repeating: "0", count: Self.hexDigits - hex.utf8.count) + hex
     }
 
-    /// A comment carrying `names` (if any) followed by this digest's token, separated by a space.
-    public func comment(after names: String?) -> String {
-        guard let names, !names.isEmpty else { return token }
-        return names + " " + token
-    }
-
-    /// The digest at the end of `comment` (its last space-separated word), if it has one.
+    /// The digest a comment written as ``token`` holds; nil for any other text.
     public init?(comment: String) {
-        guard let word = comment.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false).last,
-              word.count == Self.marker.utf8.count + Self.hexDigits, word.starts(with: Self.marker.utf8),
+        let word = comment.utf8
+        guard word.count == Self.marker.utf8.count + Self.hexDigits, word.starts(with: Self.marker.utf8),
               let text = String(word.dropFirst(Self.marker.utf8.count)),
               text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
                                      || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }),
               let value = UInt64(text, radix: 16) else { return nil }
         self.init(value: value)
-    }
-
-    /// `comment` without its digest token (and the space before it): the names, or "".
-    public static func names(in comment: String) -> String {
-        guard FrontendDigest(comment: comment) != nil else { return comment }
-        let cut = comment.utf8.count - (marker.utf8.count + hexDigits)
-        return String(comment.utf8.prefix(max(0, cut - 1))) ?? ""
     }
 }
