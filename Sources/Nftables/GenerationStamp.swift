@@ -1,5 +1,5 @@
 /// The generation stamp of one of our tables: a set of one element, the nf_tables generation
-/// that nftproxy's last commit to the table produced (docs/kernel.md, "Trusted read-back").
+/// that nftproxy's last commit to the table produced (docs/ruleset.md, "Trusted read-back").
 ///
 /// nf_tables moves its netns-wide generation by one on every commit, by anyone, and a batch
 /// can carry the generation it expects (refused if it moved). A commit that expects `g`

@@ -17,11 +17,11 @@ public struct TableReadBack: Sendable {
     public var trustedFrontends: Int?
 }
 
-/// What a read-back may take on trust (docs/kernel.md, "Trusted read-back"): when the table's
+/// What a read-back may take on trust (docs/ruleset.md, "Trusted read-back"): when the table's
 /// generation stamp equals the generation it is read at, the derived maps' elements of every
 /// frontend whose digest in the kernel equals its digest in `desired` (``TrustedReadBack``).
 public struct ReadBackTrust: Sendable {
-    /// The table the caller is about to sync to (compiled, digests in its comments).
+    /// The table the caller is about to sync to (compiled, with its digest sets).
     public var desired: Table
     /// The nf_tables generation the caller read before reading the table.
     public var generation: UInt32
@@ -135,7 +135,7 @@ public struct KernelReader {
             && !pairSets.contains(table.sets[index].name) && !skipped.contains(table.sets[index].name) {
             try dumpElements(of: &table.sets[index], table: table)
         }
-        // The stamp and the verdict maps' digests are read by now.
+        // The stamp and the digest sets are read by now.
         let trusted = derived.flatMap { derived in
             trust.flatMap { TrustedReadBack(kernel: table, derived: derived, desired: $0.desired, generation: $0.generation) }
         }

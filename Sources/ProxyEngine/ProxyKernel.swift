@@ -31,7 +31,7 @@ public protocol ProxyKernel: AnyObject {
 
     /// `readTable` that may take the derived maps' elements of frontends whose digests match
     /// from `trust.desired` instead of reading them, when the table's generation stamp equals
-    /// `trust.generation` (``TrustedReadBack``; docs/kernel.md). A kernel that cannot need
+    /// `trust.generation` (``TrustedReadBack``; docs/ruleset.md). A kernel that cannot need
     /// not implement it: the default reads everything.
     func readTable(_ family: TableFamily, _ name: String, trusting trust: ReadBackTrust) throws(NetlinkError)
         -> TableReadBack?

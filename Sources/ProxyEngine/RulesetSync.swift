@@ -18,7 +18,7 @@ public struct SyncReport: Sendable, Equatable {
     /// Element keys the last read-back looked up in the kernel.
     public var keysLookedUp = 0
     /// Frontends whose backends elements the last read-back took on trust (their digest in
-    /// the kernel matched, under a current generation stamp; docs/kernel.md); nil when it
+    /// the kernel matched, under a current generation stamp; docs/ruleset.md); nil when it
     /// read everything.
     public var trustedFrontends: Int?
     /// Commits refused because someone else changed the ruleset meanwhile.
