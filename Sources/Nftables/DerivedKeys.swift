@@ -37,6 +37,11 @@ public struct DerivedKeys: Sendable {
     /// Dynamic sets that rules fill with connection pairs (see ``retirements(from:to:removed:)``), by name.
     let countedSets: Set<String>
 
+    /// For counted sets whose rules all sit in one chain that only verdict-map elements
+    /// enter, that chain, by set name: a pair is counted there only if its frontend is the
+    /// key of such an element.
+    let countedSetChains: [String: String]
+
     /// The names of the maps whose keys this type derives.
     public var maps: Set<String> { Set(entries.keys) }
 
@@ -57,9 +62,11 @@ public struct DerivedKeys: Sendable {
         var vmapLookups: [String: [[Selector]]] = [:]
         var setLookups: [String: [[Selector]]] = [:]
         var setUpdates: [String: [[Selector]]] = [:]
+        var setChains: [String: Set<String>] = [:]
         for chain in table.chains {
             for rule in chain.rules {
                 for statement in rule.statements {
+                    if let set = Self.pairSetUse(statement) { setChains[set, default: []].insert(chain.name) }
                     switch statement {
                     case let .dnatMap(selectors, map, _):
                         mentions[map, default: 0] += 1
@@ -107,27 +114,42 @@ public struct DerivedKeys: Sendable {
         countedSets = Set(table.sets.compactMap { set in
             guard set.data == nil, set.flags == [.dynamic], set.timeout == nil,
                   let updates = setUpdates[set.name], !updates.isEmpty else { return nil }
-            let uses = updates + setLookups[set.name, default: []]
-            guard uses.count == mentions[set.name], uses.allSatisfy(Self.isConnectionPair) else { return nil }
+            let lookups = setLookups[set.name, default: []]
+            guard updates.count + lookups.count == mentions[set.name], updates.allSatisfy(Self.isConnectionPair),
+                  lookups.allSatisfy(Self.isConnectionPair) else { return nil }
             return set.name
         })
+        let regularChains = Set(table.chains.lazy.filter { $0.base == nil }.map(\.name))
+        var chains: [String: String] = [:]
+        for set in countedSets {
+            guard let holding = setChains[set], holding.count == 1, let chain = holding.first,
+                  !jumpedTo.contains(chain), regularChains.contains(chain) else { continue }
+            chains[set] = chain
+        }
+        countedSetChains = chains
+    }
+
+    /// The set a lookup or an update statement uses.
+    private static func pairSetUse(_ statement: Statement) -> String? {
+        switch statement {
+        case let .lookup(_, set), let .updateSet(_, set, _): return set
+        default: return nil
+        }
     }
 
     /// Whether `selectors` are a connection's destination before DNAT followed by the endpoint
     /// it was translated to: `[ct original <family> daddr .] meta l4proto . ct original proto-dst
     /// . ct reply <family> saddr . ct reply proto-src`.
     private static func isConnectionPair(_ selectors: [Selector]) -> Bool {
-        let endpoint = selectors.suffix(2)
-        let frontend = selectors.dropLast(2)
-        guard endpoint.count == 2, case .ctAddress(.source, .reply, _) = endpoint.first,
-              endpoint.last == .ctPort(.source, .reply) else { return false }
-        switch Array(frontend) {
-        case [.l4proto, .ctPort(.destination, .original)]: return true
-        case let three where three.count == 3:
-            guard case .ctAddress(.destination, .original, _) = three[0] else { return false }
-            return Array(three.dropFirst()) == [.l4proto, .ctPort(.destination, .original)]
-        default: return false
+        // Read in place: this runs for every lookup and update of every set a sync reads.
+        let count = selectors.count
+        guard count == 4 || count == 5, case .ctAddress(.source, .reply, _) = selectors[count - 2],
+              selectors[count - 1] == .ctPort(.source, .reply) else { return false }
+        let proto = count - 4
+        if proto == 1 {
+            guard case .ctAddress(.destination, .original, _) = selectors[0] else { return false }
         }
+        return selectors[proto] == .l4proto && selectors[proto + 1] == .ctPort(.destination, .original)
     }
 
     /// The keys of the connection-pair set `set`: for every element of a derived map of
@@ -138,12 +160,25 @@ public struct DerivedKeys: Sendable {
     /// (frontend before NAT, endpoint after), and the derived maps hold every pair this
     /// table's rules translate to, so a key outside these matches only connections another
     /// program translated: missing it changes no traffic, only what a counter could count.
-    /// For a counted pair set (``countedPairSets``) these are the keys its elements can have.
+    /// For a counted pair set (``countedPairSets``) these are the keys its elements can have
+    /// (only the pairs of frontends whose verdict-map elements lead to its chain, when its
+    /// rules sit in one chain that only such elements enter).
     /// - Returns: nil when `set` is neither.
     public func pairKeys(of set: String, in table: Table) -> [[Value]]? {
         guard pairSets.contains(set) || countedSets.contains(set),
               let declaration = table.sets.first(where: { $0.name == set }) else { return nil }
         let wanted = declaration.key.dataTypes
+        // A counted set whose chain only verdict-map elements enter holds pairs of their frontends only.
+        var routed: Set<[Value]>?
+        if let chain = countedSetChains[set] {
+            var frontends = Set<[Value]>()
+            for vmap in table.sets where vmap.data == .verdict {
+                for element in vmap.elements {
+                    if case let .verdict(verdict)? = element.data, verdict.chain == chain { frontends.insert(element.key) }
+                }
+            }
+            routed = frontends
+        }
         var seen = Set<[Value]>()
         var keys: [[Value]] = []
         for map in table.sets where entries[map.name] != nil {
@@ -151,6 +186,7 @@ public struct DerivedKeys: Sendable {
                   Array(map.key.dataTypes.dropLast()) + data.dataTypes == wanted else { continue }
             for element in map.elements {
                 guard case let .values(endpoint)? = element.data else { continue }
+                if let routed, !routed.contains(Array(element.key.dropLast())) { continue }
                 let key = Array(element.key.dropLast()) + endpoint
                 if seen.insert(key).inserted { keys.append(key) }
             }
@@ -174,7 +210,8 @@ public struct DerivedKeys: Sendable {
                                    removed: [String: [SetElement]]) -> [String: [SetElement]] {
         let wanted = DerivedKeys(desired)
         guard !wanted.countedSets.isEmpty else { return [:] }
-        let before = DerivedKeys(current)
+        // An incremental change keeps the chains and declarations: derive them once.
+        let before = sameShape(current, desired) ? wanted : DerivedKeys(current)
         // Candidate pairs, grouped by the types of their values.
         var candidates: [[DataType]: [[Value]]] = [:]
         var frontends = Set<[Value]>()
@@ -196,6 +233,21 @@ public struct DerivedKeys: Sendable {
             for element in elements { frontends.insert(Array(element.key.dropLast(2))) }
         }
         guard !candidates.isEmpty || !known.isEmpty else { return [:] }
+        // Which chains verdict-map elements send each frontend to, where counted sets sit
+        // in such chains (elements of either table: a frontend may be gone from one).
+        var routes: [[Value]: Set<String>] = [:]
+        let countingChains = Set(wanted.countedSetChains.values).union(before.countedSetChains.values)
+        if !countingChains.isEmpty {
+            for table in [current, desired] {
+                for vmap in table.sets where vmap.data == .verdict {
+                    for element in vmap.elements {
+                        guard case let .verdict(verdict)? = element.data, let target = verdict.chain,
+                              countingChains.contains(target), frontends.contains(element.key) else { continue }
+                        routes[element.key, default: []].insert(target)
+                    }
+                }
+            }
+        }
         // The pairs `desired` still holds for those frontends. A frontend's first value (its
         // address, or a NodePort's protocol) sorts out nearly every other element without
         // building its key's prefix.
@@ -213,11 +265,27 @@ public struct DerivedKeys: Sendable {
         for set in desired.sets where wanted.countedSets.contains(set.name) {
             // In the order found, each once.
             var seen = Set<[Value]>()
-            let pairs = (candidates[set.key.dataTypes] ?? []) + (known[set.name] ?? []).map(\.key)
+            // A pair whose frontend is routed elsewhere cannot be in this set.
+            let chain = wanted.countedSetChains[set.name]
+            let routed = (candidates[set.key.dataTypes] ?? []).filter { pair in
+                guard let chain, let targets = routes[Array(pair.dropLast(2))] else { return true }
+                return targets.contains(chain)
+            }
+            let pairs = routed + (known[set.name] ?? []).map(\.key)
             let keys = pairs.filter { !kept.contains($0) && seen.insert($0).inserted }
             if !keys.isEmpty { retired[set.name] = keys.map { SetElement(key: $0) } }
         }
         return retired
+    }
+
+    /// Whether two tables have the same chains and set declarations (elements aside), which
+    /// is all the derivation looks at.
+    private static func sameShape(_ one: Table, _ other: Table) -> Bool {
+        one.chains == other.chains && one.sets.count == other.sets.count
+            && zip(one.sets, other.sets).allSatisfy { first, second in
+                first.name == second.name && first.key == second.key && first.data == second.data
+                    && first.flags == second.flags && first.timeout == second.timeout
+            }
     }
 
     /// Selectors whose value a rule of the chain cannot change before its dnat (the chain

@@ -170,6 +170,25 @@ public struct KernelReader {
                              keysLookedUp: keysLookedUp, trustedFrontends: trusted?.trustedFrontends.count)
     }
 
+    /// Reads the sets of one table that `include` names, each declaration with its elements
+    /// (dumped), and nothing else: no chains, rules or other sets. A set whose declaration
+    /// nftproxy cannot read is left out. Nil when the kernel has no such table.
+    ///
+    /// What a scrape of counters needs when it knows the rest of the table already.
+    public func readSets(_ family: TableFamily, _ name: String,
+                         where include: (String) -> Bool) throws(NetlinkError) -> Table? {
+        let protocolFamily = family.protocolFamily
+        guard try socket.tables(family: protocolFamily).contains(where: { $0.name == name }) else { return nil }
+        let decoder = SetDecoder(family: family)
+        var table = Table(family: family, name: name, sets: [], chains: [])
+        for wire in try socket.sets(family: protocolFamily, table: name) where include(wire.name) {
+            guard let declaration = try? decoder.declaration(of: wire) else { continue }
+            table.sets.append(declaration)
+        }
+        for index in table.sets.indices { try dumpElements(of: &table.sets[index], table: table) }
+        return table
+    }
+
     /// Reads every element of `set` with a dump.
     private func dumpElements(of set: inout NamedSet, table: Table) throws(NetlinkError) {
         let decoder = SetDecoder(family: table.family)
@@ -217,10 +236,11 @@ extension SetLayout {
     static func values(_ bytes: [UInt8], _ types: [DataType]) -> [Value]? {
         if types.count == 1 { return Value.decode(bytes, as: types[0]).map { [$0] } }
         var values: [Value] = []
+        values.reserveCapacity(types.count)
         var offset = 0
         for type in types {
             guard offset + type.size <= bytes.count,
-                  let value = Value.decode(Array(bytes[offset..<(offset + type.size)]), as: type) else { return nil }
+                  let value = Value.decode(bytes[offset..<(offset + type.size)], as: type) else { return nil }
             values.append(value)
             offset += (type.size + 3) / 4 * 4
         }

@@ -241,16 +241,22 @@ struct RuleDecoder {
 extension Value {
     /// Reads a value of `type` from the bytes the kernel holds.
     static func decode(_ bytes: [UInt8], as type: DataType) -> Value? {
+        decode(bytes[...], as: type)
+    }
+
+    /// Reads a value of `type` from part of a buffer (a field of a concatenation).
+    static func decode(_ bytes: ArraySlice<UInt8>, as type: DataType) -> Value? {
         guard bytes.count == type.size else { return nil }
+        let start = bytes.startIndex
         switch type {
         case .ipv4Address, .ipv6Address:
             return IPAddress(bytes: bytes).map(Value.address)
         case .inetProto:
-            return .proto(bytes[0])
+            return .proto(bytes[start])
         case .inetService:
-            return .port(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+            return .port(UInt16(bytes[start]) << 8 | UInt16(bytes[start + 1]))
         case .mark, .integer32, .ctState, .ctStatus, .fibAddressType:
-            return .integer(RuleDecoder.u32(bytes))
+            return .integer(bytes.prefix(4).enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) })
         }
     }
 }

@@ -191,7 +191,7 @@ struct FamilyCompiler {
         var counting: [Chain] = []
         if node.endpointCounters {
             sets += EndpointTrafficLayout.sets(family, serviceIPs: serviceIPs, serviceNodePorts: serviceNodePorts)
-            counting.append(EndpointTrafficLayout.countChain(family))
+            counting += EndpointTrafficLayout.countChains(family)
         }
         return Table(family: family, name: RulesetLayout.tableName, sets: sets,
                      chains: fixed + counting + bucketChains)

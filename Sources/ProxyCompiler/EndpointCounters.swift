@@ -7,10 +7,10 @@ public struct EndpointCount: Hashable, Sendable {
     public var address: String
     public var port: UInt16
     /// New connections DNATed to this endpoint through the frontend (its
-    /// `endpoint-connections` counter); zero where the kernel has none.
+    /// `endpoint-connections-N` counter); zero where the kernel has none.
     public var connections: UInt64
     /// Packets and bytes of its flows through the frontend, both directions
-    /// (`endpoint-traffic` counters); zero where the kernel has none.
+    /// (`endpoint-traffic-N` counters); zero where the kernel has none.
     public var packets: UInt64
     public var bytes: UInt64
     /// The service, port and node the comments of its frontend's dispatch element and
@@ -66,24 +66,10 @@ public struct FrontendTraffic: Hashable, Sendable {
         typealias Target = ProgrammedFrontend.Target
         var serviceComments: [ProgrammedFrontend.Key: String] = [:]
         var endpointComments: [ProgrammedFrontend.Key: [Target: String]] = [:]
-        var connections: [ProgrammedFrontend.Key: [Target: UInt64]] = [:]
-        var traffic: [ProgrammedFrontend.Key: [Target: ObservedElement]] = [:]
-        let connectionSets: Set = [EndpointTrafficLayout.serviceConnectionSet, EndpointTrafficLayout.nodePortConnectionSet]
-        let trafficSets: Set = [EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet]
         for table in ruleset.tables where table.name == RulesetLayout.tableName {
             let family: IPFamily = table.family == .ip ? .v4 : .v6
             for set in table.sets {
-                if connectionSets.contains(set.name) || trafficSets.contains(set.name) {
-                    for element in set.elements {
-                        guard let (key, target) = pair(element.key, family: family), let observed = element.observed
-                        else { continue }
-                        if connectionSets.contains(set.name) {
-                            connections[key, default: [:]][target] = observed.packets
-                        } else {
-                            traffic[key, default: [:]][target] = observed
-                        }
-                    }
-                } else if set.name == RulesetLayout.SetName.serviceIPs || set.name == RulesetLayout.SetName.serviceNodePorts {
+                if set.name == RulesetLayout.SetName.serviceIPs || set.name == RulesetLayout.SetName.serviceNodePorts {
                     // The frontend's service and port.
                     for element in set.elements {
                         guard let comment = element.comment,
@@ -102,34 +88,151 @@ public struct FrontendTraffic: Hashable, Sendable {
                 }
             }
         }
+        let counted = CountedPairs(ruleset)
         let frontends = ProgrammedFrontend.read(ruleset)
         return frontends.keys.sorted().compactMap { key -> FrontendTraffic? in
             guard let frontend = frontends[key], !frontend.targets.isEmpty || !(frontend.localTargets ?? []).isEmpty
             else { return nil }
             var seen = Set<Target>()
             let order = (frontend.targets + (frontend.localTargets ?? [])).filter { seen.insert($0).inserted }
+            let service = serviceComments[key]
             return FrontendTraffic(key: key, kind: frontend.kind, endpoints: order.map { target in
-                let observed = traffic[key]?[target]
-                return EndpointCount(address: "\(target.address)", port: target.port,
-                                     connections: connections[key]?[target] ?? 0,
-                                     packets: observed?.packets ?? 0, bytes: observed?.bytes ?? 0,
-                                     names: serviceComments[key].flatMap { service in
-                                         endpointComments[key]?[target].flatMap {
-                                             EndpointNames(serviceComment: service, endpointComment: $0)
-                                         }
-                                     },
-                                     open: open.map { $0.counts[key]?[target] ?? 0 })
+                counted.count(key, target, open: open, names: service.flatMap { service in
+                    endpointComments[key]?[target].flatMap { EndpointNames(serviceComment: service, endpointComment: $0) }
+                })
             })
         }
     }
 
+    /// Every frontend `map` gives on `node`, in key order, each endpoint (in the order the
+    /// compiler gives them slots, then the node's own list of a traffic policy Local) with
+    /// the counts `counted`'s counting sets hold for it (zero where none) and the names the
+    /// map gives it: what ``read(_:open:)`` finds in the ruleset compiled from `map`, without
+    /// compiling it and without reading anything but the counting sets from the kernel. A
+    /// daemon, which knows the map it programmed, reads its metrics so
+    /// (``ProgrammedEndpoints`` keeps the first half for the next scrapes).
+    public static func read(_ map: ServiceMap, node: NodeConfig, counted: Ruleset,
+                            open: OpenConnections? = nil) -> [FrontendTraffic] {
+        ProgrammedEndpoints(map, node: node).traffic(counted: counted, open: open)
+    }
+
+    /// The frontend with each endpoint's open connections from `open` (zero where it has none).
+    public func adding(open: OpenConnections) -> FrontendTraffic {
+        var traffic = self
+        for index in traffic.endpoints.indices {
+            guard let address = IPAddress(traffic.endpoints[index].address) else { continue }
+            let target = ProgrammedFrontend.Target(address: address, port: traffic.endpoints[index].port)
+            traffic.endpoints[index].open = open.counts[key]?[target] ?? 0
+        }
+        return traffic
+    }
+
+    /// What the counting sets of a ruleset hold, per frontend and endpoint.
+    fileprivate struct CountedPairs {
+        struct Pair: Hashable {
+            var key: ProgrammedFrontend.Key
+            var target: ProgrammedFrontend.Target
+        }
+        struct Counts {
+            var connections: UInt64 = 0
+            var packets: UInt64 = 0
+            var bytes: UInt64 = 0
+        }
+        /// One entry per pair: a single hash per element read and per endpoint shown.
+        var counts: [Pair: Counts] = [:]
+
+        init(_ ruleset: Ruleset) {
+            let sets = ruleset.tables.filter { $0.name == RulesetLayout.tableName }.flatMap { table in
+                table.sets.compactMap { set in
+                    EndpointTrafficLayout.measure(ofSet: set.name).map { (table.family == .ip ? IPFamily.v4 : .v6, set, $0) }
+                }
+            }
+            counts.reserveCapacity(sets.reduce(0) { $0 + $1.1.elements.count } / 2)
+            for (family, set, measure) in sets {
+                for element in set.elements {
+                    guard let (key, target) = FrontendTraffic.pair(element.key, family: family),
+                          let observed = element.observed else { continue }
+                    switch measure {
+                    case .connections:
+                        counts[Pair(key: key, target: target), default: Counts()].connections = observed.packets ?? 0
+                    case .traffic:
+                        let pair = Pair(key: key, target: target)
+                        counts[pair, default: Counts()].packets = observed.packets ?? 0
+                        counts[pair, default: Counts()].bytes = observed.bytes ?? 0
+                    }
+                }
+            }
+        }
+
+        /// One endpoint of a frontend with its counts.
+        func count(_ key: ProgrammedFrontend.Key, _ target: ProgrammedFrontend.Target, open: OpenConnections?,
+                   names: EndpointNames?) -> EndpointCount {
+            let found = counts[Pair(key: key, target: target)]
+            return EndpointCount(address: "\(target.address)", port: target.port,
+                                 connections: found?.connections ?? 0,
+                                 packets: found?.packets ?? 0, bytes: found?.bytes ?? 0,
+                                 names: names, open: open.map { $0.counts[key]?[target] ?? 0 })
+        }
+    }
+
     /// The frontend and the endpoint of a pair `[address .] protocol . port . endpoint . port`.
-    private static func pair(_ values: [Value], family: IPFamily) -> (ProgrammedFrontend.Key, ProgrammedFrontend.Target)? {
+    fileprivate static func pair(_ values: [Value], family: IPFamily) -> (ProgrammedFrontend.Key, ProgrammedFrontend.Target)? {
         guard values.count >= 4, case .address(let address) = values[values.count - 2],
               case .port(let port) = values[values.count - 1],
-              let key = ProgrammedFrontend.Key(elementKey: Array(values.dropLast(2)), family: family)
+              let key = ProgrammedFrontend.Key(elementKey: values.dropLast(2), family: family)
         else { return nil }
         return (key, ProgrammedFrontend.Target(address: address, port: port))
+    }
+}
+
+/// The frontends a map compiles to on a node, each with its endpoints and their names, in
+/// the order `FrontendTraffic` lists them: what a scrape of the endpoint counters needs
+/// besides the counts, computed once per programmed map.
+public struct ProgrammedEndpoints: Sendable {
+    private struct Entry: Sendable {
+        var key: ProgrammedFrontend.Key
+        var kind: ProgrammedFrontend.Kind
+        var endpoints: [(target: ProgrammedFrontend.Target, names: EndpointNames)]
+    }
+    private var entries: [Entry] = []
+
+    /// The frontends of `map` on `node` with endpoints, in key order.
+    public init(_ map: ServiceMap, node: NodeConfig) {
+        typealias Target = ProgrammedFrontend.Target
+        for family in [IPFamily.v4, .v6] {
+            for frontend in frontends(of: map, family: family, node: node.nodeName, zone: node.zone).frontends {
+                var seen = Set<Target>()
+                // internalTrafficPolicy Local: a ClusterIP balances to the node's own only.
+                let used = frontend.kind == .clusterIP && frontend.local != nil
+                    ? frontend.local ?? [] : frontend.endpoints + (frontend.local ?? [])
+                let endpoints = used.compactMap { endpoint -> (target: Target, names: EndpointNames)? in
+                    let target = Target(address: endpoint.address, port: endpoint.port)
+                    guard seen.insert(target).inserted else { return nil }
+                    return (target, EndpointNames(service: frontend.service, portName: frontend.portName,
+                                                  node: endpoint.nodeName,
+                                                  local: node.nodeName != nil && endpoint.nodeName == node.nodeName))
+                }
+                guard !endpoints.isEmpty else { continue }
+                entries.append(Entry(key: ProgrammedFrontend.Key(family: family, address: frontend.address,
+                                                                 transport: frontend.transport, port: frontend.port),
+                                     kind: ProgrammedFrontend.Kind(frontend.kind), endpoints: endpoints))
+            }
+        }
+        entries.sort { $0.key < $1.key }
+    }
+
+    /// How many endpoints the frontends have in all.
+    public var endpointCount: Int { entries.reduce(0) { $0 + $1.endpoints.count } }
+
+    /// Each frontend with its endpoints' counts from the counting sets of `counted` (zero
+    /// where none) and, with `open`, their open connections.
+    public func traffic(counted: Ruleset, open: OpenConnections? = nil) -> [FrontendTraffic] {
+        let counts = FrontendTraffic.CountedPairs(counted)
+        return entries.map { entry in
+            FrontendTraffic(key: entry.key, kind: entry.kind, endpoints: entry.endpoints.map {
+                counts.count(entry.key, $0.target, open: open, names: $0.names)
+            })
+        }
     }
 }
 

@@ -13,6 +13,15 @@ public struct ProgrammedFrontend: Hashable, Sendable {
         case external
         /// A NodePort on the node's addresses.
         case nodePort
+
+        /// The kind of a compiled frontend.
+        init(_ kind: FrontendKind) {
+            switch kind {
+            case .clusterIP: self = .clusterIP
+            case .external: self = .external
+            case .nodePort: self = .nodePort
+            }
+        }
     }
 
     /// Identifies a frontend: family, address (nil for a NodePort), protocol and port.
@@ -29,7 +38,12 @@ public struct ProgrammedFrontend: Hashable, Sendable {
         /// The key of a dispatch or no-endpoint element: `address . protocol . port`, or
         /// `protocol . port` for a NodePort; nil for anything else.
         public init?(elementKey values: [Value], family: IPFamily) {
-            var rest = values[...]
+            self.init(elementKey: values[...], family: family)
+        }
+
+        /// The same, from part of a longer key (a pair's frontend).
+        public init?(elementKey values: ArraySlice<Value>, family: IPFamily) {
+            var rest = values
             var address: IPAddress?
             if case .address(let found)? = rest.first { address = found; rest = rest.dropFirst() }
             guard rest.count == 2, case .proto(let number)? = rest.first, case .port(let port)? = rest.last,

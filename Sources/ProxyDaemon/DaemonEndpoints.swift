@@ -28,7 +28,8 @@ public struct DaemonEndpoints: Sendable {
     public func metricsPort(_ method: HTTPMethod, _ path: String) -> HTTPReply {
         switch path {
         case "/metrics":
-            let body = metrics.render() + (endpointTraffic?.render() ?? "")
+            var body = metrics.render()
+            endpointTraffic?.render(appendingTo: &body)
             // Reading the endpoint counters reads the tables back from the kernel: give what
             // that allocated back to the kernel too, or the resident set keeps its peak.
             if endpointTraffic != nil { FreeMemory.releaseUnusedPages() }

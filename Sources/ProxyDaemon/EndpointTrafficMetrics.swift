@@ -3,13 +3,15 @@ import Logging
 import Nftables
 import ProxyCompiler
 import ProxyEngine
+import ServiceModel
 
-/// Per-endpoint traffic metrics, read from the kernel at scrape time: one read-back of
-/// nftproxy's tables (requests naming thousands of keys, and dumps of the smaller sets;
-/// not a request per endpoint), whose `endpoint-connections` and `endpoint-traffic` sets
-/// count each endpoint's connections, packets and bytes, and whose element comments name
-/// its service, port and node (docs/ruleset.md, "Endpoint counters"). Counts are summed
-/// over a port's frontends.
+/// Per-endpoint traffic metrics, read from the kernel at scrape time: one dump of each
+/// counting set (`endpoint-connections-N`, `endpoint-traffic-N` and their NodePort twins,
+/// docs/ruleset.md "Endpoint counters"), not a request per endpoint. The frontends, their
+/// endpoints and names come from the map the daemon last programmed (``programmed(_:node:)``),
+/// compiled to frontends as the ruleset has them; before the first sync, from a read-back
+/// of the whole table, whose element comments name service, port and node. Counts are
+/// summed over a port's frontends.
 ///
 /// `nftproxy_endpoint_connections_total`, `nftproxy_endpoint_packets_total`,
 /// `nftproxy_endpoint_bytes_total` and the gauge `nftproxy_endpoint_open_connections` (one
@@ -33,29 +35,94 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     private let logger: Logger?
     private let lock = NSLock()
     private var warned = false
+    /// The map last programmed and the node it was programmed for; nil before the first sync.
+    private var programmedState: (map: ServiceMap, node: NodeConfig)?
+    /// Its frontends and endpoints with their names, once a scrape needed them (a scrape
+    /// after the next sync computes them again).
+    private var programmedEndpoints: ProgrammedEndpoints?
+    /// Counts the maps programmed, so a late computation does not replace a newer one.
+    private var programmedVersion = 0
 
     public init(networkNamespace: String?, limit: Int = EndpointTrafficMetrics.defaultLimit, logger: Logger? = nil) {
         self.networkNamespace = networkNamespace; self.limit = limit; self.logger = logger
     }
 
+    /// The daemon programmed `map` for `node` (a sync succeeded): the next scrapes name
+    /// their counts from it.
+    public func programmed(_ map: ServiceMap, node: NodeConfig) {
+        lock.withLock {
+            programmedState = (map, node)
+            programmedEndpoints = nil
+            programmedVersion &+= 1
+        }
+    }
+
     /// The metrics in the Prometheus text format, from the kernel as it is now; a read that
     /// fails leaves them out and says why in a comment.
     public func render() -> String {
+        var text = ""
+        render(appendingTo: &text)
+        return text
+    }
+
+    /// The same, appended to `body` (the rest of `/metrics`), which at 100,000 endpoints
+    /// saves copying tens of megabytes.
+    public func render(appendingTo body: inout String) {
         do {
+            let clock = ContinuousClock()
+            let start = clock.now
             let kernel = try NetlinkKernel(networkNamespace: networkNamespace)
-            let reader = KernelReader(socket: kernel.client.socket)
-            var tables: [Table] = []
+            let traffic = try read(kernel)
+            let read = clock.now
+            let groups = ServicePortTraffic.group(traffic)
+            let dropped = Self.append(groups, limit: limit, to: &body)
+            if dropped > 0 { warnOnce(dropped: dropped) }
+            logger?.debug("endpoint metrics scraped", metadata: [
+                "endpoints": "\(traffic.reduce(0) { $0 + $1.endpoints.count })", "dropped": "\(dropped)",
+                "readSeconds": "\(Self.seconds(start.duration(to: read)))",
+                "renderSeconds": "\(Self.seconds(read.duration(to: clock.now)))",
+            ])
+        } catch {
+            body += "# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n"
+        }
+    }
+
+    /// Every frontend's endpoints with their counts and open connections.
+    func read(_ kernel: NetlinkKernel) throws -> [FrontendTraffic] {
+        let reader = KernelReader(socket: kernel.client.socket)
+        var tables: [Table] = []
+        let traffic: [FrontendTraffic]
+        if let programmed = programmed() {
+            for family in TableFamily.allCases {
+                if let table = try reader.readSets(family, RulesetLayout.tableName,
+                                                   where: { EndpointTrafficLayout.measure(ofSet: $0) != nil }) {
+                    tables.append(table)
+                }
+            }
+            traffic = programmed.traffic(counted: Ruleset(tables: tables))
+        } else {
             for family in TableFamily.allCases {
                 if let readBack = try reader.read(family, RulesetLayout.tableName) { tables.append(readBack.table) }
             }
-            let ruleset = Ruleset(tables: tables)
-            let open = try kernel.openConnections(to: Set(ProgrammedFrontend.read(ruleset).keys))
-            let rendered = Self.text(ServicePortTraffic.group(FrontendTraffic.read(ruleset, open: open)), limit: limit)
-            if rendered.dropped > 0 { warnOnce(dropped: rendered.dropped) }
-            return rendered.text
-        } catch {
-            return "# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n"
+            traffic = FrontendTraffic.read(Ruleset(tables: tables))
         }
+        let open = try kernel.openConnections(to: Set(traffic.map(\.key)))
+        return traffic.map { $0.adding(open: open) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// The endpoints of the map last programmed; nil before the first sync.
+    private func programmed() -> ProgrammedEndpoints? {
+        let (state, known, version) = lock.withLock { (programmedState, programmedEndpoints, programmedVersion) }
+        guard let state else { return nil }
+        if let known { return known }
+        // Outside the lock: a sync meanwhile replaces the state, and the next scrape computes anew.
+        let computed = ProgrammedEndpoints(state.map, node: state.node)
+        lock.withLock { if programmedVersion == version { programmedEndpoints = computed } }
+        return computed
     }
 
     private func warnOnce(dropped: Int) {
@@ -74,21 +141,30 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     /// The text of the metrics for `groups`, with at most `limit` endpoints (0: all), and
     /// how many endpoints were left out.
     public static func text(_ groups: [ServicePortTraffic], limit: Int = 0) -> (text: String, dropped: Int) {
+        var text = ""
+        let dropped = append(groups, limit: limit, to: &text)
+        return (text, dropped)
+    }
+
+    /// Appends the text of the metrics for `groups` to `out`; returns how many endpoints
+    /// `limit` left out.
+    static func append(_ groups: [ServicePortTraffic], limit: Int, to out: inout String) -> Int {
         var samples: [(labels: String, endpoint: EndpointCount)] = []
         var dropped = 0
         for group in groups {
             guard let service = group.service else { continue }
+            // The labels every endpoint of the port shares, escaped once.
+            let shared = "namespace=\"\(escaped(service.namespace))\",service=\"\(escaped(service.name))\","
+                + "port=\"\(escaped(portLabel(group)))\",endpoint=\""
             for endpoint in group.endpoints {
                 guard limit == 0 || samples.count < limit else { dropped += 1; continue }
                 let node = endpoint.names?.node ?? ""
                 let local = endpoint.names?.local ?? false
-                let labels = "namespace=\"\(escaped(service.namespace))\",service=\"\(escaped(service.name))\","
-                    + "port=\"\(escaped(portLabel(group)))\",endpoint=\"\(escaped(endpoint.target))\","
-                    + "node=\"\(escaped(node))\",local=\"\(local)\""
-                samples.append((labels, endpoint))
+                samples.append((shared + escaped(endpoint.target) + "\",node=\"" + escaped(node)
+                                + (local ? "\",local=\"true\"" : "\",local=\"false\""), endpoint))
             }
         }
-        var out = ""
+        out.reserveCapacity(out.utf8.count + samples.count * 4 * (samples.first.map { $0.labels.utf8.count + 60 } ?? 0) + 1024)
         let families: [(String, String, KeyPath<EndpointCount, UInt64>)] = [
             (connectionsName, "New connections the kernel balanced to each endpoint of a service port.", \.connections),
             (packetsName, "Packets of the flows balanced to each endpoint, both directions.", \.packets),
@@ -96,16 +172,21 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         ]
         for (name, help, value) in families {
             out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-            for sample in samples { out += "\(name){\(sample.labels)} \(sample.endpoint[keyPath: value])\n" }
+            for sample in samples {
+                out += name; out += "{"; out += sample.labels; out += "} "
+                out += String(sample.endpoint[keyPath: value]); out += "\n"
+            }
         }
-        let open = samples.filter { $0.endpoint.open != nil }
-        if !open.isEmpty {
+        if samples.contains(where: { $0.endpoint.open != nil }) {
             out += "# HELP \(openName) Connections to each endpoint that conntrack holds open now.\n# TYPE \(openName) gauge\n"
-            for sample in open { out += "\(openName){\(sample.labels)} \(sample.endpoint.open ?? 0)\n" }
+            for sample in samples {
+                guard let open = sample.endpoint.open else { continue }
+                out += openName; out += "{"; out += sample.labels; out += "} "; out += String(open); out += "\n"
+            }
         }
         out += "# HELP \(droppedName) Endpoints left out of the endpoint metrics by --endpoint-metrics-limit.\n"
         out += "# TYPE \(droppedName) gauge\n\(droppedName) \(dropped)\n"
-        return (out, dropped)
+        return dropped
     }
 
     /// The port's name, or its number (the first frontend's) when it has none.
@@ -117,7 +198,9 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
 
     /// A label value as the text format wants it: backslash, quote and newline escaped.
     private static func escaped(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") })
+        else { return value }
+        return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 }

@@ -35,8 +35,8 @@ public struct JSONLogHandler: LogHandler {
         write("{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}")
     }
 
-    /// A JSON string literal.
-    static func quote(_ text: String) -> String {
+    /// A JSON string literal (also what `nftproxy stats -o json` writes its strings with).
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -33,11 +33,15 @@ public struct NftproxyDaemon: ServiceLifecycle.Service, Sendable {
         let listening = NamespaceHealthCheckListening(namespace: config.networkNamespace)
         let healthChecks = HealthCheckController(listening: listening, localAddresses: { try listening.localAddresses() },
                                                  health: health, metrics: metrics, logger: logger)
+        let endpointTraffic = config.endpointCounters
+            ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace, limit: config.endpointMetricsLimit,
+                                     logger: logger) : nil
         let loop = SyncLoop(node: knownNode, kernel: kernel, source: state, health: health, metrics: metrics,
-                            settings: config.sync, logger: logger, synced: healthChecks.synced)
-        let endpoints = DaemonEndpoints(health: health, metrics: metrics, endpointTraffic: config.endpointCounters
-                                        ? EndpointTrafficMetrics(networkNamespace: config.networkNamespace,
-                                                                 limit: config.endpointMetricsLimit, logger: logger) : nil)
+                            settings: config.sync, logger: logger, synced: { map, changed, node in
+            healthChecks.synced(map, changed: changed, node: node)
+            endpointTraffic?.programmed(map, node: node)
+        })
+        let endpoints = DaemonEndpoints(health: health, metrics: metrics, endpointTraffic: endpointTraffic)
         var servers: [HTTPEndpointServer] = []
         for (address, responder, what) in [(config.healthzBindAddress, endpoints.healthPort, "healthz"),
                                            (config.metricsBindAddress, endpoints.metricsPort, "metrics")] {

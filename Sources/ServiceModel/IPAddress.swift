@@ -27,9 +27,14 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     public init?(bytes: [UInt8]) {
+        self.init(bytes: bytes[...])
+    }
+
+    /// From 4 or 16 bytes in network order, without copying them out of a larger buffer.
+    public init?(bytes: ArraySlice<UInt8>) {
         guard bytes.count == 4 || bytes.count == 16 else { return nil }
         var words: (UInt64, UInt64) = (0, 0)
-        for (index, byte) in bytes.enumerated() {
+        for (index, byte) in zip(0..., bytes) {
             if index < 8 {
                 words.0 |= UInt64(byte) << (56 - 8 * UInt64(index))
             } else {

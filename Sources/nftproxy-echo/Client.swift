@@ -79,8 +79,12 @@ struct EchoClient {
         }
         var allReplied = true
         var reportedUnsupported = false
+        // UDP sockets stay open until every attempt is done, so that no attempt reuses an
+        // earlier one's port: each is a flow (a conntrack entry) of its own.
+        var heldSockets: [Int32] = []
+        defer { for fd in heldSockets { close(fd) } }
         for _ in 0..<options.count {
-            let result = attempt(destination: destination, source: sourceAddress)
+            let result = attempt(destination: destination, source: sourceAddress, holding: &heldSockets)
             if case .unsupported = result, !reportedUnsupported {
                 warn("unsupported: \(options.transport.rawValue) is not supported by this kernel")
                 reportedUnsupported = true
@@ -107,11 +111,16 @@ struct EchoClient {
         return (fd, nil)
     }
 
-    private func attempt(destination: SocketAddress, source: SocketAddress?) -> AttemptResult {
+    private func attempt(destination: SocketAddress, source: SocketAddress?, holding held: inout [Int32]) -> AttemptResult {
         let deadline = monotonicMilliseconds() + Int64(options.timeoutMilliseconds)
         let (socketFD, failure) = connectedSocket(destination: destination, source: source, deadline: deadline)
         guard let fd = socketFD else { return failure ?? .error("no socket") }
-        defer { close(fd) }
+        if options.transport == .udp {
+            // At most 512 held (the oldest closed first): within any 512 attempts no port repeats.
+            if held.count == 512 { close(held.removeFirst()) }
+            held.append(fd)
+        }
+        defer { if options.transport != .udp { close(fd) } }
 
         if options.transport == .udp {
             let probe = Array("ping\n".utf8)

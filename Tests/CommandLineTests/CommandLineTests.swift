@@ -59,8 +59,8 @@ final class CommandLineTests: XCTestCase {
     func testEndpointCountersAreOnUnlessTurnedOff() throws {
         let on = try nftproxy(["dump", "-f", example])
         XCTAssertEqual(on.status, 0, on.stderr)
-        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2 * 4,
-                       "the four counting sets of each table: \(on.stdout)")
+        XCTAssertEqual(on.stdout.components(separatedBy: "\t\tcounter\n").count - 1, 2 * 4 * 16,
+                       "the counting sets of each table, four kinds in 16 shards: \(on.stdout)")
         XCTAssertTrue(on.stdout.contains("comment \"default/echo-server"), "dispatch elements name their service: \(on.stdout)")
         XCTAssertTrue(on.stdout.contains("ct status dnat jump count-endpoint-traffic"), on.stdout)
         let off = try nftproxy(["dump", "-f", example, "--endpoint-counters=false"])

@@ -99,9 +99,10 @@ final class CompiledServicesTests: XCTestCase {
         XCTAssertEqual(counts, ["cluster-ips": 1, "service-ips": 1, "service-nodeports": 1, "no-endpoint-services": 0,
                                 "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "frontend-digests": 1, "nodeport-digests": 1,
                                 "service-backends-2": 0,
-                                "service-backends-3": 3, "nodeport-backends-3": 3, "counted-frontends": 1, "counted-nodeports": 1,
-                                "endpoint-connections": 0,
-                                "nodeport-endpoint-connections": 0, "endpoint-traffic": 0, "nodeport-endpoint-traffic": 0])
+                                "service-backends-3": 3, "nodeport-backends-3": 3, "counted-frontends": 1, "counted-nodeports": 1]
+                                .merging(["endpoint-connections-", "nodeport-endpoint-connections-", "endpoint-traffic-",
+                                          "nodeport-endpoint-traffic-"].flatMap { prefix in (0..<16).map { (prefix + String($0), 0) } },
+                                         uniquingKeysWith: { first, _ in first }))
         let before = try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName))
         let diff = TableDiff.transaction(from: before, to: after)
         // Only the replaced endpoint's counter elements change (one per frontend), and the two

@@ -1,6 +1,7 @@
 import XCTest
 import Nftables
 import ServiceModel
+import ServiceTestSupport
 @testable import ProxyCompiler
 
 /// Endpoint counters: the counting sets and chain, the names on the backends elements,
@@ -12,13 +13,18 @@ final class EndpointCountersTests: XCTestCase {
         return Compiler(node: node).compile(ServiceMap(services: services)).ruleset
     }
 
-    private static let countingSets = [EndpointTrafficLayout.serviceConnectionSet, EndpointTrafficLayout.nodePortConnectionSet,
-                                       EndpointTrafficLayout.serviceSet, EndpointTrafficLayout.nodePortSet]
+    /// The counting sets, by name: per measure, the ClusterIP-style shards then the NodePort ones.
+    private static let countingSets: [String] = ["endpoint-connections-", "nodeport-endpoint-connections-",
+                                                 "endpoint-traffic-", "nodeport-endpoint-traffic-"]
+        .flatMap { prefix in (0..<16).map { prefix + String($0) } }
     private static let frontendSets = [EndpointTrafficLayout.serviceFrontendSet, EndpointTrafficLayout.nodePortFrontendSet]
+    private static let shardChains = ["count-endpoints-", "count-nodeport-endpoints-"]
+        .flatMap { prefix in (0..<16).map { prefix + String($0) } }
 
-    /// Counters add four empty dynamic sets, two sets of the frontends counted for (the keys
-    /// of the dispatch maps), one chain and fifteen rules, whatever the services: the same
-    /// with one service as with three. Nothing else counts.
+    /// Counters add 64 empty dynamic sets (16 shards of four kinds), two verdict maps of the
+    /// frontends counted for (the keys of the dispatch maps, each sent to its shard's chain),
+    /// 33 chains and their rules, whatever the services: the same with one service as with
+    /// three. Nothing else counts.
     func testCountersAddAConstantNumberOfRulesAndSets() {
         for services in [[Fixtures.echoServer], [Fixtures.echoServer, Fixtures.web, Fixtures.empty]] {
             let on = compile(counters: true, services), off = compile(counters: false, services)
@@ -31,6 +37,11 @@ final class EndpointCountersTests: XCTestCase {
                     let dispatch = withCounters.sets.first { $0.name == map }
                     XCTAssertEqual(frontends?.elements.map(\.key), dispatch?.elements.map(\.key), name)
                     XCTAssertEqual(frontends?.size, dispatch?.size, name)
+                    for element in frontends?.elements ?? [] {
+                        guard case let .verdict(.goto(chain))? = element.data else { XCTFail("\(element)"); continue }
+                        let prefix = name == EndpointTrafficLayout.serviceFrontendSet ? "count-endpoints-" : "count-nodeport-endpoints-"
+                        XCTAssertEqual(chain, prefix + String(EndpointTrafficLayout.shard(of: element.key)))
+                    }
                 }
                 let counting = withCounters.sets.filter(\.counter)
                 XCTAssertEqual(counting.map(\.name), Self.countingSets)
@@ -40,13 +51,47 @@ final class EndpointCountersTests: XCTestCase {
                     XCTAssertTrue(set.elements.isEmpty, "the packet path creates the elements")
                 }
                 XCTAssertEqual(withCounters.chains.map(\.name).filter { !without.chains.map(\.name).contains($0) },
-                               [EndpointTrafficLayout.countChain])
+                               [EndpointTrafficLayout.countChain] + Self.shardChains)
                 let extraRules = withCounters.chains.reduce(0) { $0 + $1.rules.count } - without.chains.reduce(0) { $0 + $1.rules.count }
-                XCTAssertEqual(extraRules, 3 + 3 * 4, "a jump per filter hook; per protocol, two first-packet updates and two lookups")
+                XCTAssertEqual(extraRules, 3 + 3 * 2 + 32 * 3 * 2,
+                               "a jump per filter hook; per protocol two shard lookups; per shard chain and protocol an update and a lookup")
+                for chain in withCounters.chains where Self.shardChains.contains(chain.name) {
+                    let shard = chain.name.split(separator: "-").last.map(String.init) ?? ""
+                    let used = Set(chain.rules.flatMap(\.statements).compactMap { statement -> String? in
+                        switch statement {
+                        case let .updateSet(_, set, _), let .lookup(_, set): return set
+                        default: return nil
+                        }
+                    })
+                    XCTAssertEqual(used.count, 2, chain.name)
+                    XCTAssertTrue(used.allSatisfy { $0.hasSuffix("-" + shard) }, "\(chain.name) counts in its own shard: \(used)")
+                }
                 XCTAssertEqual(withCounters.sets.filter { !(Self.countingSets + Self.frontendSets).contains($0.name) }.map(\.withoutElements),
                                without.sets.map(\.withoutElements), "the other sets are declared alike")
             }
         }
+    }
+
+    /// A frontend's shard is the same in every process (a fixed hash, not Swift's seeded
+    /// one), and frontends spread evenly over the shards.
+    func testShardsAreStableAndEven() {
+        XCTAssertEqual(EndpointTrafficLayout.shard(of: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)]),
+                       EndpointTrafficLayout.shard(of: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)]))
+        // FNV-1a of c6 12 00 0a 06 00 50, modulo 16.
+        XCTAssertEqual(EndpointTrafficLayout.shard(of: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)]),
+                       Int(Self.fnv1a([0xc6, 0x12, 0x00, 0x0a, 0x06, 0x00, 0x50]) % 16))
+        var perShard = Array(repeating: 0, count: EndpointTrafficLayout.shardCount)
+        for index in 0..<4096 {
+            let address = Fixtures.ip("198.18.\(index / 256).\(index % 256)")
+            perShard[EndpointTrafficLayout.shard(of: [.address(address), .proto(6), .port(80)])] += 1
+        }
+        XCTAssertEqual(perShard.reduce(0, +), 4096)
+        XCTAssertLessThan(perShard.max() ?? 0, 2 * 4096 / 16, "no shard holds twice its share: \(perShard)")
+        XCTAssertGreaterThan(perShard.min() ?? 0, 4096 / 16 / 2, "no shard holds half its share: \(perShard)")
+    }
+
+    private static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01b3 }
     }
 
     /// Every backends element names its endpoint's node in its comment, and the frontend's
@@ -96,7 +141,7 @@ final class EndpointCountersTests: XCTestCase {
         }
     }
 
-    /// Connections from `endpoint-connections`, packets and bytes from `endpoint-traffic` (as
+    /// Connections from `endpoint-connections-N`, packets and bytes from `endpoint-traffic-N` (as
     /// the kernel reports them, `observed`), each on the endpoint of its pair; an element for
     /// a pair the backends maps do not hold is left out.
     func testReadsCountsPerEndpointFromTheCountingSets() throws {
@@ -110,7 +155,9 @@ final class EndpointCountersTests: XCTestCase {
             let name = ruleset.tables[index].sets[setIndex].name
             guard Self.countingSets.contains(name) else { continue }
             let frontend = name.hasPrefix("nodeport-") ? nodePort : clusterIP
-            let base: UInt64 = (name.hasPrefix("nodeport-") ? 100 : 0) + (name.hasSuffix("connections") ? 0 : 1000)
+            // The packet path counts a frontend's pairs in its shard's sets.
+            guard name.hasSuffix("-\(EndpointTrafficLayout.shard(of: frontend))") else { continue }
+            let base: UInt64 = (name.hasPrefix("nodeport-") ? 100 : 0) + (name.contains("connections") ? 0 : 1000)
             ruleset.tables[index].sets[setIndex].elements = (endpoints + [stale]).enumerated().map { slot, endpoint in
                 var element = SetElement(key: frontend + [endpoint, .port(8080)])
                 element.observed = ObservedElement(packets: base + UInt64(slot), bytes: (base + UInt64(slot)) * 60)
@@ -150,11 +197,15 @@ final class EndpointCountersTests: XCTestCase {
                 }
             }
             let gone = Value.address(Fixtures.ip("198.19.1.11"))
+            let clusterIP: [Value] = [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)]
+            let nodePort: [Value] = [.proto(6), .port(32000)]
+            let service = EndpointTrafficLayout.shard(of: clusterIP), node = EndpointTrafficLayout.shard(of: nodePort)
+            // Only in the shard of each frontend.
             XCTAssertEqual(retired, [
-                EndpointTrafficLayout.serviceConnectionSet: [[.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80), gone, .port(8080)]],
-                EndpointTrafficLayout.serviceSet: [[.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80), gone, .port(8080)]],
-                EndpointTrafficLayout.nodePortConnectionSet: [[.proto(6), .port(32000), gone, .port(8080)]],
-                EndpointTrafficLayout.nodePortSet: [[.proto(6), .port(32000), gone, .port(8080)]],
+                "endpoint-connections-\(service)": [clusterIP + [gone, .port(8080)]],
+                "endpoint-traffic-\(service)": [clusterIP + [gone, .port(8080)]],
+                "nodeport-endpoint-connections-\(node)": [nodePort + [gone, .port(8080)]],
+                "nodeport-endpoint-traffic-\(node)": [nodePort + [gone, .port(8080)]],
             ])
         }
         var reordered = Fixtures.echoServer
@@ -173,7 +224,9 @@ final class EndpointCountersTests: XCTestCase {
         var current = compile(counters: true, [Fixtures.echoServer, Fixtures.web])
         let desired = compile(counters: true, [Fixtures.web])
         let index = try XCTUnwrap(current.tables.firstIndex { $0.family == .ip })
-        let setIndex = try XCTUnwrap(current.tables[index].sets.firstIndex { $0.name == EndpointTrafficLayout.serviceSet })
+        let shard = EndpointTrafficLayout.shard(of: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80)])
+        let counting = EndpointTrafficLayout.setName(nodePort: false, .traffic, shard: shard)
+        let setIndex = try XCTUnwrap(current.tables[index].sets.firstIndex { $0.name == counting })
         let echo = SetElement(key: [.address(Fixtures.ip("198.18.0.10")), .proto(6), .port(80),
                                     .address(Fixtures.ip("198.19.1.12")), .port(8080)])
         let webBackend = try XCTUnwrap(desired.tables[index].sets.first { $0.name.contains("-backends-") }?.elements.first)
@@ -182,14 +235,57 @@ final class EndpointCountersTests: XCTestCase {
         current.tables[index].sets[setIndex].elements = [echo, web]
         let transaction = TableDiff.transaction(from: current.tables[index], to: desired.tables[index])
         let destroyed = transaction.operations.flatMap { operation -> [SetElement] in
-            guard case let .destroyElements(_, _, set, elements) = operation, set.name == EndpointTrafficLayout.serviceSet
+            guard case let .destroyElements(_, _, set, elements) = operation, set.name == counting
             else { return [] }
             return Array(elements)
         }
         XCTAssertTrue(destroyed.contains(echo))
         XCTAssertFalse(destroyed.contains(web), "web's pair stays")
         let result = TableDiff.result(from: current.tables[index], to: desired.tables[index])
-        XCTAssertEqual(result.sets.first { $0.name == EndpointTrafficLayout.serviceSet }?.elements, [web])
+        XCTAssertEqual(result.sets.first { $0.name == counting }?.elements, [web])
+    }
+
+    /// A daemon reads its metrics from the map it programmed and the counting sets alone:
+    /// the same frontends, endpoints (in the same order), counts and names as a read of the
+    /// whole compiled ruleset, on random maps with every traffic policy, conflicts and hints.
+    func testTheProgrammedMapNamesTheCountsAsTheRulesetDoes() throws {
+        var random = RandomServices(seed: 20261202)
+        var node = Fixtures.node
+        node.endpointCounters = true
+        node.zone = "zone-a"
+        for round in 0..<20 {
+            let map = random.map(size: 40)
+            var ruleset = Compiler(node: node).compile(map).ruleset
+            var filled = 0
+            for tableIndex in ruleset.tables.indices {
+                let table = ruleset.tables[tableIndex]
+                let derived = DerivedKeys(table)
+                for setIndex in table.sets.indices {
+                    let name = table.sets[setIndex].name
+                    guard let measure = EndpointTrafficLayout.measure(ofSet: name) else { continue }
+                    // Every other pair counted (the pair keys of a set are those of its shard's frontends).
+                    let pairs = derived.pairKeys(of: name, in: table) ?? []
+                    XCTAssertTrue(pairs.allSatisfy { name.hasSuffix("-\(EndpointTrafficLayout.shard(of: Array($0.dropLast(2))))") },
+                                  "\(name) can only hold pairs of its shard")
+                    let keys = pairs.enumerated().filter { index, _ in index % 2 == 0 }
+                    ruleset.tables[tableIndex].sets[setIndex].elements = keys.map { index, key in
+                        var element = SetElement(key: key)
+                        let count = UInt64(index + 1) * (measure == .connections ? 1 : 10)
+                        element.observed = ObservedElement(packets: count, bytes: count * 100)
+                        return element
+                    }
+                    filled += keys.count
+                }
+            }
+            let fromRuleset = FrontendTraffic.read(ruleset)
+            let fromMap = FrontendTraffic.read(map, node: node, counted: ruleset)
+            XCTAssertEqual(fromMap.map(\.key), fromRuleset.map(\.key), "round \(round): the frontends; only the map's: \(Set(fromMap.map(\.key)).subtracting(fromRuleset.map(\.key))), only the ruleset's: \(Set(fromRuleset.map(\.key)).subtracting(fromMap.map(\.key)))")
+            for (mine, theirs) in zip(fromMap, fromRuleset) where mine != theirs {
+                XCTFail("round \(round), \(mine.key): \(mine.endpoints) differs from the ruleset's \(theirs.endpoints)")
+            }
+            XCTAssertGreaterThan(filled, 0, "round \(round) counted something")
+            XCTAssertTrue(fromMap.flatMap(\.endpoints).contains { $0.connections > 0 })
+        }
     }
 
     /// Open connections land on the frontend of their original destination, or on the

@@ -55,6 +55,8 @@ final class RulesetSyncTests: XCTestCase {
         try engine.sync(to: compile(services(200)))
 
         let report = try engine.sync(to: compile(services(200, replacing: (service: 42, endpoint: "198.19.9.99"))))
+        let clusterIPShard = EndpointTrafficLayout.shard(of: [.address(IPAddress("198.18.0.43")!), .proto(6), .port(80)])
+        let nodePortShard = EndpointTrafficLayout.shard(of: [.proto(6), .port(30042)])
         // svc-042's three numgen slots behind its ClusterIP and behind its NodePort are rewritten
         // (the endpoints are numbered in sorted order, so one replacement renumbers them), and the
         // new endpoint gets its hairpin entry. Its old endpoint 198.19.1.53 still serves svc-041.
@@ -72,10 +74,11 @@ final class RulesetSyncTests: XCTestCase {
             "add element ip nftproxy nodeport-backends-3 (3 elements, first { tcp . 30042 . 0 comment \"- remote\" : 198.19.1.54 . 8080 })",
             // Endpoint counters: only the replaced endpoint's pair is retired, whether or not a
             // packet made its elements; the others keep their counts.
-            "destroy element ip nftproxy endpoint-connections (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
-            "destroy element ip nftproxy nodeport-endpoint-connections (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
-            "destroy element ip nftproxy endpoint-traffic (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
-            "destroy element ip nftproxy nodeport-endpoint-traffic (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
+            // Each frontend's pairs sit in its shard's sets.
+            "destroy element ip nftproxy endpoint-connections-\(clusterIPShard) (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy nodeport-endpoint-connections-\(nodePortShard) (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy endpoint-traffic-\(clusterIPShard) (1 elements, first { 198.18.0.43 . tcp . 80 . 198.19.1.53 . 8080 })",
+            "destroy element ip nftproxy nodeport-endpoint-traffic-\(nodePortShard) (1 elements, first { tcp . 30042 . 198.19.1.53 . 8080 })",
             "delete element ip nftproxy generation-stamp (1 elements, first { 2 })",
             "add element ip nftproxy generation-stamp (1 elements, first { 3 })",
             "delete element ip6 nftproxy generation-stamp (1 elements, first { 2 })",

@@ -41,6 +41,12 @@ struct DaemonBench: ParsableCommand {
     @Option(help: "Single-endpoint changes of the latency row.")
     var changes = 100
 
+    @Option(help: "Passed to each `nftproxy run` as --log-level (debug: each scrape logs its read and render times).")
+    var logLevel = "info"
+
+    @Option(help: "Whole /metrics scrapes timed at --latency-services once every pair is counted (0: none).")
+    var scrapes = 5
+
     @Option(help: "Seconds to wait after the first sync before reading the resident set.")
     var settle: Double = 5
 
@@ -92,7 +98,8 @@ struct DaemonBench: ParsableCommand {
             printErr("daemon: \(count) services in the stand-in (\(Format.duration(row.standInLoadSeconds)))")
             let runner = DaemonRunner(executable: executable, cluster: cluster, directory: directory + "/\(count)",
                                       timeout: timeout,
-                                      extraArguments: endpointCounters.map { ["--endpoint-counters", "\($0)"] } ?? [])
+                                      extraArguments: (endpointCounters.map { ["--endpoint-counters", "\($0)"] } ?? [])
+                                          + ["--endpoint-metrics-limit", "0", "--log-level", logLevel])
             for repetition in 0..<repeats {
                 let namespace = try PrivateNamespace()
                 defer { namespace.close() }
@@ -110,6 +117,25 @@ struct DaemonBench: ParsableCommand {
                             DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
                         }
                     }
+                }
+                if repetition == 0 && count == latencyServices && endpointCounters != false && scrapes > 0 {
+                    try CountingSets.fill(namespace: namespace.name)
+                    for _ in 0..<scrapes {
+                        let begun = Clock.now()
+                        var lastByte = begun
+                        let text = try fresh.process.metrics(timeoutSeconds: 120, received: { lastByte = Clock.now() })
+                        row.scrapeSeconds.append(lastByte - begun)
+                        row.scrapeEndpoints = text.components(separatedBy: "\nnftproxy_endpoint_connections_total{").count - 1
+                    }
+                    row.memoryAfterScrapes = fresh.process.memory().map {
+                        DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
+                    }
+                    for line in fresh.process.logLines where line["msg"] as? String == "endpoint metrics scraped" {
+                        printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s, "
+                                 + "\(line["endpoints"] ?? "?") endpoints")
+                    }
+                    printErr("daemon: \(count) /metrics scrape median \(Format.duration(Summary(row.scrapeSeconds).median)), "
+                             + "\(row.scrapeEndpoints ?? 0) endpoints")
                 }
                 fresh.process.kill(SIGKILL)
                 let adopted = try runner.start(namespace: namespace.name, label: "restart-\(repetition)")

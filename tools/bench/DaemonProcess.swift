@@ -61,8 +61,9 @@ final class DaemonProcess {
     }
 
     /// The Prometheus text of `/metrics`.
-    func metrics(timeoutSeconds: Int = 5) throws -> String {
-        guard let response = HTTPProbe.get(port: metricsPort, path: "/metrics", timeoutSeconds: timeoutSeconds),
+    func metrics(timeoutSeconds: Int = 5, received: (() -> Void)? = nil) throws -> String {
+        guard let response = HTTPProbe.get(port: metricsPort, path: "/metrics", timeoutSeconds: timeoutSeconds,
+                                           received: received),
               response.status == 200 else {
             throw BenchError("no /metrics from nftproxy run")
         }
@@ -120,6 +121,11 @@ final class DaemonProcess {
 /// A minimal blocking HTTP/1.0 GET to 127.0.0.1, enough for /healthz and /metrics.
 enum HTTPProbe {
     static func get(port: Int, path: String, timeoutSeconds: Int = 5) -> (status: Int, body: String)? {
+        get(port: port, path: path, timeoutSeconds: timeoutSeconds, received: nil)
+    }
+
+    /// The same; `received` is called when the last byte arrived, before the body is decoded.
+    static func get(port: Int, path: String, timeoutSeconds: Int, received: (() -> Void)?) -> (status: Int, body: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -145,11 +151,15 @@ enum HTTPProbe {
             if count <= 0 { break }
             response += buffer[0..<count]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
+        received?()
+        // The status line and headers end at the first empty line; only the body is decoded whole.
+        let separator = Array("\r\n\r\n".utf8)
+        let headerEnd = response.indices.dropLast(3).first { response[$0..<($0 + 4)].elementsEqual(separator) }
+        let head = String(decoding: response[..<(headerEnd ?? response.count)], as: UTF8.self)
+        guard head.hasPrefix("HTTP/"), let status = Int(head.split(separator: " ").dropFirst().first ?? "") else {
             return nil
         }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        let body = headerEnd.map { String(decoding: response[($0 + 4)...], as: UTF8.self) } ?? ""
         return (status, body)
     }
 

@@ -67,6 +67,12 @@ struct DaemonResult: Codable {
         var steadyMemory: Memory?
         var memoryAfterChanges: Memory?
         var latency: Latency?
+        /// With endpoint counters: whole /metrics scrapes (GET to the last byte) once every
+        /// pair's counting elements exist, and how many endpoints each exported.
+        var scrapeSeconds: [Double] = []
+        var scrapeEndpoints: Int?
+        /// The resident set after those scrapes.
+        var memoryAfterScrapes: Memory?
 
         init(services: Int) { self.services = services }
     }
@@ -103,6 +109,14 @@ struct DaemonResult: Codable {
                              + "after a /metrics scrape \(memory.residentKiB / 1024) MiB "
                              + "(peak \(memory.peakKiB / 1024) MiB)"
                              + (row.memoryAfterChanges.map { "; after the changes \($0.residentKiB / 1024) MiB" } ?? ""))
+            }
+            if !row.scrapeSeconds.isEmpty {
+                let scrapes = Summary(row.scrapeSeconds)
+                lines.append("/metrics scrape at \(Format.count(row.services)) × \(endpoints), every pair counted, "
+                             + "\(row.scrapeEndpoints.map(Format.count) ?? "?") endpoints exported: median "
+                             + "**\(Format.duration(scrapes.median))** (\(Format.duration(scrapes.min))–\(Format.duration(scrapes.max)), "
+                             + "\(row.scrapeSeconds.count) scrapes)"
+                             + (row.memoryAfterScrapes.map { "; RSS after them \($0.residentKiB / 1024) MiB (peak \($0.peakKiB / 1024) MiB)" } ?? ""))
             }
             if let latency = row.latency {
                 let e = latency.eventToKernel

@@ -43,6 +43,7 @@ struct Measurement {
             commitStats: ChangeStats(commits),
             readBack: restart.readBack, readBackElements: restart.readBackElements,
             endpointCounters: workload.endpointCounters, scrape: restart.scrape, scrapeEndpoints: restart.scrapeEndpoints,
+            statsRead: restart.statsRead, scrapeNaming: restart.naming,
             readBackDumped: restart.readBackDumped,
             restartSync: restart.sync, verifySync: restart.verify, teardown: teardown,
             memory: RunResult.Memory(afterCompile: afterCompile, afterFullSync: synced.afterFullSync,
@@ -116,23 +117,14 @@ struct Measurement {
     /// endpoint), as the packet path makes them when every endpoint carries traffic, so that
     /// read-backs and the scrape below face the largest sets they can meet.
     private func fillCountingSets(_ ruleset: Ruleset) throws {
-        let client = try NftablesClient(networkNamespace: namespace)
-        for table in ruleset.tables {
-            let derived = DerivedKeys(table)
-            var transaction = Transaction()
-            for set in table.sets where derived.countedPairSets.contains(set.name) {
-                let keys = derived.pairKeys(of: set.name, in: table) ?? []
-                transaction.addElements(keys.map { SetElement(key: $0) }, to: set, family: table.family, table: table.name)
-            }
-            try client.commit(transaction)
-        }
+        try CountingSets.fill(ruleset, client: try NftablesClient(networkNamespace: namespace))
     }
 
     /// A restart: read-back alone, a fresh RulesetSync applying one more change, and a
     /// last fresh RulesetSync that must find the kernel equal to the desired ruleset.
     private func restart(_ ruleset: inout Ruleset, editor: inout Editor) throws
         -> (readBack: Timing, readBackElements: Int, readBackDumped: Timing, scrape: Timing, scrapeEndpoints: Int,
-            sync: SyncSample, verify: SyncSample) {
+            statsRead: Timing, naming: Timing, sync: SyncSample, verify: SyncSample) {
         let tables = ruleset.tables
         try fillCountingSets(ruleset)
         func read(_ elements: KernelReader.ElementReading) throws -> (Int, Timing) {
@@ -151,13 +143,30 @@ struct Measurement {
         guard dumpedElements == readBackElements else {
             throw BenchError("the read-back found \(readBackElements) elements, a dump of every set \(dumpedElements)")
         }
-        // A scrape of every endpoint's counters, as `/metrics` and `nftproxy stats` make it:
-        // read both tables back, then every endpoint's counts with its names, per service port.
+        // A scrape of every endpoint's counters, as the daemon's `/metrics` makes it: the
+        // counting sets dumped, every endpoint's counts named from the map it programmed.
         let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
+        // The frontends and names of the map: once per programmed map (the daemon keeps them
+        // until its next sync), timed apart.
+        let (programmed, naming) = Timing.measure { ProgrammedEndpoints(editor.map, node: workload.node) }
         let (scrapeEndpoints, scrape) = try Timing.measure {
+            var counted: [Table] = []
+            for table in tables {
+                if let sets = try reader.readSets(table.family, table.name,
+                                                  where: { EndpointTrafficLayout.measure(ofSet: $0) != nil }) {
+                    counted.append(sets)
+                }
+            }
+            return ServicePortTraffic.group(programmed.traffic(counted: Ruleset(tables: counted))).reduce(0) { $0 + $1.endpoints.count }
+        }
+        // As `nftproxy stats` makes it, with no map: both tables read back, names from comments.
+        let (statsEndpoints, statsRead) = try Timing.measure {
             var read: [Table] = []
             for table in tables { if let back = try reader.read(table.family, table.name) { read.append(back.table) } }
             return ServicePortTraffic.group(FrontendTraffic.read(Ruleset(tables: read))).reduce(0) { $0 + $1.endpoints.count }
+        }
+        guard statsEndpoints == scrapeEndpoints else {
+            throw BenchError("the scrape found \(scrapeEndpoints) endpoints, a read of the whole tables \(statsEndpoints)")
         }
         ruleset = step(&editor, from: ruleset).next
         let sync = try fresh { try $0.sync(to: ruleset) }
@@ -165,7 +174,7 @@ struct Measurement {
         guard verify.operations == 0 else {
             throw BenchError("the kernel does not hold the desired ruleset: a fresh sync committed \(verify.operations) operations")
         }
-        return (readBack, readBackElements, readBackDumped, scrape, scrapeEndpoints, sync, verify)
+        return (readBack, readBackElements, readBackDumped, scrape, scrapeEndpoints, statsRead, naming, sync, verify)
     }
 
     /// Times `body` on a RulesetSync with a new connection, which is dropped afterwards.
