@@ -117,7 +117,9 @@ public final class RulesetSync {
             }
             let stampedDesired = stamped(desired)
             var transaction = plan(stampedDesired)
-            guard !transaction.isEmpty, let expected = generation else { return report }
+            guard !transaction.isEmpty else { return report }
+            // Set by the read-back above whenever it was nil.
+            let expected = generation ?? current
             let next = GenerationStamp.generation(after: expected)
             transaction.append(contentsOf: restamp(desired.tables.map { TableKey(family: $0.family, name: $0.name) },
                                                    to: next))
