@@ -303,7 +303,8 @@ public struct DerivedKeys: Sendable {
     /// - Returns: nil when `map` is not derived, or when a verdict-map element sends packets
     ///   to one of its chains from a verdict map looked up with other selectors than the
     ///   chain's rule (or declared with other types, or with ranges): then the keys do not follow.
-    public func keys(of map: String, in table: Table) -> [[Value]]? {
+    /// - Parameter skipping: verdict-map keys (frontends) whose keys are left out.
+    public func keys(of map: String, in table: Table, skipping: Set<[Value]> = []) -> [[Value]]? {
         guard let mapEntries = entries[map] else { return nil }
         var byChain: [String: [Entry]] = [:]
         for entry in mapEntries { byChain[entry.chain, default: []].append(entry) }
@@ -317,6 +318,7 @@ public struct DerivedKeys: Sendable {
                 for entry in chainEntries {
                     guard element.keyEnd == nil, vmap.key.dataTypes == entry.prefix.map(\.dataType),
                           lookups.allSatisfy({ $0 == entry.prefix }) else { return nil }
+                    if !skipping.isEmpty, skipping.contains(element.key) { continue }
                     for slot in 0..<entry.modulus {
                         let key = element.key + [.integer(slot)]
                         if seen.insert(key).inserted { keys.append(key) }

@@ -10,6 +10,26 @@ public struct TableReadBack: Sendable {
     public var unreadableSets: Set<String>
     /// Why each untrusted chain and unreadable set is so, in the order found.
     public var problems: [ReadBackProblem] = []
+    /// How many element keys were looked up in the kernel to read the derived maps and pair sets.
+    public var keysLookedUp = 0
+    /// With a trusted read-back (``ReadBackTrust``): how many frontends' derived elements were
+    /// taken from the desired table instead of being read; nil when the read-back read them all.
+    public var trustedFrontends: Int?
+}
+
+/// What a read-back may take on trust (docs/ruleset.md, "Trusted read-back"): when the table's
+/// generation stamp equals the generation it is read at, the derived maps' elements of every
+/// frontend whose digest in the kernel equals its digest in `desired` (``TrustedReadBack``).
+public struct ReadBackTrust: Sendable {
+    /// The table the caller is about to sync to (compiled, with its digest sets).
+    public var desired: Table
+    /// The nf_tables generation the caller read before reading the table.
+    public var generation: UInt32
+
+    public init(desired: Table, generation: UInt32) {
+        self.desired = desired
+        self.generation = generation
+    }
 }
 
 /// Something in a table that the read-back could not turn into the IR, and why.
@@ -64,7 +84,11 @@ public struct KernelReader {
     }
 
     /// Reads one table; nil when the kernel has no such table.
-    public func read(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
+    ///
+    /// - Parameter trust: what the read-back may take from the desired table instead of
+    ///   reading it, if the table's stamp allows (ignored with ``ElementReading/dumpEverySet``).
+    public func read(_ family: TableFamily, _ name: String,
+                     trusting trust: ReadBackTrust? = nil) throws(NetlinkError) -> TableReadBack? {
         let protocolFamily = family.protocolFamily
         guard try socket.tables(family: protocolFamily).contains(where: { $0.name == name }) else { return nil }
         var problems: [ReadBackProblem] = []
@@ -111,9 +135,24 @@ public struct KernelReader {
             && !pairSets.contains(table.sets[index].name) && !skipped.contains(table.sets[index].name) {
             try dumpElements(of: &table.sets[index], table: table)
         }
+        // The stamp and the digest sets are read by now.
+        let trusted = derived.flatMap { derived in
+            trust.flatMap { TrustedReadBack(kernel: table, derived: derived, desired: $0.desired, generation: $0.generation) }
+        }
+        var keysLookedUp = 0
+        let kernelTable = table
         for index in table.sets.indices where lookedUp.contains(table.sets[index].name) {
-            if let keys = derived?.keys(of: table.sets[index].name, in: table) {
+            let name = table.sets[index].name
+            let keys: [[Value]]?
+            if let trusted, let derived {
+                keys = trusted.keysToLookUp(of: name, in: kernelTable, derived: derived)
+            } else {
+                keys = derived?.keys(of: name, in: table)
+            }
+            if let keys {
                 try lookUpElements(keys, of: &table.sets[index], table: table)
+                keysLookedUp += keys.count
+                if let trusted { table.sets[index].elements = trusted.elements(of: name, lookedUp: table.sets[index].elements) }
             } else {
                 try dumpElements(of: &table.sets[index], table: table)
             }
@@ -122,11 +161,13 @@ public struct KernelReader {
         for index in table.sets.indices where pairSets.contains(table.sets[index].name) {
             if let keys = derived?.pairKeys(of: table.sets[index].name, in: table) {
                 try lookUpElements(keys, of: &table.sets[index], table: table)
+                keysLookedUp += keys.count
             } else {
                 try dumpElements(of: &table.sets[index], table: table)
             }
         }
-        return TableReadBack(table: table, untrustedChains: untrusted, unreadableSets: unreadable, problems: problems)
+        return TableReadBack(table: table, untrustedChains: untrusted, unreadableSets: unreadable, problems: problems,
+                             keysLookedUp: keysLookedUp, trustedFrontends: trusted?.trustedFrontends.count)
     }
 
     /// Reads the sets of one table that `include` names, each declaration with its elements

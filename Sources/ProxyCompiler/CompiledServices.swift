@@ -132,6 +132,8 @@ private struct FamilyState: Sendable {
     /// Dispatch elements per set, and backend elements per map, of the served frontends.
     var dispatchCounts: [DispatchSet: Int] = [:]
     var backendCounts: [String: Int] = [:]
+    /// Elements of the digest sets: served frontends with backends.
+    var digestCounts: [String: Int] = [:]
 
     init(compiler: FamilyCompiler) { self.compiler = compiler }
 
@@ -142,6 +144,7 @@ private struct FamilyState: Sendable {
         counts[RulesetLayout.SetName.clusterIPs] = clusterIPReferences.count
         counts[RulesetLayout.SetName.hairpinEndpoints] = localEndpointReferences.count
         counts[RulesetLayout.SetName.sourceRanges] = sourceRangeElementCount
+        for set in FrontendDigest.setNames { counts[set] = digestCounts[set] ?? 0 }
         if compiler.node.endpointCounters {
             // Copies of the dispatch maps' keys.
             counts[EndpointTrafficLayout.serviceFrontendSet] = counts[DispatchSet.serviceIPs.setName]
@@ -181,6 +184,11 @@ private struct FamilyState: Sendable {
         }
         let plan = compiler.plan(for: frontend)
         for (set, _) in plan.dispatch { count(set, in: &dispatchCounts) }
+        if !plan.buckets.isEmpty {
+            // Its key has no address (`protocol . port`) exactly when `entries(for:)` gives it none.
+            let isNodePort = frontend.kind == .nodePort || frontend.address == nil
+            digestCounts[isNodePort ? FrontendDigest.nodePortSetName : FrontendDigest.setName, default: 0] += delta
+        }
         for (bucket, endpoints) in plan.buckets {
             count(bucket, in: &bucketReferences)
             backendCounts[bucket.mapName, default: 0] += delta * endpoints.count

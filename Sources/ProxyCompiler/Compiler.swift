@@ -80,13 +80,7 @@ struct FamilyCompiler {
         let address = frontend.kind == .nodePort ? nil : frontend.address
         let key: [Value] = address.map { [.address($0), proto, port] } ?? [proto, port]
         let plan = plan(for: frontend)
-        // With endpoint counters, the frontend's element in the main dispatch map names its service.
-        let serviceComment = node.endpointCounters ? EndpointTrafficLayout.serviceComment(for: frontend) : nil
-        var entries = FrontendEntries(dispatch: plan.dispatch.map { set, verdict in
-            guard let verdict else { return (set, SetElement(key: key)) }
-            let named = set == .serviceIPs || set == .serviceNodePorts
-            return (set, SetElement(key: key, data: .verdict(verdict)).commented(named ? serviceComment : nil))
-        }, shapes: plan.shapes)
+        var entries = FrontendEntries(dispatch: [], shapes: plan.shapes)
         for (bucket, endpoints) in plan.buckets {
             var backends: [SetElement] = []
             backends.reserveCapacity(endpoints.count)
@@ -100,6 +94,20 @@ struct FamilyCompiler {
                 backends.append(element)
             }
             entries.buckets.append((bucket, backends))
+        }
+        // With endpoint counters, the frontend's element in the main dispatch map names its service.
+        let serviceComment = node.endpointCounters ? EndpointTrafficLayout.serviceComment(for: frontend) : nil
+        entries.dispatch = plan.dispatch.map { set, verdict in
+            guard let verdict else { return (set, SetElement(key: key)) }
+            let named = set == .serviceIPs || set == .serviceNodePorts
+            return (set, SetElement(key: key, data: .verdict(verdict)).commented(named ? serviceComment : nil))
+        }
+        // The digest of its backends, for a later process's read-back (docs/ruleset.md).
+        if !entries.buckets.isEmpty {
+            let digest = FrontendDigest.of(entries.buckets.map { bucket, backends in
+                (map: bucket.mapName, modulus: UInt32(backends.count), elements: backends)
+            })
+            entries.digest = SetElement(key: key).commented(digest.token)
         }
         if let affinity = plan.affinityEndpoints {
             entries.extras.append((affinity.set, affinity.endpoints.map {
@@ -132,6 +140,8 @@ struct FamilyCompiler {
             sized(Sets.noEndpointNodePorts, key: .types([.inetProto, .inetService]), elements(.noEndpointNodePorts)),
             sized(Sets.hairpinEndpoints, key: .types([addressType, addressType]),
                   contents.localEndpoints.map { SetElement(key: [.address($0), .address($0)]) }),
+            sized(FrontendDigest.setName, key: .types([addressType, .inetProto, .inetService]), contents.digests),
+            sized(FrontendDigest.nodePortSetName, key: .types([.inetProto, .inetService]), contents.nodePortDigests),
         ]
         var bucketChains: [Chain] = []
         let serviceCounts = Set(contents.buckets.compactMap(\.serviceBackendsCount))

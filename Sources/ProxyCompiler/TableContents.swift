@@ -106,6 +106,8 @@ struct FrontendEntries {
     var shapes: [PolicyChain] = []
     /// Its elements in other maps (session affinity's validation map), by map name.
     var extras: [(map: String, elements: [SetElement])] = []
+    /// Its element in `frontend-digests` or `nodeport-digests` (with backends only).
+    var digest: SetElement?
 }
 
 /// What goes into one family's table besides its fixed chains: the elements of every set
@@ -124,6 +126,9 @@ struct TableContents {
     var dispatch: [DispatchSet: [SetElement]] = [:]
     /// Elements of the backends maps, by map name.
     var backends: [String: [SetElement]] = [:]
+    /// Elements of `frontend-digests` and `nodeport-digests`.
+    var digests: [SetElement] = []
+    var nodePortDigests: [SetElement] = []
     /// How many elements each set holds in the whole table, by set name, when the contents
     /// are only part of it (the sizes the sets are declared with depend on it); nil: these
     /// contents are the whole table.
@@ -133,5 +138,9 @@ struct TableContents {
         for (set, element) in entries.dispatch { dispatch[set, default: []].append(element) }
         for (bucket, elements) in entries.buckets { backends[bucket.mapName, default: []] += elements }
         for (map, elements) in entries.extras { backends[map, default: []] += elements }
+        // NodePort keys are `protocol . port`; the others start with an address.
+        if let digest = entries.digest {
+            if digest.key.count == 2 { nodePortDigests.append(digest) } else { digests.append(digest) }
+        }
     }
 }

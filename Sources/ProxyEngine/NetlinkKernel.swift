@@ -31,6 +31,11 @@ public final class NetlinkKernel: ProxyKernel {
         try reader.read(family, name)
     }
 
+    public func readTable(_ family: TableFamily, _ name: String, trusting trust: ReadBackTrust) throws(NetlinkError)
+        -> TableReadBack? {
+        try reader.read(family, name, trusting: trust)
+    }
+
     public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
         try KernelReader(socket: client.socket, elements: .dumpEverySet).read(family, name)
     }

@@ -29,6 +29,13 @@ public protocol ProxyKernel: AnyObject {
     /// reads are always complete need not implement it.
     func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack?
 
+    /// `readTable` that may take the derived maps' elements of frontends whose digests match
+    /// from `trust.desired` instead of reading them, when the table's generation stamp equals
+    /// `trust.generation` (``TrustedReadBack``; docs/ruleset.md). A kernel that cannot need
+    /// not implement it: the default reads everything.
+    func readTable(_ family: TableFamily, _ name: String, trusting trust: ReadBackTrust) throws(NetlinkError)
+        -> TableReadBack?
+
     /// The conntrack entries of `family` (TCP, UDP and SCTP ones).
     func conntrackFlows(family: IPFamily) throws(NetlinkError) -> [ConntrackFlow]
 
@@ -38,6 +45,11 @@ public protocol ProxyKernel: AnyObject {
 
 extension ProxyKernel {
     public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
+        try readTable(family, name)
+    }
+
+    public func readTable(_ family: TableFamily, _ name: String, trusting trust: ReadBackTrust) throws(NetlinkError)
+        -> TableReadBack? {
         try readTable(family, name)
     }
 }

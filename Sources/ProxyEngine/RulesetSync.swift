@@ -15,6 +15,12 @@ public struct SyncReport: Sendable, Equatable {
     /// What the last read-back found that nftproxy did not write (a foreign rule, a set
     /// declared otherwise), with the reason; the sync rewrote those chains or tables.
     public var readBackProblems: [ReadBackProblem] = []
+    /// Element keys the last read-back looked up in the kernel.
+    public var keysLookedUp = 0
+    /// Frontends whose backends elements the last read-back took on trust (their digest in
+    /// the kernel matched, under a current generation stamp; docs/ruleset.md); nil when it
+    /// read everything.
+    public var trustedFrontends: Int?
     /// Commits refused because someone else changed the ruleset meanwhile.
     public var retries: Int = 0
     /// What our tables held before the commit (nil when nothing was committed); tables
@@ -37,6 +43,13 @@ public struct SyncReport: Sendable, Equatable {
 /// never flushes and a foreign change to our tables is repaired. Every commit carries
 /// the generation it was computed against; if another writer got in between, the
 /// kernel refuses it and the sync reads back and tries again.
+///
+/// Every commit also writes, in the same batch, the generation it produces into each
+/// table's generation stamp (``GenerationStamp``). A read-back that finds the stamp equal to
+/// the current generation (nobody committed since an nftproxy commit) takes the backends
+/// elements of frontends whose digest matches the desired table's from the desired table
+/// (``TrustedReadBack``), and looks up only the others. After `invalidate()` of an engine
+/// that has synced (a periodic full resync) and after a refused commit, it reads everything.
 public final class RulesetSync {
     public let kernel: any ProxyKernel
     /// How often a commit is retried after a concurrent change.
@@ -56,6 +69,12 @@ public final class RulesetSync {
     /// reach; if such elements filled a map to its size, the kernel refuses every commit
     /// that adds to it (ENFILE) until a complete read-back plans their deletion.
     public private(set) var readsEveryElementNext = false
+    /// Whether the next read-back may trust a current generation stamp and the digests.
+    public private(set) var trustsDigestsNext = true
+    /// What each table's stamp set holds in the kernel, as far as known (none: no stamp set).
+    private var stamps: [TableKey: [SetElement]] = [:]
+    /// The tables of the last sync: every commit stamps each of them.
+    private var stampedTables: [TableKey] = []
 
     public init(kernel: any ProxyKernel) { self.kernel = kernel }
 
@@ -65,8 +84,12 @@ public final class RulesetSync {
         (known?[TableKey(family: family, name: name)] ?? nil)?.table
     }
 
-    /// Forgets what was committed: the next sync reads the kernel's state back.
-    public func invalidate() { known = nil }
+    /// Forgets what was committed: the next sync reads the kernel's state back, all of it
+    /// once this engine has synced (a requested full resync exists to repair what others did).
+    public func invalidate() {
+        known = nil
+        if generation != nil { trustsDigestsNext = false }
+    }
 
     /// Whether the kernel is still in the state this engine's last sync or commit left
     /// (nobody committed since), so that a change planned against that state may be committed.
@@ -79,22 +102,33 @@ public final class RulesetSync {
     @discardableResult
     public func sync(to desired: Ruleset) throws(NetlinkError) -> SyncReport {
         var report = SyncReport()
+        // Later commits (`commitChange`) stamp these tables, whether or not this sync commits.
+        stampedTables = desired.tables.map { TableKey(family: $0.family, name: $0.name) }
         for _ in 0..<maximumAttempts {
             let current = try kernel.generation()
             if known == nil || current != generation {
                 try readBack(desired)
                 report.readBack = true
-                report.readBackProblems = (known ?? [:]).values.compactMap { $0 }.flatMap(\.problems)
-                    .sorted { $0.description < $1.description }
+                let readBacks = (known ?? [:]).values.compactMap { $0 }
+                report.readBackProblems = readBacks.flatMap(\.problems).sorted { $0.description < $1.description }
+                report.keysLookedUp = readBacks.reduce(0) { $0 + $1.keysLookedUp }
+                let trusted = readBacks.compactMap(\.trustedFrontends)
+                report.trustedFrontends = trusted.isEmpty ? nil : trusted.reduce(0, +)
             }
-            let transaction = plan(desired)
+            let stampedDesired = stamped(desired)
+            var transaction = plan(stampedDesired)
             guard !transaction.isEmpty else { return report }
+            // Set by the read-back above whenever it was nil.
+            let expected = generation ?? current
+            let next = GenerationStamp.generation(after: expected)
+            transaction.append(contentsOf: restamp(desired.tables.map { TableKey(family: $0.family, name: $0.name) },
+                                                   to: next))
             let previous = Ruleset(tables: desired.tables.compactMap {
                 (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
             })
             lastAttempt = transaction
             do {
-                try kernel.commit(transaction, expectedGeneration: generation)
+                try kernel.commit(transaction, expectedGeneration: expected)
             } catch .generationChanged {
                 known = nil
                 report.retries += 1
@@ -105,11 +139,13 @@ public final class RulesetSync {
                 readsEveryElementNext = true
                 throw error
             }
+            let stamp = [GenerationStamp.element(next)]
             known = Dictionary(uniqueKeysWithValues: desired.tables.map { table in
                 let key = TableKey(family: table.family, name: table.name)
                 let current = (known?[key] ?? nil).flatMap { $0.unreadableSets.isEmpty ? $0.table : nil }
-                return (key, TableReadBack(TableDiff.result(from: current, to: table)))
+                return (key, TableReadBack(TableDiff.result(from: current, to: GenerationStamp.stamped(table, elements: stamp))))
             })
+            for key in stampedTables { stamps[key] = stamp }
             generation = try kernel.generation()
             report.record(transaction)
             report.previous = previous
@@ -119,7 +155,8 @@ public final class RulesetSync {
     }
 
     /// What `sync(to:)` would commit now, without committing: reads our tables back (a
-    /// consistent snapshot, as a first sync does) and plans the transaction against them.
+    /// consistent snapshot, as a first sync does) and plans the transaction against them,
+    /// the generation stamps' update included.
     ///
     /// - Returns: the transaction, and the tables as the kernel holds them.
     public func preview(_ desired: Ruleset) throws(NetlinkError) -> (transaction: Transaction, current: Ruleset) {
@@ -127,7 +164,12 @@ public final class RulesetSync {
         let current = Ruleset(tables: desired.tables.compactMap {
             (known?[TableKey(family: $0.family, name: $0.name)] ?? nil)?.table
         })
-        return (plan(desired), current)
+        var transaction = plan(stamped(desired))
+        if !transaction.isEmpty, let generation {
+            transaction.append(contentsOf: restamp(desired.tables.map { TableKey(family: $0.family, name: $0.name) },
+                                                   to: GenerationStamp.generation(after: generation)))
+        }
+        return (transaction, current)
     }
 
     /// What became of a change committed with `commitChange(_:)`.
@@ -153,6 +195,9 @@ public final class RulesetSync {
         guard let expected = generation, try kernel.generation() == expected else { return .notCurrent }
         var report = SyncReport()
         guard !transaction.isEmpty else { return .committed(report) }
+        let next = GenerationStamp.generation(after: expected)
+        var transaction = transaction
+        transaction.append(contentsOf: restamp(stampedTables, to: next))
         lastAttempt = transaction
         do {
             try kernel.commit(transaction, expectedGeneration: expected)
@@ -166,6 +211,7 @@ public final class RulesetSync {
         }
         // Our own picture of the tables is out of date now: a later `sync(to:)` reads back.
         known = nil
+        for key in stampedTables { stamps[key] = [GenerationStamp.element(next)] }
         generation = try kernel.generation()
         report.record(transaction)
         return .committed(report)
@@ -177,18 +223,47 @@ public final class RulesetSync {
             let before = try kernel.generation()
             var tables: [TableKey: TableReadBack?] = [:]
             for table in desired.tables {
-                tables[TableKey(family: table.family, name: table.name)] = readsEveryElementNext
-                    ? try kernel.readTableCompletely(table.family, table.name)
-                    : try kernel.readTable(table.family, table.name)
+                let key = TableKey(family: table.family, name: table.name)
+                if readsEveryElementNext {
+                    tables[key] = try kernel.readTableCompletely(table.family, table.name)
+                } else if trustsDigestsNext {
+                    tables[key] = try kernel.readTable(table.family, table.name,
+                                                       trusting: ReadBackTrust(desired: table, generation: before))
+                } else {
+                    tables[key] = try kernel.readTable(table.family, table.name)
+                }
             }
             if try kernel.generation() == before {
                 known = tables
                 generation = before
                 readsEveryElementNext = false
+                trustsDigestsNext = true
+                stamps = [:]
+                for (key, readBack) in tables {
+                    if let readBack, let elements = GenerationStamp.elements(in: readBack.table) { stamps[key] = elements }
+                }
                 return
             }
         }
         throw .generationChanged
+    }
+
+    /// `desired` with each table's stamp set holding what the kernel's holds (so that
+    /// planning leaves it alone, and declares it where it is missing).
+    private func stamped(_ desired: Ruleset) -> Ruleset {
+        Ruleset(tables: desired.tables.map { table in
+            GenerationStamp.stamped(table, elements: stamps[TableKey(family: table.family, name: table.name)] ?? [])
+        })
+    }
+
+    /// The operations that move the stamps of `tables` to `generation`, to end a transaction with.
+    private func restamp(_ tables: [TableKey], to generation: UInt32) -> Transaction {
+        var transaction = Transaction()
+        for key in tables {
+            transaction.append(contentsOf: GenerationStamp.restamp(family: key.family, table: key.name,
+                                                                   from: stamps[key] ?? [], to: generation))
+        }
+        return transaction
     }
 
     private func plan(_ desired: Ruleset) -> Transaction {
@@ -211,6 +286,9 @@ extension SyncReport {
         transaction = committed
         for operation in committed.operations {
             switch operation {
+            // The stamp is bookkeeping, not the tables' contents.
+            case .addElements(_, _, let set, _) where set.name == GenerationStamp.setName: break
+            case .deleteElements(_, _, let set, _) where set.name == GenerationStamp.setName: break
             case .addElements(_, _, _, let elements): elementsAdded += elements.count
             case .deleteElements(_, _, _, let elements): elementsRemoved += elements.count
             case .destroyElements(_, _, _, let elements): elementsRetired += elements.count

@@ -30,6 +30,10 @@ public final class FakeKernel: ProxyKernel {
     /// How many of those were complete reads (`readTableCompletely`; an in-memory kernel's
     /// reads are always complete, but the engine asks for one only after a refusal).
     public private(set) var tablesReadCompletely = 0
+    /// How many reads took the trusted path (a current generation stamp; `readTable(_:_:trusting:)`).
+    public private(set) var tablesReadTrusted = 0
+    /// Derived-map keys the trusted reads looked up (as `KernelReader` would ask the kernel).
+    public private(set) var keysLookedUp = 0
     /// Chains whose rules the read-back reports as not understood (as `KernelReader` does
     /// for a rule nftproxy did not write), in every table that has them.
     public var untrustedChains: Set<String> = []
@@ -57,7 +61,7 @@ public final class FakeKernel: ProxyKernel {
         }
         if let expectedGeneration, expectedGeneration != currentGeneration { throw .generationChanged }
         try tables.apply(transaction)
-        currentGeneration &+= 1
+        moveGeneration()
         commits.append(transaction)
     }
 
@@ -67,6 +71,30 @@ public final class FakeKernel: ProxyKernel {
         return TableReadBack(table,
                              untrustedChains: untrustedChains.intersection(table.chains.map(\.name)),
                              unreadableSets: unreadableSets.intersection(table.sets.map(\.name)))
+    }
+
+    /// Reads as `KernelReader` does with a trust: when the table's stamp is the current
+    /// generation, the derived maps' elements of frontends with matching digests come from
+    /// `trust.desired` and only the other keys are looked up in this kernel's table.
+    public func readTable(_ family: TableFamily, _ name: String, trusting trust: ReadBackTrust) throws(NetlinkError)
+        -> TableReadBack? {
+        guard var readBack = try readTable(family, name) else { return nil }
+        guard readBack.untrustedChains.isEmpty, readBack.unreadableSets.isEmpty else { return readBack }
+        let held = readBack.table
+        let derived = DerivedKeys(held)
+        guard let trusted = TrustedReadBack(kernel: held, derived: derived, desired: trust.desired,
+                                            generation: trust.generation) else { return readBack }
+        tablesReadTrusted += 1
+        for index in readBack.table.sets.indices where derived.maps.contains(held.sets[index].name) {
+            let map = held.sets[index]
+            guard let keys = trusted.keysToLookUp(of: map.name, in: held, derived: derived) else { continue }
+            keysLookedUp += keys.count
+            readBack.keysLookedUp += keys.count
+            let byKey = Dictionary(map.elements.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+            readBack.table.sets[index].elements = trusted.elements(of: map.name, lookedUp: keys.compactMap { byKey[$0] })
+        }
+        readBack.trustedFrontends = trusted.trustedFrontends.count
+        return readBack
     }
 
     public func readTableCompletely(_ family: TableFamily, _ name: String) throws(NetlinkError) -> TableReadBack? {
@@ -89,12 +117,17 @@ public final class FakeKernel: ProxyKernel {
     /// Another process commits `transaction` (all or nothing, no generation check).
     public func foreignCommit(_ transaction: Transaction) throws(NetlinkError) {
         try tables.apply(transaction)
-        currentGeneration &+= 1
+        moveGeneration()
     }
 
     /// Another process commits to a table of its own: only the generation moves.
     public func foreignCommitElsewhere() {
-        currentGeneration &+= 1
+        moveGeneration()
+    }
+
+    /// As the kernel moves it: by one, skipping 0.
+    private func moveGeneration() {
+        currentGeneration = GenerationStamp.generation(after: currentGeneration)
     }
 
     /// Runs `writer` once, at the start of the next non-empty commit, before the generation

@@ -1,4 +1,5 @@
 import Foundation
+import Nftables
 import Sandbox
 import XCTest
 
@@ -57,8 +58,10 @@ enum KernelState {
                 result["elem"] = elements.map(normalize).sorted { canonicalText($0) < canonicalText($1) }
             }
             // The kernel lists objects in creation order; rules keep their order within a chain.
+            // The generation stamp (its value differs from one namespace and commit to the
+            // next) is left out.
             if let objects = result["nftables"] as? [Any] {
-                result["nftables"] = objects.enumerated().sorted { lhs, rhs in
+                result["nftables"] = objects.filter { !isGenerationStamp($0) }.enumerated().sorted { lhs, rhs in
                     let (left, right) = (objectKey(lhs.element), objectKey(rhs.element))
                     return left != right ? left < right : lhs.offset < rhs.offset
                 }.map(\.element)
@@ -79,6 +82,12 @@ enum KernelState {
               let fields = body as? [String: Any] else { return "" }
         let parts = [kind, fields["family"], fields["table"], fields["chain"], fields["name"]]
         return parts.map { "\($0 ?? "")" }.joined(separator: " ")
+    }
+
+    /// Whether a listed object is nftproxy's generation stamp set.
+    static func isGenerationStamp(_ object: Any) -> Bool {
+        guard let set = (object as? [String: Any])?["set"] as? [String: Any] else { return false }
+        return set["name"] as? String == GenerationStamp.setName
     }
 
     static func canonicalText(_ value: Any) -> String {
@@ -110,6 +119,8 @@ enum KernelState {
             }
         }
         // Object order is creation order: sort blocks by header, keeping rule order (stable).
+        // The generation stamp's elements differ from one namespace and commit to the next.
+        blocks.removeAll { $0[0].hasSuffix("@" + GenerationStamp.setName) }
         let ordered = blocks.enumerated().sorted { lhs, rhs in
             lhs.element[0] != rhs.element[0] ? lhs.element[0] < rhs.element[0] : lhs.offset < rhs.offset
         }.map(\.element)

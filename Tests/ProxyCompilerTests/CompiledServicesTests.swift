@@ -93,19 +93,21 @@ final class CompiledServicesTests: XCTestCase {
         XCTAssertEqual(change.services, [web.name])
         let after = try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName))
         let counts = Dictionary(uniqueKeysWithValues: after.sets.map { ($0.name, $0.elements.count) })
-        // Its ClusterIP and NodePort frontends (1 dispatch + 3 backends each) and its endpoints
+        // Its ClusterIP and NodePort frontends (1 dispatch + 1 digest + 3 backends each) and its endpoints
         // (all on node-1); every other set and map is declared but holds nothing (the
         // counting sets are the packet path's).
         XCTAssertEqual(counts, ["cluster-ips": 1, "service-ips": 1, "service-nodeports": 1, "no-endpoint-services": 0,
-                                "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "service-backends-2": 0,
+                                "no-endpoint-nodeports": 0, "hairpin-endpoints": 3, "frontend-digests": 1, "nodeport-digests": 1,
+                                "service-backends-2": 0,
                                 "service-backends-3": 3, "nodeport-backends-3": 3, "counted-frontends": 1, "counted-nodeports": 1]
                                 .merging(["endpoint-connections-", "nodeport-endpoint-connections-", "endpoint-traffic-",
                                           "nodeport-endpoint-traffic-"].flatMap { prefix in (0..<16).map { (prefix + String($0), 0) } },
                                          uniquingKeysWith: { first, _ in first }))
         let before = try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName))
         let diff = TableDiff.transaction(from: before, to: after)
-        // Only the replaced endpoint's counter elements change (one per frontend).
-        XCTAssertEqual(diff.operations.map(\.summary).count, 10, "\(diff.operations.map(\.summary))")
+        // Only the replaced endpoint's counter elements change (one per frontend), and the two
+        // frontends' digest elements.
+        XCTAssertEqual(diff.operations.map(\.summary).count, 14, "\(diff.operations.map(\.summary))")
         XCTAssertTrue(compiled.apply(ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])).services.isEmpty)
     }
 
