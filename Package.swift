@@ -128,8 +128,9 @@ let package = Package(
         // Scale benchmark (docs/benchmarks.md): programs N services x M endpoints into a private namespace.
         .executableTarget(
             name: "nftproxy-bench",
-            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "Nftables", "Netlink", "Sandbox", "KubeAPIStandIn",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ServiceModel", "ProxyCompiler", "ProxyEngine", "ProxyDaemon", "Nftables", "Netlink", "Sandbox",
+                           "KubeAPIStandIn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "NIOCore", package: "swift-nio")],
             path: "tools/bench"
         ),
         // Service maps and sample tables for tests of several modules (not part of any product).

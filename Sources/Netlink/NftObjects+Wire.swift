@@ -267,6 +267,10 @@ extension NftSet {
 
     /// Calls `body` with each element of a dumped element message, without collecting them.
     static func forEachElement(parsing message: NetlinkMessageView, _ body: (NftSetElement) throws -> Void) throws {
+        if let elements = NftSetElement.dumpReply(message) {
+            for element in elements { try body(element) }
+            return
+        }
         let object = try NftnlSet()
         defer { withExtendedLifetime(object) {} }
         guard nftnl_set_elems_nlmsg_parse(message.header, object.object) >= 0 else {

@@ -24,6 +24,26 @@ extension NftSetElement {
         return understood && count == 1 ? result : nil
     }
 
+    /// Reads every element of a dumped element message (`NFT_MSG_NEWSETELEM` answering a
+    /// dump) the same way: a scrape dumps 200,000 counted elements, and libnftnl's parse
+    /// allocated more for them than the kernel spent on the dump.
+    ///
+    /// - Returns: nil when the message holds something this reader does not know: the
+    ///   caller then parses it with libnftnl.
+    static func dumpReply(_ message: NetlinkMessageView) -> [NftSetElement]? {
+        var elements: [NftSetElement] = []
+        var understood = true
+        message.forEachAttribute { attribute in
+            guard understood, attribute.type == UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue) else { return }
+            attribute.forEachNested { item in
+                guard understood else { return }
+                guard item.type == UInt16(NFTA_LIST_ELEM.rawValue) else { understood = false; return }
+                if let element = element(item, understood: &understood) { elements.append(element) }
+            }
+        }
+        return understood ? elements : nil
+    }
+
     private static func element(_ item: NetlinkAttribute, understood: inout Bool) -> NftSetElement? {
         var key: [UInt8]?
         var element = NftSetElement(key: [])

@@ -213,6 +213,65 @@ public struct ProgrammedEndpoints: Sendable {
     /// The frontends' keys (what open connections are counted for).
     public var frontendKeys: Set<ProgrammedFrontend.Key> { Set(entries.map(\.key)) }
 
+    /// One service port's endpoints in one family, grouped as ``ServicePortTraffic/group(_:)``
+    /// groups the frontends' traffic, without counts: what a scrape exports, computed once
+    /// per programmed map.
+    public struct PortEndpoints: Sendable {
+        public var service: ServiceName
+        /// The port's name ("" for the single unnamed port).
+        public var portName: String
+        public var family: IPFamily
+        /// The port's frontends, in key order.
+        public var frontends: [(key: ProgrammedFrontend.Key, kind: ProgrammedFrontend.Kind)]
+        /// Each endpoint once, in first-seen order, with the names of its first frontend.
+        public var endpoints: [(target: ProgrammedFrontend.Target, names: EndpointNames)]
+        /// Every frontend's endpoints: the frontend, the endpoint, and its index in `endpoints`.
+        public var pairs: [(frontend: ProgrammedFrontend.Key, target: ProgrammedFrontend.Target, endpoint: Int)]
+
+        /// The port's name, or else the port number of its first frontend that is not a
+        /// NodePort (of its first frontend when all are).
+        public var portLabel: String {
+            if !portName.isEmpty { return portName }
+            let frontend = frontends.first { $0.kind != .nodePort } ?? frontends.first
+            return frontend.map { String($0.key.port) } ?? ""
+        }
+    }
+
+    /// The frontends grouped by service port and family, in the order of their first frontend.
+    public var ports: [PortEndpoints] {
+        struct GroupKey: Hashable { var service: ServiceName; var port: String; var family: IPFamily }
+        var ports: [PortEndpoints] = []
+        var index: [GroupKey: Int] = [:]
+        var endpointIndex: [[ProgrammedFrontend.Target: Int]] = []
+        for entry in entries {
+            guard let names = entry.endpoints.first?.names else { continue }
+            let key = GroupKey(service: names.service, port: names.portName, family: entry.key.family)
+            let at: Int
+            if let found = index[key] {
+                at = found
+            } else {
+                at = ports.count
+                index[key] = at
+                ports.append(PortEndpoints(service: names.service, portName: names.portName, family: entry.key.family,
+                                           frontends: [], endpoints: [], pairs: []))
+                endpointIndex.append([:])
+            }
+            ports[at].frontends.append((entry.key, entry.kind))
+            for endpoint in entry.endpoints {
+                let position: Int
+                if let known = endpointIndex[at][endpoint.target] {
+                    position = known
+                } else {
+                    position = ports[at].endpoints.count
+                    endpointIndex[at][endpoint.target] = position
+                    ports[at].endpoints.append(endpoint)
+                }
+                ports[at].pairs.append((entry.key, endpoint.target, position))
+            }
+        }
+        return ports
+    }
+
     /// Each frontend with its endpoints' counts from the counting sets of `counted` (zero
     /// where none) and, with `open`, their open connections.
     public func traffic(counted: Ruleset, open: OpenConnections? = nil) -> [FrontendTraffic] {

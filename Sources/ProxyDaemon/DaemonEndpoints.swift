@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// The answers of the daemon's two HTTP ports, as kube-proxy serves them: the health port
@@ -28,13 +29,13 @@ public struct DaemonEndpoints: Sendable {
     public func metricsPort(_ method: HTTPMethod, _ path: String) -> HTTPReply {
         switch path {
         case "/metrics":
-            var body = metrics.render()
-            endpointTraffic?.render(appendingTo: &body)
+            var body = ByteBuffer(string: metrics.render())
+            endpointTraffic?.render(into: &body)
             // Reading the endpoint counters reads the tables back from the kernel: give what
             // that allocated back to the kernel too, or the resident set keeps its peak.
             if endpointTraffic != nil { FreeMemory.releaseUnusedPages() }
             return HTTPReply(status: .ok, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                             body: body)
+                             content: body)
         case "/healthz": return healthz()
         default: return HTTPReply(status: .notFound, headers: [("Content-Type", "text/plain")], body: "404 page not found\n")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Nftables
 import ProxyCompiler
 import ProxyEngine
@@ -9,9 +10,11 @@ import ServiceModel
 /// counting set (`endpoint-connections-N`, `endpoint-traffic-N` and their NodePort twins,
 /// docs/ruleset.md "Endpoint counters"), not a request per endpoint. The frontends, their
 /// endpoints and names come from the map the daemon last programmed (``programmed(_:node:)``),
-/// compiled to frontends as the ruleset has them; before the first sync, from a read-back
-/// of the whole table, whose element comments name service, port and node. Counts are
-/// summed over a port's frontends.
+/// compiled to frontends as the ruleset has them: the first scrape after a sync turns them
+/// into the series it exports (``EndpointTrafficSeries``, kept until the next sync), and
+/// every scrape adds the counters it dumps to them by their keys' bytes. Before the first
+/// sync the names come from a read-back of the whole table, whose element comments name
+/// service, port and node. Counts are summed over a port's frontends.
 ///
 /// `nftproxy_endpoint_connections_total`, `nftproxy_endpoint_packets_total`,
 /// `nftproxy_endpoint_bytes_total` and the gauge `nftproxy_endpoint_open_connections` (one
@@ -37,9 +40,8 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     private var warned = false
     /// The map last programmed and the node it was programmed for; nil before the first sync.
     private var programmedState: (map: ServiceMap, node: NodeConfig)?
-    /// Its frontends and endpoints with their names, once a scrape needed them (a scrape
-    /// after the next sync computes them again).
-    private var programmedEndpoints: ProgrammedEndpoints?
+    /// Its series, once a scrape needed them (a scrape after the next sync computes them again).
+    private var series: EndpointTrafficSeries?
     /// Counts the maps programmed, so a late computation does not replace a newer one.
     private var programmedVersion = 0
 
@@ -52,7 +54,7 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     public func programmed(_ map: ServiceMap, node: NodeConfig) {
         lock.withLock {
             programmedState = (map, node)
-            programmedEndpoints = nil
+            series = nil
             programmedVersion &+= 1
         }
     }
@@ -60,49 +62,67 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     /// The metrics in the Prometheus text format, from the kernel as it is now; a read that
     /// fails leaves them out and says why in a comment.
     public func render() -> String {
-        var text = ""
-        render(appendingTo: &text)
-        return text
+        var buffer = ByteBuffer()
+        render(into: &buffer)
+        return String(buffer: buffer)
     }
 
-    /// The same, appended to `body` (the rest of `/metrics`), which at 100,000 endpoints
-    /// saves copying tens of megabytes.
-    public func render(appendingTo body: inout String) {
+    /// The same, written to `buffer` (the rest of `/metrics`): at 100,000 endpoints that is
+    /// 56 MB of text, which is written straight into the buffer the reply is sent from.
+    public func render(into buffer: inout ByteBuffer) {
         do {
             let clock = ContinuousClock()
             let start = clock.now
             let kernel = try NetlinkKernel(networkNamespace: networkNamespace)
-            let traffic = try read(kernel)
+            guard let series = programmedSeries() else {
+                // Before the first sync: the names come from the tables read back.
+                let groups = ServicePortTraffic.group(try readBack(kernel))
+                let read = clock.now
+                var text = ""
+                let dropped = Self.append(groups, limit: limit, to: &text)
+                buffer.writeString(text)
+                scraped(endpoints: groups.reduce(0) { $0 + $1.endpoints.count }, dropped: dropped,
+                        read: start.duration(to: read), render: read.duration(to: clock.now))
+                return
+            }
+            let counts = try read(kernel, series)
             let read = clock.now
-            let groups = ServicePortTraffic.group(traffic)
-            let grouped = clock.now
-            let dropped = Self.append(groups, limit: limit, to: &body)
-            if dropped > 0 { warnOnce(dropped: dropped) }
-            logger?.debug("endpoint metrics scraped", metadata: [
-                "endpoints": "\(traffic.reduce(0) { $0 + $1.endpoints.count })", "dropped": "\(dropped)",
-                "readSeconds": "\(Self.seconds(start.duration(to: read)))",
-                "renderSeconds": "\(Self.seconds(read.duration(to: clock.now)))",
-                "groupSeconds": "\(Self.seconds(read.duration(to: grouped)))",
-            ])
+            series.write(counts, to: &buffer)
+            scraped(endpoints: series.count + series.dropped, dropped: series.dropped,
+                    read: start.duration(to: read), render: read.duration(to: clock.now))
         } catch {
-            body += "# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n"
+            buffer.writeString("# \(Self.connectionsName): reading the kernel's tables failed: \(error)\n")
         }
     }
 
-    /// Every frontend's endpoints with their counts and open connections.
-    func read(_ kernel: NetlinkKernel) throws -> [FrontendTraffic] {
+    /// Logs a scrape's times at debug level and, the first time endpoints are left out, warns.
+    private func scraped(endpoints: Int, dropped: Int, read: Duration, render: Duration) {
+        if dropped > 0 { warnOnce(dropped: dropped) }
+        logger?.debug("endpoint metrics scraped", metadata: [
+            "endpoints": "\(endpoints)", "dropped": "\(dropped)",
+            "readSeconds": "\(Self.seconds(read))", "renderSeconds": "\(Self.seconds(render))",
+        ])
+    }
+
+    /// Each series' counts: one dump of each counting set, one conntrack dump per family.
+    func read(_ kernel: NetlinkKernel, _ series: EndpointTrafficSeries) throws -> EndpointTrafficSeries.Counts {
+        var counts = series.zeroCounts()
+        let reader = KernelReader(socket: kernel.client.socket)
+        for family in TableFamily.allCases {
+            _ = try reader.forEachCountedElement(family, RulesetLayout.tableName,
+                                                 sets: EndpointTrafficLayout.measure(ofSet:)) { measure, key, packets, bytes in
+                series.add(measure, key: key, family: family, packets: packets, bytes: bytes, to: &counts)
+            }
+        }
+        series.add(try kernel.openConnections(to: series.frontendKeys), to: &counts)
+        return counts
+    }
+
+    /// Every frontend's endpoints with their counts and open connections, named from the
+    /// tables read back (before the first sync, when the daemon has programmed nothing yet).
+    func readBack(_ kernel: NetlinkKernel) throws -> [FrontendTraffic] {
         let reader = KernelReader(socket: kernel.client.socket)
         var tables: [Table] = []
-        if let programmed = programmed() {
-            for family in TableFamily.allCases {
-                if let table = try reader.readSets(family, RulesetLayout.tableName,
-                                                   where: { EndpointTrafficLayout.measure(ofSet: $0) != nil }) {
-                    tables.append(table)
-                }
-            }
-            let open = try kernel.openConnections(to: programmed.frontendKeys)
-            return programmed.traffic(counted: Ruleset(tables: tables), open: open)
-        }
         for family in TableFamily.allCases {
             if let readBack = try reader.read(family, RulesetLayout.tableName) { tables.append(readBack.table) }
         }
@@ -115,14 +135,19 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// The endpoints of the map last programmed; nil before the first sync.
-    private func programmed() -> ProgrammedEndpoints? {
-        let (state, known, version) = lock.withLock { (programmedState, programmedEndpoints, programmedVersion) }
+    /// The series of the map last programmed; nil before the first sync.
+    private func programmedSeries() -> EndpointTrafficSeries? {
+        let (state, known, version) = lock.withLock { (programmedState, series, programmedVersion) }
         guard let state else { return nil }
         if let known { return known }
         // Outside the lock: a sync meanwhile replaces the state, and the next scrape computes anew.
-        let computed = ProgrammedEndpoints(state.map, node: state.node)
-        lock.withLock { if programmedVersion == version { programmedEndpoints = computed } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let computed = EndpointTrafficSeries(ProgrammedEndpoints(state.map, node: state.node).ports, limit: limit)
+        logger?.debug("endpoint metrics series computed", metadata: [
+            "series": "\(computed.count)", "seconds": "\(Self.seconds(start.duration(to: clock.now)))",
+        ])
+        lock.withLock { if programmedVersion == version { series = computed } }
         return computed
     }
 
@@ -154,24 +179,17 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         var dropped = 0
         for group in groups {
             guard let service = group.service else { continue }
-            // The labels every endpoint of the port shares, escaped once.
-            let shared = "namespace=\"\(escaped(service.namespace))\",service=\"\(escaped(service.name))\","
-                + "port=\"\(escaped(portLabel(group)))\",endpoint=\""
+            let shared = Array(sharedLabels(service, port: portLabel(group)).utf8)
             for endpoint in group.endpoints {
                 guard limit == 0 || samples.count < limit else { dropped += 1; continue }
-                let node = endpoint.names?.node ?? ""
-                let local = endpoint.names?.local ?? false
-                samples.append((shared + escaped(endpoint.target) + "\",node=\"" + escaped(node)
-                                + (local ? "\",local=\"true\"" : "\",local=\"false\""), endpoint))
+                var labels: [UInt8] = []
+                appendLabels(shared: shared, target: endpoint.target, node: endpoint.names?.node,
+                             local: endpoint.names?.local ?? false, to: &labels)
+                samples.append((String(decoding: labels, as: UTF8.self), endpoint))
             }
         }
         out.reserveCapacity(out.utf8.count + samples.count * 4 * (samples.first.map { $0.labels.utf8.count + 60 } ?? 0) + 1024)
-        let families: [(String, String, KeyPath<EndpointCount, UInt64>)] = [
-            (connectionsName, "New connections the kernel balanced to each endpoint of a service port.", \.connections),
-            (packetsName, "Packets of the flows balanced to each endpoint, both directions.", \.packets),
-            (bytesName, "Bytes of the flows balanced to each endpoint, both directions.", \.bytes),
-        ]
-        for (name, help, value) in families {
+        for (name, help, value) in counterFamilies {
             out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
             for sample in samples {
                 out += name; out += "{"; out += sample.labels; out += "} "
@@ -179,15 +197,45 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
             }
         }
         if samples.contains(where: { $0.endpoint.open != nil }) {
-            out += "# HELP \(openName) Connections to each endpoint that conntrack holds open now.\n# TYPE \(openName) gauge\n"
+            out += "# HELP \(openName) \(openHelp)\n# TYPE \(openName) gauge\n"
             for sample in samples {
                 guard let open = sample.endpoint.open else { continue }
                 out += openName; out += "{"; out += sample.labels; out += "} "; out += String(open); out += "\n"
             }
         }
-        out += "# HELP \(droppedName) Endpoints left out of the endpoint metrics by --endpoint-metrics-limit.\n"
-        out += "# TYPE \(droppedName) gauge\n\(droppedName) \(dropped)\n"
+        out += droppedText(dropped)
         return dropped
+    }
+
+    /// The counter families: name, help text, and the count each exports.
+    static var counterFamilies: [(name: String, help: String, value: KeyPath<EndpointCount, UInt64>)] {
+        [(connectionsName, "New connections the kernel balanced to each endpoint of a service port.", \.connections),
+         (packetsName, "Packets of the flows balanced to each endpoint, both directions.", \.packets),
+         (bytesName, "Bytes of the flows balanced to each endpoint, both directions.", \.bytes)]
+    }
+    static let openHelp = "Connections to each endpoint that conntrack holds open now."
+
+    /// The gauge of endpoints left out, with its help.
+    static func droppedText(_ dropped: Int) -> String {
+        "# HELP \(droppedName) Endpoints left out of the endpoint metrics by --endpoint-metrics-limit.\n"
+            + "# TYPE \(droppedName) gauge\n\(droppedName) \(dropped)\n"
+    }
+
+    /// The labels every endpoint of a service port shares, escaped once, up to the endpoint's
+    /// value: `namespace="…",service="…",port="…",endpoint="`.
+    static func sharedLabels(_ service: ServiceName, port: String) -> String {
+        "namespace=\"\(escaped(service.namespace))\",service=\"\(escaped(service.name))\","
+            + "port=\"\(escaped(port))\",endpoint=\""
+    }
+
+    /// Appends one endpoint's labels, without braces, to `out`: the shared ones, then
+    /// endpoint (`address:port`), node and local.
+    static func appendLabels(shared: [UInt8], target: String, node: String?, local: Bool, to out: inout [UInt8]) {
+        out.append(contentsOf: shared)
+        out.append(contentsOf: escaped(target).utf8)
+        out.append(contentsOf: "\",node=\"".utf8)
+        out.append(contentsOf: escaped(node ?? "").utf8)
+        out.append(contentsOf: (local ? "\",local=\"true\"" : "\",local=\"false\"").utf8)
     }
 
     /// The port's name, or its number (the first frontend's) when it has none.

@@ -68,7 +68,19 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Canonical text: dotted quad, or RFC 5952 IPv6 (lowercase, longest zero run compressed).
     public var description: String {
-        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        if family == .v4 {
+            // Written digit by digit: the daemon formats 100,000 endpoints at once.
+            var text: [UInt8] = []
+            text.reserveCapacity(15)
+            for shift in stride(from: 56, through: 32, by: -8) {
+                let octet = UInt8(truncatingIfNeeded: high >> UInt64(shift))
+                if shift != 56 { text.append(UInt8(ascii: ".")) }
+                if octet >= 100 { text.append(UInt8(ascii: "0") + octet / 100) }
+                if octet >= 10 { text.append(UInt8(ascii: "0") + octet / 10 % 10) }
+                text.append(UInt8(ascii: "0") + octet % 10)
+            }
+            return String(decoding: text, as: UTF8.self)
+        }
         let words = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
         var bestStart = -1, bestLength = 0, runStart = -1
         for i in 0...8 {

@@ -5,6 +5,10 @@ final class IPAddressTests: XCTestCase {
     func testParsesAndPrintsIPv4() {
         XCTAssertEqual(IPAddress("198.18.0.10")?.bytes, [198, 18, 0, 10])
         XCTAssertEqual(IPAddress("198.18.0.10")?.description, "198.18.0.10")
+        for octet in 0...255 {
+            let bytes: [UInt8] = [UInt8(octet), UInt8(255 - octet), UInt8(octet / 3), UInt8(octet % 10)]
+            XCTAssertEqual(IPAddress(bytes: bytes)?.description, bytes.map { String($0) }.joined(separator: "."))
+        }
         for bad in ["198.18.0", "198.18.0.256", "198.018.0.1", "a.b.c.d", "", "1.2.3.4.5", "1..2.3"] {
             XCTAssertNil(IPAddress(bad), bad)
         }

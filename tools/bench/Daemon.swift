@@ -131,7 +131,7 @@ struct DaemonBench: ParsableCommand {
                         DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
                     }
                     for line in fresh.process.logLines where line["msg"] as? String == "endpoint metrics scraped" {
-                        printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s (grouping \(line["groupSeconds"] ?? "?") s), "
+                        printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s, "
                                  + "\(line["endpoints"] ?? "?") endpoints")
                     }
                     printErr("daemon: \(count) /metrics scrape median \(Format.duration(Summary(row.scrapeSeconds).median)), "

@@ -1,6 +1,8 @@
 import Netlink
 import Nftables
+import NIOCore
 import ProxyCompiler
+import ProxyDaemon
 import ProxyEngine
 import ServiceModel
 
@@ -143,22 +145,21 @@ struct Measurement {
         guard dumpedElements == readBackElements else {
             throw BenchError("the read-back found \(readBackElements) elements, a dump of every set \(dumpedElements)")
         }
-        // A scrape of every endpoint's counters, as the daemon's `/metrics` makes it: the
-        // counting sets dumped, every endpoint's counts named from the map it programmed.
-        let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
-        // The frontends and names of the map: once per programmed map (the daemon keeps them
-        // until its next sync), timed apart.
-        let (programmed, naming) = Timing.measure { ProgrammedEndpoints(editor.map, node: workload.node) }
-        let (scrapeEndpoints, scrape) = try Timing.measure {
-            var counted: [Table] = []
-            for table in tables {
-                if let sets = try reader.readSets(table.family, table.name,
-                                                  where: { EndpointTrafficLayout.measure(ofSet: $0) != nil }) {
-                    counted.append(sets)
-                }
-            }
-            return ServicePortTraffic.group(programmed.traffic(counted: Ruleset(tables: counted))).reduce(0) { $0 + $1.endpoints.count }
+        // A scrape of every endpoint's counters, with the daemon's own code: the counting sets
+        // dumped and added to the series of the map it programmed. The first scrape after a
+        // sync also computes those series (the daemon keeps them until its next sync).
+        let metrics = EndpointTrafficMetrics(networkNamespace: namespace, limit: 0)
+        metrics.programmed(editor.map, node: workload.node)
+        var afterSyncText = ByteBuffer()
+        let naming = Timing.measure { metrics.render(into: &afterSyncText) }.1
+        var scrapeText = ByteBuffer()
+        let scrape = Timing.measure { metrics.render(into: &scrapeText) }.1
+        guard afterSyncText.readableBytes == scrapeText.readableBytes else {
+            throw BenchError("two scrapes of the same counts wrote \(afterSyncText.readableBytes) and \(scrapeText.readableBytes) bytes")
         }
+        let scrapeEndpoints = String(buffer: scrapeText).split(separator: "\n")
+            .lazy.filter { $0.hasPrefix(EndpointTrafficMetrics.connectionsName + "{") }.count
+        let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
         // As `nftproxy stats` makes it, with no map: both tables read back, names from comments.
         let (statsEndpoints, statsRead) = try Timing.measure {
             var read: [Table] = []

@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
               change via ServiceProxy.apply, changed service named (\(r.namedChangeStats.count)): \(stats(r.namedChangeStats))
               change the other way, commit alone (\(r.commitStats.count)): \(stats(r.commitStats))
               restart: read-back \(split(r.readBack)) (\(r.readBackElements) elements; dumping every set \(r.readBackDumped.map(split) ?? "-")); fresh sync of one change \(split(r.restartSync.timing)), \(r.restartSync.operations) operations
-              endpoint counters \(r.endpointCounters == false ? "off" : "on"); scrape of every endpoint's counters \(r.scrape.map(split) ?? "-") (\(r.scrapeEndpoints ?? 0) endpoints; once per programmed map, naming them \(r.scrapeNaming.map(split) ?? "-"); read as nftproxy stats does \(r.statsRead.map(split) ?? "-"))
+              endpoint counters \(r.endpointCounters == false ? "off" : "on"); scrape of every endpoint's counters \(r.scrape.map(split) ?? "-") (\(r.scrapeEndpoints ?? 0) endpoints; the first after a sync, computing the map's series too, \(r.scrapeNaming.map(split) ?? "-"); read as nftproxy stats does \(r.statsRead.map(split) ?? "-"))
               verify: fresh sync \(ms(r.verifySync.timing.seconds)), \(r.verifySync.operations) operations
               peak RSS: \(r.memory.afterFullSync.peakKiB / 1024) MiB after the full sync, \(r.memory.end.peakKiB / 1024) MiB in all (ru_maxrss \(r.memory.end.maxRSSKiB / 1024) MiB)
             """

@@ -41,14 +41,15 @@ struct RunResult: Codable {
     var readBackElements: Int
     /// Whether the ruleset had per-endpoint counters (nil in results written before they could be turned off).
     var endpointCounters: Bool?
-    /// Reading every endpoint's counters back with their names, as the daemon's scrape does
-    /// (the counting sets, named from the map), and how many endpoints it found.
+    /// The daemon's scrape of every endpoint's counters (`EndpointTrafficMetrics`, no limit):
+    /// the counting sets dumped and added to the series of the programmed map, written as
+    /// Prometheus text; and how many endpoints it exported.
     var scrape: Timing?
     var scrapeEndpoints: Int?
     /// The same as `nftproxy stats` reads it: both tables back, names from element comments.
     var statsRead: Timing?
-    /// The frontends and names of the programmed map, which a daemon computes at its first
-    /// scrape after a sync (not part of `scrape`).
+    /// The first scrape after a sync, which also computes the series of the programmed map
+    /// (older results: computing the map's frontends and names alone).
     var scrapeNaming: Timing?
     /// The same read-back dumping every set (`KernelReader(elements: .dumpEverySet)`, as
     /// every read-back did before the backends maps were looked up by key); nil in older results.
