@@ -110,9 +110,7 @@ struct FamilyCompiler {
             entries.digest = SetElement(key: key).commented(digest.token)
         }
         if let affinity = plan.affinityEndpoints {
-            entries.extras.append((affinity.set, affinity.endpoints.map {
-                SetElement(key: key + $0, data: .verdict(.goto(affinity.refresh)))
-            }))
+            entries.extras.append((affinity.set, affinity.endpoints.map { SetElement(key: key + $0) }))
         }
         return entries
     }

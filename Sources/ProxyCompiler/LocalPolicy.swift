@@ -53,8 +53,9 @@ extension RulesetLayout.ChainName {
     public static func nodePortDirectBalancer(_ count: Int) -> String { "nodeport-direct-lb-\(count)" }
 }
 
-/// A shared chain of a policy, with its maps: one of externalTrafficPolicy Local, or the
-/// loadBalancerSourceRanges check.
+/// A shared part of the ruleset that exists while some frontend uses it: the chain of a
+/// policy with its maps (externalTrafficPolicy Local, the loadBalancerSourceRanges check, a
+/// session-affinity chain), or session affinity's validation set of one timeout.
 enum PolicyChain: Hashable {
     /// `external-local-policy`, `short-circuit-ips`, `local-policy-ips`.
     case external
@@ -65,18 +66,20 @@ enum PolicyChain: Hashable {
     /// sessionAffinity: the affinity chain in front of one kind of bucket, with its verdict
     /// map (and, while any exists, the affinity maps and `affinity-record`).
     case affinity(AffinityPath)
-    /// sessionAffinity: the refresh chain of one timeout, for one kind of frontend key.
-    case affinityRefresh(nodePort: Bool, seconds: UInt32)
+    /// sessionAffinity: the validation set of one timeout (`affinity-endpoints-<seconds>`,
+    /// `nodeport-affinity-endpoints-<seconds>`), with its rule in `affinity-record`.
+    case affinityEndpoints(nodePort: Bool, seconds: UInt32)
 
-    var chainName: String {
+    /// The name of its chain; for `.affinityEndpoints`, which has none, of its set.
+    var name: String {
         switch self {
         case .external: return RulesetLayout.ChainName.externalLocalPolicy
         case .nodePort: return RulesetLayout.ChainName.nodePortLocalPolicy
         case .sourceRanges: return RulesetLayout.ChainName.sourceRangesCheck
         case .affinity(let path): return path.chainName
-        case .affinityRefresh(let nodePort, let seconds):
-            return nodePort ? RulesetLayout.ChainName.nodePortAffinityRefresh(seconds)
-                : RulesetLayout.ChainName.affinityRefresh(seconds)
+        case .affinityEndpoints(let nodePort, let seconds):
+            return nodePort ? RulesetLayout.SetName.nodePortAffinityEndpoints(seconds)
+                : RulesetLayout.SetName.affinityEndpoints(seconds)
         }
     }
 }
@@ -108,9 +111,9 @@ struct FrontendPlan {
     var dispatch: [(set: DispatchSet, verdict: Verdict?)]
     var buckets: [(bucket: Bucket, endpoints: [Endpoint])] = []
     var shapes: [PolicyChain] = []
-    /// sessionAffinity: the frontend's validation map, the refresh chain its elements go to,
-    /// and its endpoints (address . port) in any of its buckets.
-    var affinityEndpoints: (set: String, refresh: String, endpoints: [[Value]])? = nil
+    /// sessionAffinity: the validation set of the frontend's timeout and key kind, and the
+    /// frontend's endpoints (address . port) in any of its buckets, each once.
+    var affinityEndpoints: (set: String, endpoints: [[Value]])? = nil
 }
 
 extension FamilyCompiler {
@@ -147,7 +150,7 @@ extension FamilyCompiler {
         }
         let shape: PolicyChain = isNodePort ? .nodePort : .external
         let direct: Bucket = isNodePort ? .nodePortDirect(count) : .service(count)
-        var plan = FrontendPlan(dispatch: [(dispatchSet, .goto(shape.chainName)),
+        var plan = FrontendPlan(dispatch: [(dispatchSet, .goto(shape.name)),
                                            (isNodePort ? .shortCircuitNodePorts : .shortCircuitIPs, .goto(direct.chainName))],
                                 buckets: [(direct, frontend.endpoints)], shapes: [shape])
         let localSet: DispatchSet = isNodePort ? .localPolicyNodePorts : .localPolicyIPs
@@ -190,7 +193,7 @@ extension FamilyCompiler {
             for set in [localPolicy, shortCircuit] {
                 sets.append(sized(set.setName, .types(keyTypes), .verdict, contents.dispatch[set] ?? []))
             }
-            chains.append(Chain(name: shape.chainName, rules: localPolicyRules(key: key, shortCircuit: shortCircuit.setName,
+            chains.append(Chain(name: shape.name, rules: localPolicyRules(key: key, shortCircuit: shortCircuit.setName,
                                                                               local: localPolicy.setName)))
         }
         if contents.shapes.contains(.sourceRanges) {

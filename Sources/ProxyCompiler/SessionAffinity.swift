@@ -9,22 +9,26 @@ import ServiceModel
 //   has an entry, and otherwise goes on to the bucket through a verdict map keyed by the
 //   frontend (`affinity-service-buckets`, …), which the kernel balances as usual.
 // - After DNAT, a new connection's filter hook (`affinity-record`) checks that frontend .
-//   endpoint is one of the frontend's current endpoints (`affinity-endpoints`, whose element
-//   goes to the `affinity-refresh-<seconds>` chain of the service's timeout) and there
-//   writes or refreshes the client's entry. A remembered endpoint that is no longer valid
-//   (removed) has its entry deleted and the packet dropped: the client's retransmission
-//   finds no entry and is balanced again.
-// Every map is referenced by a number of rules that depends only on the distinct timeouts.
+//   endpoint is one of the frontend's current endpoints (a plain set per timeout,
+//   `affinity-endpoints-<seconds>`) and, in the same rule, writes or refreshes the client's
+//   entry with that timeout. A remembered endpoint that is no longer valid (removed) has its
+//   entry deleted and the packet dropped: the client's retransmission finds no entry and is
+//   balanced again.
+// The validation sets carry no verdicts: a batch that adds an element with a `goto` to a
+// verdict map makes the kernel validate the table's whole jump graph at commit, and every
+// endpoint change of an affinity service would pay for it.
+// Every set is referenced by a number of rules that depends only on the distinct timeouts.
 
 extension RulesetLayout.SetName {
     /// Dynamic: client . frontend address . protocol . port -> the endpoint it keeps.
     public static let affinity = "affinity"
     /// Dynamic: client . protocol . NodePort -> the endpoint it keeps.
     public static let nodePortAffinity = "nodeport-affinity"
-    /// Frontend address . protocol . port . endpoint . port : goto its refresh chain.
-    public static let affinityEndpoints = "affinity-endpoints"
-    /// protocol . NodePort . endpoint . port : goto its refresh chain.
-    public static let nodePortAffinityEndpoints = "nodeport-affinity-endpoints"
+    /// Frontend address . protocol . port . endpoint . port, for frontends whose service
+    /// keeps clients `seconds` long.
+    public static func affinityEndpoints(_ seconds: UInt32) -> String { "affinity-endpoints-\(seconds)" }
+    /// protocol . NodePort . endpoint . port, for NodePorts whose service keeps clients `seconds` long.
+    public static func nodePortAffinityEndpoints(_ seconds: UInt32) -> String { "nodeport-affinity-endpoints-\(seconds)" }
 }
 
 extension RulesetLayout.ChainName {
@@ -34,10 +38,6 @@ extension RulesetLayout.ChainName {
     public static let affinityNodePort = "affinity-nodeport"
     /// Filter hook: writes or refreshes the client's entry after DNAT, or releases it.
     public static let affinityRecord = "affinity-record"
-    /// Refreshes `affinity` entries with a timeout of `seconds`.
-    public static func affinityRefresh(_ seconds: UInt32) -> String { "affinity-refresh-\(seconds)" }
-    /// Refreshes `nodeport-affinity` entries with a timeout of `seconds`.
-    public static func nodePortAffinityRefresh(_ seconds: UInt32) -> String { "nodeport-affinity-refresh-\(seconds)" }
 }
 
 extension RulesetLayout {
@@ -107,34 +107,40 @@ extension FamilyCompiler {
                 endpoints.append((.address(endpoint.address), .port(endpoint.port)))
             }
         }
-        let refresh = isNodePort ? RulesetLayout.ChainName.nodePortAffinityRefresh(timeout)
-            : RulesetLayout.ChainName.affinityRefresh(timeout)
-        plan.affinityEndpoints = (isNodePort ? RulesetLayout.SetName.nodePortAffinityEndpoints : RulesetLayout.SetName.affinityEndpoints,
-                                  refresh, endpoints.map { [$0.0, $0.1] })
-        plan.shapes.append(.affinityRefresh(nodePort: isNodePort, seconds: timeout))
+        let shape = PolicyChain.affinityEndpoints(nodePort: isNodePort, seconds: timeout)
+        plan.affinityEndpoints = (shape.name, endpoints.map { [$0.0, $0.1] })
+        plan.shapes.append(shape)
     }
 
     /// The sets and chains of session affinity for the affinity shapes in `contents`.
     func affinityParts(_ contents: TableContents,
                        sized: (String, SetFields, SetData?, [SetElement]) -> NamedSet) -> (sets: [NamedSet], chains: [Chain]) {
-        typealias Names = RulesetLayout.ChainName
         typealias Sets = RulesetLayout.SetName
         let paths = AffinityPath.allCases.filter { contents.shapes.contains(.affinity($0)) }
         guard !paths.isEmpty else { return ([], []) }
+        // The validation sets that exist: one per distinct timeout and kind of key.
+        let timeouts = contents.shapes.compactMap { shape -> (nodePort: Bool, seconds: UInt32)? in
+            if case .affinityEndpoints(let nodePort, let seconds) = shape { return (nodePort, seconds) }
+            return nil
+        }.sorted { ($0.nodePort ? 1 : 0, $0.seconds) < ($1.nodePort ? 1 : 0, $1.seconds) }
         let data = RulesetLayout.endpointData(family)
         let ipKey = [saddr] + RulesetLayout.frontendKey(family)
         let nodePortKey = [saddr] + RulesetLayout.nodePortKey
         // The maps of a kind of key exist while some frontend of that kind has affinity.
-        let kinds = [false, true].filter { nodePort in paths.contains { $0.isNodePort == nodePort } }
+        let kinds = [false, true].filter { nodePort in
+            paths.contains { $0.isNodePort == nodePort } || timeouts.contains { $0.nodePort == nodePort }
+        }
         var sets: [NamedSet] = []
         for nodePort in kinds {
             sets.append(NamedSet(name: nodePort ? Sets.nodePortAffinity : Sets.affinity,
                                  key: .typeOf(nodePort ? nodePortKey : ipKey), data: .fields(data),
                                  size: RulesetLayout.affinitySize, flags: [.dynamic, .timeout]))
-            let endpointsMap = nodePort ? Sets.nodePortAffinityEndpoints : Sets.affinityEndpoints
             let frontendTypes: [DataType] = nodePort ? [.inetProto, .inetService] : [family.addressType, .inetProto, .inetService]
-            sets.append(sized(endpointsMap, .types(frontendTypes + [family.addressType, .inetService]), .verdict,
-                              contents.backends[endpointsMap] ?? []))
+            for timeout in timeouts where timeout.nodePort == nodePort {
+                let name = PolicyChain.affinityEndpoints(nodePort: nodePort, seconds: timeout.seconds).name
+                sets.append(sized(name, .types(frontendTypes + [family.addressType, .inetService]), nil,
+                                  contents.backends[name] ?? []))
+            }
         }
         var chains: [Chain] = []
         for path in paths {
@@ -147,40 +153,45 @@ extension FamilyCompiler {
             rules.append(Rule([.verdictMap(key, map: path.bucketsMapName)]))
             chains.append(Chain(name: path.chainName, rules: rules))
         }
+        chains.append(Chain(name: RulesetLayout.ChainName.affinityRecord, rules: affinityRecordRules(kinds, timeouts)))
+        return (sets, chains)
+    }
+
+    /// `affinity-record`: a valid frontend . endpoint pair (in the validation set of some
+    /// timeout) writes or refreshes the client's entry with that timeout and returns; an
+    /// invalid one whose client has an entry deletes the entry and drops the packet.
+    private func affinityRecordRules(_ kinds: [Bool], _ timeouts: [(nodePort: Bool, seconds: UInt32)]) -> [Rule] {
+        typealias Sets = RulesetLayout.SetName
         // After DNAT: the connection's frontend (its original destination) and endpoint.
+        // nft takes `ct original proto-dst` in a concatenation only once the rule has fixed
+        // the protocol, hence a rule per protocol.
         let originalIP: [Selector] = [.ctAddress(.destination, .original, family), .l4proto, .ctPort(.destination, .original)]
         let originalNodePort: [Selector] = [.l4proto, .ctPort(.destination, .original)]
         let endpoint: [Selector] = [daddr, .transportDestinationPort]
         let protocols = TransportProtocol.allCases.map { Statement.compare(.l4proto, negated: false, .proto($0.number)) }
-        var record: [Rule] = []
+        var rules: [Rule] = []
         for proto in protocols {
             for nodePort in kinds {
-                record.append(Rule([proto, .verdictMap((nodePort ? originalNodePort : originalIP) + endpoint,
-                                                       map: nodePort ? Sets.nodePortAffinityEndpoints : Sets.affinityEndpoints)]))
+                let frontend = nodePort ? originalNodePort : originalIP
+                let map = nodePort ? Sets.nodePortAffinity : Sets.affinity
+                for timeout in timeouts where timeout.nodePort == nodePort {
+                    let set = PolicyChain.affinityEndpoints(nodePort: nodePort, seconds: timeout.seconds).name
+                    rules.append(Rule([proto, .lookup(frontend + endpoint, set: set),
+                                       .updateMap([saddr] + frontend, data: endpoint, map: map,
+                                                  timeout: UInt64(timeout.seconds) * 1000),
+                                       .verdict(.return)]))
+                }
             }
         }
         for proto in protocols {
             for nodePort in kinds {
                 let key = [saddr] + (nodePort ? originalNodePort : originalIP)
                 let map = nodePort ? Sets.nodePortAffinity : Sets.affinity
-                record.append(Rule([proto, .lookup(key, set: map), .deleteFromMap(key, data: endpoint, map: map),
-                                    .verdict(.drop)]))
+                rules.append(Rule([proto, .lookup(key, set: map), .deleteFromMap(key, data: endpoint, map: map),
+                                   .verdict(.drop)]))
             }
         }
-        chains.append(Chain(name: Names.affinityRecord, rules: record))
-        let refreshes = contents.shapes.compactMap { shape -> (Bool, UInt32)? in
-            if case .affinityRefresh(let nodePort, let seconds) = shape { return (nodePort, seconds) }
-            return nil
-        }.sorted { ($0.0 ? 1 : 0, $0.1) < ($1.0 ? 1 : 0, $1.1) }
-        for (nodePort, seconds) in refreshes {
-            let key = [saddr] + (nodePort ? originalNodePort : originalIP)
-            let map = nodePort ? Sets.nodePortAffinity : Sets.affinity
-            chains.append(Chain(name: nodePort ? Names.nodePortAffinityRefresh(seconds) : Names.affinityRefresh(seconds),
-                                rules: protocols.map { proto in
-                                    Rule([proto, .updateMap(key, data: endpoint, map: map, timeout: UInt64(seconds) * 1000)])
-                                }))
-        }
-        return (sets, chains)
+        return rules
     }
 
     /// Whether `contents` has an affinity frontend (the filter chains then record entries).

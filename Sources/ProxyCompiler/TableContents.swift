@@ -104,7 +104,7 @@ struct FrontendEntries {
     var buckets: [(bucket: Bucket, backends: [SetElement])] = []
     /// The shared policy chains it goes through.
     var shapes: [PolicyChain] = []
-    /// Its elements in other maps (session affinity's validation map), by map name.
+    /// Its elements in other sets (session affinity's validation set), by set name.
     var extras: [(map: String, elements: [SetElement])] = []
     /// Its element in `frontend-digests` or `nodeport-digests` (with backends only).
     var digest: SetElement?

@@ -111,6 +111,51 @@ final class CompiledServicesTests: XCTestCase {
         XCTAssertTrue(compiled.apply(ServiceMap(services: [Fixtures.dns, web, Fixtures.empty])).services.isEmpty)
     }
 
+    /// Session affinity: an endpoint change of an affinity service adds and deletes plain
+    /// elements of its timeout's validation set, and no element carrying a jump or goto (a
+    /// batch adding one makes the kernel validate the table's whole jump graph at commit);
+    /// a change of its timeout moves its pairs to the set of the new timeout.
+    func testAffinityChangesAddNoVerdictElementsAndFollowTheTimeout() throws {
+        var sticky = Fixtures.sticky
+        let map = ServiceMap(services: [Fixtures.dns, sticky])
+        var compiled = CompiledServices(node: Fixtures.node, map: map)
+        sticky.ports[0].endpoints[1].address = Fixtures.ip("198.19.2.99")
+        let moved = ServiceMap(services: [Fixtures.dns, sticky])
+        let change = compiled.apply(moved)
+        check(change, from: map, to: moved)
+        let diff = TableDiff.transaction(from: try XCTUnwrap(change.before.table(.ip, RulesetLayout.tableName)),
+                                         to: try XCTUnwrap(change.after.table(.ip, RulesetLayout.tableName)))
+        var added: [(set: String, element: SetElement)] = [], deleted: [(set: String, element: SetElement)] = []
+        for operation in diff.operations {
+            switch operation {
+            case .addElements(_, _, let set, let elements): added += elements.map { (set.name, $0) }
+            case .deleteElements(_, _, let set, let elements): deleted += elements.map { (set.name, $0) }
+            default: continue
+            }
+        }
+        let validation = RulesetLayout.SetName.affinityEndpoints(600)
+        // Three frontends of the http port (ClusterIP, externalIP, LB IP) and the NodePort's set.
+        XCTAssertEqual(added.filter { $0.set == validation && $0.element.key.contains(.address(Fixtures.ip("198.19.2.99"))) }.count, 3,
+                       "\(added.map(\.set))")
+        XCTAssertEqual(deleted.filter { $0.set == validation && $0.element.key.contains(.address(Fixtures.ip("198.19.2.81"))) }.count, 3,
+                       "\(deleted.map(\.set))")
+        XCTAssertEqual(added.filter { $0.set == RulesetLayout.SetName.nodePortAffinityEndpoints(600) }.count, 1)
+        for (set, element) in added {
+            switch element.data {
+            case .verdict(.jump)?, .verdict(.goto)?: XCTFail("\(set): a jump or goto element in an endpoint change")
+            default: continue
+            }
+        }
+
+        sticky.sessionAffinityTimeout = 10800
+        let longer = ServiceMap(services: [Fixtures.dns, sticky])
+        let retimed = compiled.apply(longer)
+        check(retimed, from: moved, to: longer)
+        let after = try XCTUnwrap(retimed.after.table(.ip, RulesetLayout.tableName))
+        XCTAssertEqual(after.sets.first { $0.name == RulesetLayout.SetName.affinityEndpoints(10800) }?.elements.count, 9)
+        XCTAssertFalse(after.sets.contains { $0.name == validation }, "no service keeps clients 600 s any more")
+    }
+
     func testConflictWarningsOfChangedServices() {
         var rival = Fixtures.empty
         rival.name = ServiceName(namespace: "aaa", name: "rival")

@@ -83,11 +83,16 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(small.sets.map(\.name).sorted(), large.sets.map(\.name).sorted())
         XCTAssertEqual(small.chains.flatMap(\.rules).count, large.chains.flatMap(\.rules).count)
         XCTAssertEqual(references(small), references(large))
-        // The affinity maps: 3 DNAT or update rules per kind or timeout, and 3 releases.
+        // The affinity maps: 3 DNAT or update rules per kind or timeout, and 3 releases; a
+        // validation set per timeout and kind, each looked up by 3 rules (one per protocol).
         XCTAssertTrue(large.sets.allSatisfy { (references(large)[$0.name] ?? 0) <= ($0.flags.contains(.dynamic) ? 15 : 3) },
                       "\(references(large))")
-        XCTAssertTrue(large.chains.contains { $0.name == "affinity-local" } && large.chains.contains { $0.name == "affinity-refresh-600" },
-                      "\(large.chains.map(\.name))")
+        XCTAssertTrue(large.chains.contains { $0.name == "affinity-local" }, "\(large.chains.map(\.name))")
+        for name in ["affinity-endpoints-600", "affinity-endpoints-10800", "nodeport-affinity-endpoints-600",
+                     "nodeport-affinity-endpoints-10800"] {
+            XCTAssertEqual(references(large)[name], 3, name)
+            XCTAssertEqual(set(large, name).map { $0.data == nil }, true, "\(name): a plain set (no jump-graph validation at commit)")
+        }
         XCTAssertEqual(set(large, "local-policy-ips")?.elements.count, 100, "the LB IPs of Local services with endpoints")
         XCTAssertEqual(set(large, "local-backends-1")?.elements.count, 100)
         XCTAssertTrue(large.chains.contains { $0.name == "external-local-policy" })
