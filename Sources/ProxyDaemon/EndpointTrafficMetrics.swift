@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Netlink
 import Nftables
 import ProxyCompiler
 import ProxyEngine
@@ -105,17 +106,54 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
     }
 
     /// Each series' counts: one dump of each counting set, one conntrack dump per family.
+    /// The 64 sets are dumped on two sockets of their own at once, each set on one (the
+    /// kernel's walk of a set and the reading of its elements then run on two CPUs for the
+    /// time of a scrape).
     func read(_ kernel: NetlinkKernel, _ series: EndpointTrafficSeries) throws -> EndpointTrafficSeries.Counts {
-        var counts = series.zeroCounts()
         let reader = KernelReader(socket: kernel.client.socket)
+        var sets: [(family: TableFamily, name: String, measure: EndpointTrafficLayout.Measure)] = []
         for family in TableFamily.allCases {
-            _ = try reader.forEachCountedElement(family, RulesetLayout.tableName,
-                                                 sets: EndpointTrafficLayout.measure(ofSet:)) { measure, key, packets, bytes in
-                series.add(measure, key: key, family: family, packets: packets, bytes: bytes, to: &counts)
+            for set in try reader.sets(family, RulesetLayout.tableName, selecting: EndpointTrafficLayout.measure(ofSet:)) ?? [] {
+                sets.append((family, set.name, set.tag))
             }
         }
+        // Each worker on a socket of its own.
+        let (work, workers, namespace) = (sets, 2, networkNamespace)
+        let collected = CollectedCounts(workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var counts = series.zeroCounts()
+            do {
+                let reader = KernelReader(socket: try NftablesClient(networkNamespace: namespace).socket)
+                for set in stride(from: worker, to: work.count, by: workers).map({ work[$0] }) {
+                    try reader.forEachCountedElement(set.family, RulesetLayout.tableName, set: set.name) { key, packets, bytes in
+                        series.add(set.measure, key: key, family: set.family, packets: packets, bytes: bytes, to: &counts)
+                    }
+                }
+                collected.store(worker, .success(counts))
+            } catch {
+                collected.store(worker, .failure(error))
+            }
+        }
+        var counts = series.zeroCounts()
+        for result in collected.results { counts.add(try result.get()) }
         series.add(try kernel.openConnections(to: series.frontendKeys), to: &counts)
         return counts
+    }
+
+    /// What each worker of a parallel read counted, or why it failed.
+    private final class CollectedCounts: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [Result<EndpointTrafficSeries.Counts, any Error>]
+
+        init(_ workers: Int) {
+            stored = Array(repeating: .failure(NetlinkError.malformed("a parallel read did not finish")), count: workers)
+        }
+
+        func store(_ worker: Int, _ result: Result<EndpointTrafficSeries.Counts, any Error>) {
+            lock.withLock { stored[worker] = result }
+        }
+
+        var results: [Result<EndpointTrafficSeries.Counts, any Error>] { lock.withLock { stored } }
     }
 
     /// Every frontend's endpoints with their counts and open connections, named from the
@@ -247,8 +285,11 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
 
     /// A label value as the text format wants it: backslash, quote and newline escaped.
     private static func escaped(_ value: String) -> String {
-        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") })
-        else { return value }
+        func needsEscape(_ bytes: some Sequence<UInt8>) -> Bool {
+            bytes.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }
+        }
+        // Scanned in place where the string is contiguous (100,000 labels per map).
+        guard value.utf8.withContiguousStorageIfAvailable({ needsEscape($0) }) ?? needsEscape(value.utf8) else { return value }
         return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }

@@ -9,10 +9,10 @@ import ServiceModel
 /// A scrape then adds each counter it dumps to the series its key names and writes the
 /// text, without decoding an element, grouping frontends or formatting a label: the same
 /// text ``EndpointTrafficMetrics/text(_:limit:)`` gives for the map's groups.
-struct EndpointTrafficSeries {
+struct EndpointTrafficSeries: Sendable {
     /// An element key's bytes (at most 48: an IPv6 pair is 44) and its table's family, as one
     /// hashable value.
-    struct PackedKey: Hashable {
+    struct PackedKey: Hashable, Sendable {
         private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
         private var length: UInt8
         private var family: UInt8
@@ -36,10 +36,17 @@ struct EndpointTrafficSeries {
                 && lhs.words.4 == rhs.words.4 && lhs.words.5 == rhs.words.5
         }
 
+        /// The words folded into one before hashing: a scrape looks up 200,000 keys, and one
+        /// word costs the hasher a sixth of six (equality still compares every byte).
         func hash(into hasher: inout Hasher) {
-            hasher.combine(words.0); hasher.combine(words.1); hasher.combine(words.2)
-            hasher.combine(words.3); hasher.combine(words.4); hasher.combine(words.5)
-            hasher.combine(length); hasher.combine(family)
+            func mix(_ folded: UInt64, _ word: UInt64) -> UInt64 {
+                let product = (folded ^ word) &* 0x9E37_79B9_7F4A_7C15
+                return product ^ product >> 29
+            }
+            var folded = UInt64(length) << 8 | UInt64(family)
+            folded = mix(mix(mix(folded, words.0), words.1), words.2)
+            folded = mix(mix(mix(folded, words.3), words.4), words.5)
+            hasher.combine(folded)
         }
     }
 
@@ -105,11 +112,21 @@ struct EndpointTrafficSeries {
 
     /// What a scrape adds up per series: the counters of the elements its pairs have, summed
     /// over a port's frontends, and the connections conntrack holds open.
-    struct Counts {
+    struct Counts: Sendable {
         var connections: [UInt64]
         var packets: [UInt64]
         var bytes: [UInt64]
         var open: [UInt64]
+
+        /// Adds what another read of the same series counted.
+        mutating func add(_ other: Counts) {
+            for index in connections.indices {
+                connections[index] &+= other.connections[index]
+                packets[index] &+= other.packets[index]
+                bytes[index] &+= other.bytes[index]
+                open[index] &+= other.open[index]
+            }
+        }
     }
 
     /// All zero, one value per series.

@@ -130,9 +130,16 @@ struct DaemonBench: ParsableCommand {
                     row.memoryAfterScrapes = fresh.process.memory().map {
                         DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
                     }
-                    for line in fresh.process.logLines where line["msg"] as? String == "endpoint metrics scraped" {
-                        printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s, "
-                                 + "\(line["endpoints"] ?? "?") endpoints")
+                    for line in fresh.process.logLines {
+                        switch line["msg"] as? String {
+                        case "endpoint metrics scraped":
+                            printErr("daemon: scrape read \(line["readSeconds"] ?? "?") s, render \(line["renderSeconds"] ?? "?") s, "
+                                     + "\(line["endpoints"] ?? "?") endpoints")
+                        case "endpoint metrics series computed":
+                            printErr("daemon: the first scrape after a sync computed \(line["series"] ?? "?") series in "
+                                     + "\(line["seconds"] ?? "?") s (part of its read)")
+                        default: break
+                        }
                     }
                     printErr("daemon: \(count) /metrics scrape median \(Format.duration(Summary(row.scrapeSeconds).median)), "
                              + "\(row.scrapeEndpoints ?? 0) endpoints")
