@@ -170,25 +170,6 @@ public struct KernelReader {
                              keysLookedUp: keysLookedUp, trustedFrontends: trusted?.trustedFrontends.count)
     }
 
-    /// Reads the sets of one table that `include` names, each declaration with its elements
-    /// (dumped), and nothing else: no chains, rules or other sets. A set whose declaration
-    /// nftproxy cannot read is left out. Nil when the kernel has no such table.
-    ///
-    /// What a scrape of counters needs when it knows the rest of the table already.
-    public func readSets(_ family: TableFamily, _ name: String,
-                         where include: (String) -> Bool) throws(NetlinkError) -> Table? {
-        let protocolFamily = family.protocolFamily
-        guard try socket.tables(family: protocolFamily).contains(where: { $0.name == name }) else { return nil }
-        let decoder = SetDecoder(family: family)
-        var table = Table(family: family, name: name, sets: [], chains: [])
-        for wire in try socket.sets(family: protocolFamily, table: name) where include(wire.name) {
-            guard let declaration = try? decoder.declaration(of: wire) else { continue }
-            table.sets.append(declaration)
-        }
-        for index in table.sets.indices { try dumpElements(of: &table.sets[index], table: table) }
-        return table
-    }
-
     /// Reads every element of `set` with a dump.
     private func dumpElements(of set: inout NamedSet, table: Table) throws(NetlinkError) {
         let decoder = SetDecoder(family: table.family)

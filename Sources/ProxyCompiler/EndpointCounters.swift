@@ -190,16 +190,19 @@ public struct ProgrammedEndpoints: Sendable {
         typealias Target = ProgrammedFrontend.Target
         for family in [IPFamily.v4, .v6] {
             for frontend in frontends(of: map, family: family, node: node.nodeName, zone: node.zone).frontends {
-                var seen = Set<Target>()
+                var seen = FirstSeen<Target>()
+                var endpoints: [(target: Target, names: EndpointNames)] = []
                 // internalTrafficPolicy Local: a ClusterIP balances to the node's own only.
-                let used = frontend.kind == .clusterIP && frontend.local != nil
-                    ? frontend.local ?? [] : frontend.endpoints + (frontend.local ?? [])
-                let endpoints = used.compactMap { endpoint -> (target: Target, names: EndpointNames)? in
-                    let target = Target(address: endpoint.address, port: endpoint.port)
-                    guard seen.insert(target).inserted else { return nil }
-                    return (target, EndpointNames(service: frontend.service, portName: frontend.portName,
-                                                  node: endpoint.nodeName,
-                                                  local: node.nodeName != nil && endpoint.nodeName == node.nodeName))
+                let lists = frontend.kind == .clusterIP && frontend.local != nil
+                    ? [frontend.local ?? []] : [frontend.endpoints, frontend.local ?? []]
+                for list in lists {
+                    for endpoint in list {
+                        let target = Target(address: endpoint.address, port: endpoint.port)
+                        guard seen.insert(target) else { continue }
+                        endpoints.append((target, EndpointNames(service: frontend.service, portName: frontend.portName,
+                                                                node: endpoint.nodeName,
+                                                                local: node.nodeName != nil && endpoint.nodeName == node.nodeName)))
+                    }
                 }
                 guard !endpoints.isEmpty else { continue }
                 entries.append(Entry(key: ProgrammedFrontend.Key(family: family, address: frontend.address,
@@ -242,7 +245,7 @@ public struct ProgrammedEndpoints: Sendable {
         struct GroupKey: Hashable { var service: ServiceName; var port: String; var family: IPFamily }
         var ports: [PortEndpoints] = []
         var index: [GroupKey: Int] = [:]
-        var endpointIndex: [[ProgrammedFrontend.Target: Int]] = []
+        var endpointIndex: [FirstSeen<ProgrammedFrontend.Target>] = []
         for entry in entries {
             guard let names = entry.endpoints.first?.names else { continue }
             let key = GroupKey(service: names.service, port: names.portName, family: entry.key.family)
@@ -254,18 +257,12 @@ public struct ProgrammedEndpoints: Sendable {
                 index[key] = at
                 ports.append(PortEndpoints(service: names.service, portName: names.portName, family: entry.key.family,
                                            frontends: [], endpoints: [], pairs: []))
-                endpointIndex.append([:])
+                endpointIndex.append(FirstSeen())
             }
             ports[at].frontends.append((entry.key, entry.kind))
             for endpoint in entry.endpoints {
-                let position: Int
-                if let known = endpointIndex[at][endpoint.target] {
-                    position = known
-                } else {
-                    position = ports[at].endpoints.count
-                    endpointIndex[at][endpoint.target] = position
-                    ports[at].endpoints.append(endpoint)
-                }
+                let position = endpointIndex[at].index(of: endpoint.target)
+                if position == ports[at].endpoints.count { ports[at].endpoints.append(endpoint) }
                 ports[at].pairs.append((entry.key, endpoint.target, position))
             }
         }
@@ -305,5 +302,36 @@ public struct OpenConnections: Hashable, Sendable {
             guard frontends.contains(key) else { return }
         }
         counts[key, default: [:]][endpoint, default: 0] += 1
+    }
+}
+
+/// Which values were seen, and in what order: a linear search while there are few (a
+/// service port's endpoints, usually), a hash table beyond. Naming 100,000 endpoints at a
+/// scrape hashed each several times.
+struct FirstSeen<Value: Hashable> {
+    private var values: [Value] = []
+    private var positions: [Value: Int]?
+    private static var linearLimit: Int { 32 }
+
+    /// Records `value`; whether it was new.
+    mutating func insert(_ value: Value) -> Bool {
+        let count = values.count
+        return index(of: value) == count
+    }
+
+    /// The position of `value` in the order first seen, recording it at the end when new.
+    mutating func index(of value: Value) -> Int {
+        if let positions {
+            if let known = positions[value] { return known }
+        } else if let known = values.firstIndex(of: value) {
+            return known
+        }
+        values.append(value)
+        if positions != nil {
+            positions?[value] = values.count - 1
+        } else if values.count > Self.linearLimit {
+            positions = Dictionary(uniqueKeysWithValues: values.enumerated().map { ($1, $0) })
+        }
+        return values.count - 1
     }
 }

@@ -36,8 +36,8 @@ struct EndpointTrafficSeries: Sendable {
                 && lhs.words.4 == rhs.words.4 && lhs.words.5 == rhs.words.5
         }
 
-        /// The words folded into one before hashing: a scrape looks up 200,000 keys, and one
-        /// word costs the hasher a sixth of six (equality still compares every byte).
+        /// The words folded into one before hashing: a scrape looks up 200,000 keys, and the
+        /// hasher takes one word instead of six (equality still compares every byte).
         func hash(into hasher: inout Hasher) {
             func mix(_ folded: UInt64, _ word: UInt64) -> UInt64 {
                 let product = (folded ^ word) &* 0x9E37_79B9_7F4A_7C15
@@ -73,11 +73,12 @@ struct EndpointTrafficSeries: Sendable {
             for frontend in port.frontends { frontendKeys.insert(frontend.key) }
             let shared = Array(EndpointTrafficMetrics.sharedLabels(port.service, port: port.portLabel).utf8)
             let first = count
-            for endpoint in port.endpoints {
+            for index in port.endpoints.indices {
                 guard limit == 0 || count < limit else { dropped += 1; continue }
                 labelText.append(UInt8(ascii: "{"))
-                EndpointTrafficMetrics.appendLabels(shared: shared, target: endpoint.target.description,
-                                                    node: endpoint.names.node, local: endpoint.names.local, to: &labelText)
+                EndpointTrafficMetrics.appendLabels(shared: shared, target: port.endpoints[index].target.description,
+                                                    node: port.endpoints[index].names.node,
+                                                    local: port.endpoints[index].names.local, to: &labelText)
                 labelText.append(contentsOf: "} ".utf8)
                 labelEnds.append(labelText.count)
             }

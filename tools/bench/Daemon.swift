@@ -127,6 +127,17 @@ struct DaemonBench: ParsableCommand {
                         row.scrapeSeconds.append(lastByte - begun)
                         row.scrapeEndpoints = text.components(separatedBy: "\nnftproxy_endpoint_connections_total{").count - 1
                     }
+                    // Scrapes right after a sync, which compute the series of the new map first.
+                    let probe = try KernelElementProbe(networkNamespace: namespace.name)
+                    for index in 0..<min(scrapes, 3) {
+                        _ = try runner.changeOneEndpoint(fresh.process, probe: probe,
+                                                         service: (index * count) / 3 + 17, change: changes + index,
+                                                         workload: workload)
+                        let begun = Clock.now()
+                        var lastByte = begun
+                        _ = try fresh.process.metrics(timeoutSeconds: 120, received: { lastByte = Clock.now() })
+                        row.scrapeAfterSyncSeconds.append(lastByte - begun)
+                    }
                     row.memoryAfterScrapes = fresh.process.memory().map {
                         DaemonResult.Memory(residentKiB: $0.residentKiB, peakKiB: $0.peakKiB)
                     }
@@ -142,7 +153,8 @@ struct DaemonBench: ParsableCommand {
                         }
                     }
                     printErr("daemon: \(count) /metrics scrape median \(Format.duration(Summary(row.scrapeSeconds).median)), "
-                             + "\(row.scrapeEndpoints ?? 0) endpoints")
+                             + "\(row.scrapeEndpoints ?? 0) endpoints; right after a sync "
+                             + row.scrapeAfterSyncSeconds.map { Format.duration($0) }.joined(separator: ", "))
                 }
                 fresh.process.kill(SIGKILL)
                 let adopted = try runner.start(namespace: namespace.name, label: "restart-\(repetition)")
@@ -220,6 +232,32 @@ struct DaemonRunner {
         return formatter.date(from: text)
     }
 
+    /// Replaces the first endpoint of `service` with the `change`th replacement address and
+    /// waits until the kernel holds it: the seconds from the stand-in storing it to the kernel
+    /// holding it, and the seconds the stand-in took to store it.
+    func changeOneEndpoint(_ process: DaemonProcess, probe: KernelElementProbe, service: Int, change: Int,
+                           workload: Workload) throws -> (latency: Double, write: Double) {
+        let address = Workload.endpointIP(Workload.replacementBase + change)
+        let clusterIP = Workload.clusterIP(service)
+        // The new address is above every other endpoint's: the compiler numbers slots in
+        // address order, so it takes the last slot.
+        let slot = UInt32(workload.endpoints - 1)
+        let writeStart = Clock.now()
+        let stored = try cluster.replaceFirstEndpoint(ofService: service, with: address, generation: change)
+        let deadline = stored + 10
+        while true {
+            if let (held, port) = try probe.backend(clusterIP: clusterIP, port: Workload.servicePort, slot: slot,
+                                                    buckets: workload.endpoints),
+               held == address, port == Workload.targetPort {
+                return (Clock.now() - stored, stored - writeStart)
+            }
+            guard Clock.now() < deadline, process.isRunning else {
+                throw BenchError("change \(change) (service \(service)) not in the kernel after 10 s:\n\(process.stderrTail)")
+            }
+            usleep(100)
+        }
+    }
+
     /// `changes` single-endpoint changes, one after the other, each timed from the stand-in
     /// storing it to the kernel holding it.
     func measureLatency(_ process: DaemonProcess, namespace: String, changes: Int,
@@ -230,27 +268,10 @@ struct DaemonRunner {
         let logLinesBefore = process.logLines.count
         for change in 0..<changes {
             let service = (change * workload.services) / changes + workload.services / (2 * changes)
-            let address = Workload.endpointIP(Workload.replacementBase + change)
-            let clusterIP = Workload.clusterIP(service)
-            // The new address is above every other endpoint's: the compiler numbers slots in
-            // address order, so it takes the last slot.
-            let slot = UInt32(workload.endpoints - 1)
-            let writeStart = Clock.now()
-            let stored = try cluster.replaceFirstEndpoint(ofService: service, with: address, generation: change)
-            writes.append(stored - writeStart)
-            let deadline = stored + 10
-            while true {
-                if let (held, port) = try probe.backend(clusterIP: clusterIP, port: Workload.servicePort, slot: slot,
-                                                        buckets: workload.endpoints),
-                   held == address, port == Workload.targetPort {
-                    latencies.append(Clock.now() - stored)
-                    break
-                }
-                guard Clock.now() < deadline, process.isRunning else {
-                    throw BenchError("change \(change) (service \(service)) not in the kernel after 10 s:\n\(process.stderrTail)")
-                }
-                usleep(100)
-            }
+            let (latency, write) = try changeOneEndpoint(process, probe: probe, service: service, change: change,
+                                                         workload: workload)
+            latencies.append(latency)
+            writes.append(write)
             usleep(20_000)
         }
         let after = try process.metrics(timeoutSeconds: 60)

@@ -71,6 +71,9 @@ struct DaemonResult: Codable {
         /// pair's counting elements exist, and how many endpoints each exported.
         var scrapeSeconds: [Double] = []
         var scrapeEndpoints: Int?
+        /// Whole /metrics scrapes each right after a single-endpoint change was programmed:
+        /// they compute the series of the new map before reading.
+        var scrapeAfterSyncSeconds: [Double] = []
         /// The resident set after those scrapes.
         var memoryAfterScrapes: Memory?
 
@@ -116,6 +119,8 @@ struct DaemonResult: Codable {
                              + "\(row.scrapeEndpoints.map(Format.count) ?? "?") endpoints exported: median "
                              + "**\(Format.duration(scrapes.median))** (\(Format.duration(scrapes.min))–\(Format.duration(scrapes.max)), "
                              + "\(row.scrapeSeconds.count) scrapes)"
+                             + (row.scrapeAfterSyncSeconds.isEmpty ? "" : "; each right after a sync: "
+                                + row.scrapeAfterSyncSeconds.map { Format.duration($0) }.joined(separator: ", "))
                              + (row.memoryAfterScrapes.map { "; RSS after them \($0.residentKiB / 1024) MiB (peak \($0.peakKiB / 1024) MiB)" } ?? ""))
             }
             if let latency = row.latency {
