@@ -109,8 +109,8 @@ public struct FrontendTraffic: Hashable, Sendable {
     /// the counts `counted`'s counting sets hold for it (zero where none) and the names the
     /// map gives it: what ``read(_:open:)`` finds in the ruleset compiled from `map`, without
     /// compiling it and without reading anything but the counting sets from the kernel. A
-    /// daemon, which knows the map it programmed, reads its metrics so
-    /// (``ProgrammedEndpoints`` keeps the first half for the next scrapes).
+    /// daemon's scrape gets the same from ``ProgrammedEndpoints/ports``, computed once per
+    /// programmed map; the tests compare the two.
     public static func read(_ map: ServiceMap, node: NodeConfig, counted: Ruleset,
                             open: OpenConnections? = nil) -> [FrontendTraffic] {
         ProgrammedEndpoints(map, node: node).traffic(counted: counted, open: open)
@@ -213,9 +213,6 @@ public struct ProgrammedEndpoints: Sendable {
         entries.sort { $0.key < $1.key }
     }
 
-    /// The frontends' keys (what open connections are counted for).
-    public var frontendKeys: Set<ProgrammedFrontend.Key> { Set(entries.map(\.key)) }
-
     /// One service port's endpoints in one family, grouped as ``ServicePortTraffic/group(_:)``
     /// groups the frontends' traffic, without counts: what a scrape exports, computed once
     /// per programmed map.
@@ -231,13 +228,8 @@ public struct ProgrammedEndpoints: Sendable {
         /// Every frontend's endpoints: the frontend, the endpoint, and its index in `endpoints`.
         public var pairs: [(frontend: ProgrammedFrontend.Key, target: ProgrammedFrontend.Target, endpoint: Int)]
 
-        /// The port's name, or else the port number of its first frontend that is not a
-        /// NodePort (of its first frontend when all are).
-        public var portLabel: String {
-            if !portName.isEmpty { return portName }
-            let frontend = frontends.first { $0.kind != .nodePort } ?? frontends.first
-            return frontend.map { String($0.key.port) } ?? ""
-        }
+        /// The `port` label of its metrics (``ServicePortTraffic/portLabel(name:frontends:)``).
+        public var portLabel: String { ServicePortTraffic.portLabel(name: portName, frontends: frontends.map { ($0.kind, $0.key.port) }) }
     }
 
     /// The frontends grouped by service port and family, in the order of their first frontend.

@@ -33,6 +33,17 @@ public struct ServicePortTraffic: Hashable, Sendable {
         return "\(service)\(port) (\(family == .v4 ? "IPv4" : "IPv6"))"
     }
 
+    /// The `port` label of its metrics (``portLabel(name:frontends:)``).
+    public var portLabel: String { Self.portLabel(name: portName, frontends: frontends.map { ($0.kind, $0.key.port) }) }
+
+    /// A service port's name, or when it has none (a Service's single unnamed port) the port
+    /// number of its first frontend that is not a NodePort (of its first frontend when all are).
+    public static func portLabel(name: String, frontends: [(kind: ProgrammedFrontend.Kind, port: UInt16)]) -> String {
+        if !name.isEmpty { return name }
+        let frontend = frontends.first { $0.kind != .nodePort } ?? frontends.first
+        return frontend.map { String($0.port) } ?? ""
+    }
+
     /// The frontends grouped by service port and family, in the order of their first frontend.
     public static func group(_ frontends: [FrontendTraffic]) -> [ServicePortTraffic] {
         struct GroupKey: Hashable { var service: ServiceName; var port: String; var family: IPFamily }

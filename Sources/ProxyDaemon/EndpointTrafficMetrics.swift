@@ -217,7 +217,7 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         var dropped = 0
         for group in groups {
             guard let service = group.service else { continue }
-            let shared = Array(sharedLabels(service, port: portLabel(group)).utf8)
+            let shared = Array(sharedLabels(service, port: group.portLabel).utf8)
             for endpoint in group.endpoints {
                 guard limit == 0 || samples.count < limit else { dropped += 1; continue }
                 var labels: [UInt8] = []
@@ -274,13 +274,6 @@ public final class EndpointTrafficMetrics: @unchecked Sendable {
         out.append(contentsOf: "\",node=\"".utf8)
         out.append(contentsOf: escaped(node ?? "").utf8)
         out.append(contentsOf: (local ? "\",local=\"true\"" : "\",local=\"false\"").utf8)
-    }
-
-    /// The port's name, or its number (the first frontend's) when it has none.
-    static func portLabel(_ group: ServicePortTraffic) -> String {
-        if !group.portName.isEmpty { return group.portName }
-        let frontend = group.frontends.first { $0.kind != .nodePort } ?? group.frontends.first
-        return frontend.map { String($0.key.port) } ?? ""
     }
 
     /// A label value as the text format wants it: backslash, quote and newline escaped.
