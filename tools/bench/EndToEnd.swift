@@ -66,6 +66,9 @@ struct EndToEnd: ParsableCommand {
     @Option(help: "Per-endpoint counters in the ruleset, as nftproxy's --endpoint-counters.")
     var endpointCounters = true
 
+    @Flag(help: "Every tenth service externalTrafficPolicy Local with an externalIP, every tenth internalTrafficPolicy Local, every tenth sessionAffinity ClientIP (as `run --traffic-policies`).")
+    var trafficPolicies = false
+
     var serviceCounts: [Int] { services.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var formatList: [RealisticCluster.Format] {
@@ -100,7 +103,7 @@ struct EndToEnd: ParsableCommand {
         }
         var runner = EndToEndRunner(
             nftproxy: nftproxyPath, python: pythonPath, directory: directory, endpoints: endpoints, nodes: nodes,
-            seed: seed, repeats: repeats, timeout: timeout,
+            seed: seed, repeats: repeats, timeout: timeout, trafficPolicies: trafficPolicies,
             memoryLimitKiB: memoryLimit > 0 ? memoryLimit * 1024 : nil, keepFiles: keepFiles || workDir != nil,
             nodeArguments: EndToEndRunner.nodeArguments + ["--endpoint-counters=\(endpointCounters)"])
         let loadBefore = Self.loadAverage()
@@ -165,6 +168,8 @@ struct EndToEndRunner {
     let seed: UInt64
     let repeats: Int
     let timeout: Double
+    /// Whether the objects carry the traffic policies of `Workload.trafficPolicies`.
+    let trafficPolicies: Bool
     let memoryLimitKiB: Int?
     let keepFiles: Bool
     /// What every dump and apply is given besides its input: the node, and the counters choice.
@@ -176,9 +181,11 @@ struct EndToEndRunner {
     private var givenUp: [String: String] = [:]
 
     init(nftproxy: String, python: String?, directory: String, endpoints: Int, nodes: Int, seed: UInt64,
-         repeats: Int, timeout: Double, memoryLimitKiB: Int?, keepFiles: Bool, nodeArguments: [String]) {
+         repeats: Int, timeout: Double, trafficPolicies: Bool = false, memoryLimitKiB: Int?, keepFiles: Bool,
+         nodeArguments: [String]) {
         self.nftproxy = nftproxy; self.python = python; self.directory = directory; self.endpoints = endpoints
         self.nodes = nodes; self.seed = seed; self.repeats = repeats; self.timeout = timeout
+        self.trafficPolicies = trafficPolicies
         self.memoryLimitKiB = memoryLimitKiB; self.keepFiles = keepFiles; self.nodeArguments = nodeArguments
     }
 
@@ -192,7 +199,7 @@ struct EndToEndRunner {
     }
 
     mutating func measure(format: RealisticCluster.Format, services: Int) throws {
-        let workload = Workload(services: services, endpoints: endpoints, nodes: nodes)
+        let workload = Workload(services: services, endpoints: endpoints, nodes: nodes, trafficPolicies: trafficPolicies)
         let base = "\(directory)/cluster-\(services)x\(endpoints)"
         let file = "\(base).\(format.rawValue)", moved = "\(base)-moved.\(format.rawValue)"
         printErr("== \(format.rawValue.uppercased()), \(Format.count(services)) services x \(endpoints) endpoints")

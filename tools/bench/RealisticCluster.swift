@@ -140,6 +140,24 @@ struct RealisticCluster {
         ]
         var applied: [(String, KubectlValue)] = [("selector", .object([("app", .string(name))]))]
         var status: KubectlValue = .object([("loadBalancer", .emptyObject)])
+        if workload.trafficPolicies {
+            // The policies of `Workload.service`, as the API server stores them.
+            func set(_ field: String, _ value: KubectlValue) {
+                if let at = spec.firstIndex(where: { $0.0 == field }) { spec[at].1 = value } else { spec.append((field, value)) }
+                applied.append((field, value))
+            }
+            switch index % 10 {
+            case 1:
+                set("externalIPs", .array([.string(Workload.address(base: [198, 19, 128, 0], index: index / 10).description)]))
+                set("externalTrafficPolicy", .string("Local"))
+            case 2:
+                set("internalTrafficPolicy", .string("Local"))
+            case 3:
+                set("sessionAffinity", .string("ClientIP"))
+                set("sessionAffinityConfig", .object([("clientIP", .object([("timeoutSeconds", .int(10800))]))]))
+            default: break
+            }
+        }
         switch kind {
         case .clusterIP:
             spec.append(("type", .string("ClusterIP")))
